@@ -1,0 +1,36 @@
+// Time as the core sees it: a value passed in, never read.
+//
+// The core (wire, ip, udp, tcp, stack) never calls a clock. Drivers translate
+// their own clock (steady_clock in the event loop, simulated time in tests)
+// into CoreClock time points and hand them in. CoreClock deliberately has no
+// now(): code that tries to read it does not compile.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace weft {
+
+struct CoreClock {
+  using rep = std::int64_t;
+  using period = std::nano;
+  using duration = std::chrono::duration<rep, period>;
+  using time_point = std::chrono::time_point<CoreClock>;
+  static constexpr bool is_steady = true;
+};
+
+using Duration = CoreClock::duration;
+using Instant = CoreClock::time_point;
+
+using namespace std::chrono_literals;
+
+// Microseconds since the core's epoch; what pcap and traces print.
+constexpr std::int64_t to_micros(Instant t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+constexpr Instant instant_from_micros(std::int64_t us) {
+  return Instant{std::chrono::duration_cast<Duration>(std::chrono::microseconds{us})};
+}
+
+}  // namespace weft
