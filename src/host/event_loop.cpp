@@ -1,0 +1,81 @@
+#include "host/event_loop.hpp"
+
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+
+namespace weft {
+
+Instant monotonic_now() {
+  return Instant{std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now().time_since_epoch())};
+}
+
+namespace {
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+}  // namespace
+
+Status run_event_loop(Host& host, const EventLoopHooks& hooks) {
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGUSR1);
+  if (sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) return std::errc{errno};
+  Fd sfd{signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)};
+  if (sfd.fd < 0) return std::errc{errno};
+  Fd ep{epoll_create1(EPOLL_CLOEXEC)};
+  if (ep.fd < 0) return std::errc{errno};
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = sfd.fd;
+  if (epoll_ctl(ep.fd, EPOLL_CTL_ADD, sfd.fd, &ev) != 0) return std::errc{errno};
+  if (int lfd = host.link().poll_fd(); lfd >= 0) {
+    ev.data.fd = lfd;
+    if (epoll_ctl(ep.fd, EPOLL_CTL_ADD, lfd, &ev) != 0) return std::errc{errno};
+  }
+
+  epoll_event events[8];
+  for (;;) {
+    Instant now = monotonic_now();
+    host.step(now);
+    if (hooks.after_step) hooks.after_step(now);
+
+    int timeout_ms = -1;
+    auto d = host.next_deadline();
+    if (hooks.extra_deadline)
+      if (auto e = hooks.extra_deadline(); e && (!d || *e < *d)) d = e;
+    if (d) {
+      auto wait = *d - monotonic_now();
+      // Round up: waking a little late is fine, spinning early is not.
+      timeout_ms = wait <= Duration::zero()
+                       ? 0
+                       : static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wait).count());
+    }
+    int n = epoll_wait(ep.fd, events, 8, timeout_ms);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::errc{errno};
+    }
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.fd != sfd.fd) continue;
+      signalfd_siginfo si;
+      while (read(sfd.fd, &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGUSR1) {
+          if (hooks.on_usr1) hooks.on_usr1();
+        } else {
+          return ok_status();  // SIGINT / SIGTERM: a clean stop
+        }
+      }
+    }
+  }
+}
+
+}  // namespace weft

@@ -1,0 +1,27 @@
+// The real-time driver: epoll on the link's descriptor and a signalfd,
+// sleeping until the host's next deadline. This and the links are the only
+// places that touch the OS.
+#pragma once
+
+#include <functional>
+
+#include "base/result.hpp"
+#include "host/host.hpp"
+
+namespace weft {
+
+// The monotonic clock, as the core's Instant.
+Instant monotonic_now();
+
+struct EventLoopHooks {
+  std::function<void()> on_usr1;                  // SIGUSR1: print counters
+  std::function<void(Instant)> after_step;        // tools driving sockets
+  std::function<std::optional<Instant>()> extra_deadline;
+};
+
+// Runs `host` until SIGINT or SIGTERM. Blocks those signals and SIGUSR1 in
+// the calling thread (so call it before starting other threads).
+// Errors: what epoll/signalfd report.
+Status run_event_loop(Host& host, const EventLoopHooks& hooks);
+
+}  // namespace weft

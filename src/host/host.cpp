@@ -1,0 +1,84 @@
+#include "host/host.hpp"
+
+#include <algorithm>
+
+namespace weft {
+
+Host::Host(StackConfig cfg, Link& link) : stack_(cfg), link_(link) {
+  stack_.udp().set_on_readable([this](SocketId id) { ready_.push_back(id); });
+}
+
+Host::~Host() = default;
+
+Status Host::start_services(ServiceSet set, std::function<std::string()> daytime_text) {
+  auto svc = UdpServices::start(stack_, set, std::move(daytime_text));
+  if (!svc) return svc.error();
+  udp_services_ = std::move(svc.value());
+  return ok_status();
+}
+
+void Host::dispatch(Instant now) {
+  // Sockets become ready while others are served; take the list each round.
+  while (!ready_.empty()) {
+    dispatching_.swap(ready_);
+    ready_.clear();
+    std::sort(dispatching_.begin(), dispatching_.end());
+    dispatching_.erase(std::unique(dispatching_.begin(), dispatching_.end()), dispatching_.end());
+    for (SocketId id : dispatching_) {
+      if (udp_services_ && udp_services_->on_readable(id, now)) continue;
+      if (on_udp_readable_) on_udp_readable_(id, now);
+    }
+    dispatching_.clear();
+  }
+}
+
+void Host::flush(Instant now) {
+  stack_.drain([&](std::span<const std::uint8_t> p) {
+    if (link_.send(p, now)) {
+      ++link_counters_.tx_packets;
+      link_counters_.tx_bytes += p.size();
+    } else {
+      ++link_counters_.tx_errors;
+    }
+  });
+}
+
+void Host::step(Instant now) {
+  rx_backlog_ = false;
+  for (int i = 0; i < kRxBatch; ++i) {
+    std::size_t n = link_.receive(rx_buf_, now);
+    if (n == 0) break;
+    ++link_counters_.rx_packets;
+    link_counters_.rx_bytes += n;
+    stack_.receive(std::span<const std::uint8_t>(rx_buf_).first(n), now);
+    if (i + 1 == kRxBatch) rx_backlog_ = true;
+  }
+  // Loopback traffic and services feed each other (a process on this host
+  // talking to another through 127.0.0.1); a few rounds settle it, and what
+  // is left waits for the next step.
+  for (int round = 0; round < 8; ++round) {
+    stack_.poll(now);
+    dispatch(now);
+    flush(now);
+    auto d = stack_.next_deadline();
+    if (!d || *d > now) break;
+  }
+}
+
+std::optional<Instant> Host::next_deadline() const {
+  std::optional<Instant> d = stack_.next_deadline();
+  if (rx_backlog_) d = Instant{};
+  if (auto l = link_.next_deadline(); l && (!d || *l < *d)) d = l;
+  return d;
+}
+
+CounterList Host::all_counters() const {
+  CounterList out;
+  collect_counters(link_counters_, "link.", out);
+  auto s = stack_.all_counters();
+  out.insert(out.end(), s.begin(), s.end());
+  if (udp_services_) collect_counters(udp_services_->counters(), "services.udp.", out);
+  return out;
+}
+
+}  // namespace weft

@@ -1,0 +1,77 @@
+// A host: one Stack joined to one Link, with its services. Host::step() is
+// the whole per-wakeup job and is the same whichever clock drives it: the
+// epoll loop (real time, event_loop.hpp) or the simulation (sim_driver.hpp).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "host/services.hpp"
+#include "link/link.hpp"
+#include "stack/stack.hpp"
+
+namespace weft {
+
+struct LinkCounters {
+  std::uint64_t rx_packets = 0;
+  std::uint64_t rx_bytes = 0;
+  std::uint64_t tx_packets = 0;
+  std::uint64_t tx_bytes = 0;
+  std::uint64_t tx_errors = 0;  // the link refused a packet
+  template <class F>
+  void visit(F&& f) const {
+    f("rx_packets", rx_packets);
+    f("rx_bytes", rx_bytes);
+    f("tx_packets", tx_packets);
+    f("tx_bytes", tx_bytes);
+    f("tx_errors", tx_errors);
+  }
+};
+
+class Host {
+ public:
+  // Packets read from the link per step before the stack's own work runs,
+  // so a flood cannot starve timers and services.
+  static constexpr int kRxBatch = 256;
+
+  Host(StackConfig cfg, Link& link);
+  ~Host();
+
+  // Starts the services in `set`. Errors: what bind reports (EADDRINUSE).
+  Status start_services(ServiceSet set, std::function<std::string()> daytime_text);
+
+  // Does everything due at `now`: reads the link, runs the stack, the
+  // services and application callbacks, and sends what is queued.
+  void step(Instant now);
+  // When step() next has work (nullopt: only when the link has input).
+  std::optional<Instant> next_deadline() const;
+
+  // Application code sharing the host (tests, tools): called for readable
+  // UDP sockets the services do not own.
+  void set_on_udp_readable(std::function<void(SocketId, Instant)> f) { on_udp_readable_ = std::move(f); }
+
+  Stack& stack() { return stack_; }
+  const Stack& stack() const { return stack_; }
+  Link& link() { return link_; }
+  const LinkCounters& link_counters() const { return link_counters_; }
+  // Stack, link and service counters, named "link.rx_packets" etc.
+  CounterList all_counters() const;
+
+ private:
+  void flush(Instant now);
+  void dispatch(Instant now);
+
+  Stack stack_;
+  Link& link_;
+  std::unique_ptr<UdpServices> udp_services_;
+  std::vector<SocketId> ready_;
+  std::vector<SocketId> dispatching_;
+  std::function<void(SocketId, Instant)> on_udp_readable_;
+  std::vector<std::uint8_t> rx_buf_ = std::vector<std::uint8_t>(65536);
+  bool rx_backlog_ = false;
+  LinkCounters link_counters_;
+};
+
+}  // namespace weft

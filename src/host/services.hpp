@@ -1,0 +1,65 @@
+// The classic small services, over UDP (and TCP once it exists):
+// echo (7, RFC 862), discard (9, RFC 863), daytime (13, RFC 867),
+// chargen (19, RFC 864). They run inside the host on the embedded API.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "stack/stack.hpp"
+
+namespace weft {
+
+enum class Service : std::uint8_t { echo, discard, daytime, chargen };
+
+struct ServiceSet {
+  bool echo = false, discard = false, daytime = false, chargen = false;
+  bool any() const { return echo || discard || daytime || chargen; }
+  // "echo,discard", "all", "none" or ""; nullopt with `error` set on a bad name.
+  static std::optional<ServiceSet> parse(std::string_view list, std::string* error);
+};
+
+struct ServiceCounters {
+  std::uint64_t requests = 0;
+  std::uint64_t replies = 0;
+  std::uint64_t refused_reflection = 0;  // source port 0/7/13/19: possible loop
+  template <class F>
+  void visit(F&& f) const {
+    f("requests", requests);
+    f("replies", replies);
+    f("refused_reflection", refused_reflection);
+  }
+};
+
+class UdpServices {
+ public:
+  // Opens a wildcard socket for each enabled service. `daytime_text` gives
+  // the current human-readable time (the host reads the wall clock; a
+  // simulation passes a fixed text). Errors: whatever bind reports.
+  static Result<std::unique_ptr<UdpServices>> start(Stack& stack, ServiceSet set,
+                                                    std::function<std::string()> daytime_text);
+  ~UdpServices();
+  // Serves every datagram waiting on socket `id`; false if `id` is not ours.
+  bool on_readable(SocketId id, Instant now);
+  const ServiceCounters& counters() const { return counters_; }
+
+ private:
+  UdpServices(Stack& stack, std::function<std::string()> daytime_text)
+      : stack_(stack), daytime_text_(std::move(daytime_text)) {}
+  Stack& stack_;
+  std::function<std::string()> daytime_text_;
+  std::vector<std::pair<SocketId, Service>> sockets_;
+  std::vector<std::uint8_t> buf_ = std::vector<std::uint8_t>(65536);
+  std::uint32_t chargen_offset_ = 0;
+  ServiceCounters counters_;
+};
+
+// RFC 864's rotating pattern of the 95 printable ASCII characters: line n
+// holds 72 characters starting at character n, then CR LF.
+std::size_t chargen_fill(std::span<std::uint8_t> out, std::uint32_t& offset);
+
+}  // namespace weft

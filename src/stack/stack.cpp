@@ -1,0 +1,206 @@
+#include "stack/stack.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "ip/fragment.hpp"
+#include "wire/ipv4.hpp"
+
+namespace weft {
+
+namespace {
+PortTableConfig port_config(const StackConfig& cfg, Rng& rng) {
+  PortTableConfig p;
+  p.ephemeral_lo = cfg.ephemeral_lo;
+  p.ephemeral_hi = cfg.ephemeral_hi;
+  for (auto& b : p.secret) b = static_cast<std::uint8_t>(rng.next());
+  return p;
+}
+}  // namespace
+
+Stack::Stack(StackConfig cfg)
+    : cfg_(cfg),
+      rng_(cfg.seed),
+      reasm_(cfg.reassembly),
+      udp_(*this, port_config(cfg_, rng_), pool_),
+      next_ident_(static_cast<std::uint16_t>(rng_.next())),
+      icmp_tokens_(cfg.icmp_error_burst) {}
+
+// ---------------------------------------------------------------- input
+
+void Stack::receive(std::span<const std::uint8_t> packet, Instant now) {
+  ++ip_.in_receives;
+  input(packet, now, false);
+}
+
+void Stack::input(std::span<const std::uint8_t> packet, Instant now, bool from_loopback) {
+  if (wire::ip_version(packet) != 4) {
+    // IPv6 and anything else arriving on a link: not ours to handle.
+    ++ip_.in_unsupported;
+    return;
+  }
+  auto v = wire::Ipv4View::parse(packet);
+  if (!v) {
+    switch (v.error()) {
+      case wire::ParseError::bad_header_len: ++ip_.in_bad_header_len; break;
+      case wire::ParseError::bad_total_len: ++ip_.in_bad_total_len; break;
+      case wire::ParseError::bad_checksum: ++ip_.in_bad_checksum; break;
+      case wire::ParseError::bad_version: ++ip_.in_unsupported; break;
+      default: ++ip_.in_truncated; break;
+    }
+    return;
+  }
+  const Ipv4Addr src = v->src(), dst = v->dst();
+  // RFC 1122 §3.2.1.3: 127/8 never appears on a wire, and a packet claiming
+  // our own source from outside is spoofed.
+  if (!from_loopback && (src.is_loopback() || dst.is_loopback() || src == address())) {
+    ++ip_.in_martian;
+    return;
+  }
+  const bool for_us = dst == address() || dst.is_broadcast() || dst == cfg_.address.directed_broadcast() ||
+                      (from_loopback && dst.is_loopback());
+  if (!for_us) {
+    ++ip_.in_not_for_us;  // a host does not forward (RFC 1122 §3.3.1)
+    return;
+  }
+  if (v->is_fragment()) {
+    ++ip_.in_fragments;
+    auto whole = reasm_.add(ip::FragmentInfo{ip::FragmentKey{src, dst, v->protocol(), v->ident()},
+                                             v->frag_offset(), v->more_fragments(), v->payload()},
+                            now);
+    if (!whole) return;
+    ++ip_.reassembled;
+    deliver(src, dst, v->protocol(), v->ttl(), {}, *whole, now);
+    return;
+  }
+  deliver(src, dst, v->protocol(), v->ttl(), v->header(), v->payload(), now);
+}
+
+void Stack::deliver(Ipv4Addr src, Ipv4Addr dst, std::uint8_t protocol, std::uint8_t ttl,
+                    std::span<const std::uint8_t> ip_header, std::span<const std::uint8_t> payload, Instant now) {
+  switch (protocol) {
+    case static_cast<std::uint8_t>(IpProto::icmp):
+      ++ip_.in_delivered;
+      icmp_input(src, dst, ttl, payload, now);
+      return;
+    case static_cast<std::uint8_t>(IpProto::udp):
+      ++ip_.in_delivered;
+      if (!udp_.input(src, dst, payload))
+        send_dest_unreachable(wire::icmp_code::port_unreachable, src, dst, protocol, ip_header, payload, now);
+      return;
+    default:
+      // RFC 1122 §3.2.2.1: a host SHOULD answer protocol unreachable.
+      ++ip_.in_unknown_protocol;
+      send_dest_unreachable(wire::icmp_code::protocol_unreachable, src, dst, protocol, ip_header, payload, now);
+      return;
+  }
+}
+
+// --------------------------------------------------------------- output
+
+PacketBuf Stack::take_buffer(std::size_t transport_len) { return pool_.take(kHeaderRoom + transport_len); }
+
+Status Stack::send_ip(PacketBuf&& buf, const IpSendParams& p, Instant) {
+  ++ip_.out_requests;
+  const std::size_t total = buf.size();
+  if (total > 65535) {
+    ++ip_.out_too_big;
+    pool_.give(std::move(buf));
+    return std::errc::message_size;
+  }
+  const bool local = is_local_address(p.dst);
+  if (!local && !p.dst.is_broadcast() && !cfg_.address.contains(p.dst) && !cfg_.gateway) {
+    ++ip_.out_no_route;
+    pool_.give(std::move(buf));
+    return std::errc::network_unreachable;
+  }
+  if (!local && total > cfg_.mtu && p.dont_fragment) {
+    ++ip_.out_too_big;
+    pool_.give(std::move(buf));
+    return std::errc::message_size;
+  }
+  wire::Ipv4Repr h;
+  h.src = p.src;
+  h.dst = p.dst;
+  h.protocol = static_cast<std::uint8_t>(p.protocol);
+  h.payload_len = static_cast<std::uint16_t>(total - kHeaderRoom);
+  // RFC 6864 §4.1: the ident must be unique per (src, dst, protocol) for as
+  // long as fragments may live, so one counter for all is enough.
+  h.ident = next_ident_++;
+  h.dont_fragment = p.dont_fragment;
+  h.ttl = p.ttl;
+  h.emit(std::span<std::uint8_t>(buf).first(kHeaderRoom));
+  if (local) {
+    // Never reaches the link: the loopback path has no MTU to respect
+    // (Linux's lo has 65536), so no fragmenting either.
+    ++ip_.loopback;
+    loop_in_.push_back(std::move(buf));
+    return ok_status();
+  }
+  if (total <= cfg_.mtu) {
+    ++ip_.out_transmits;
+    link_out_.push_back(std::move(buf));
+    return ok_status();
+  }
+  transmit_fragments(std::move(buf), cfg_.mtu);
+  return ok_status();
+}
+
+void Stack::transmit_fragments(PacketBuf&& buf, std::size_t mtu) {
+  const std::span<const std::uint8_t> whole(buf);
+  auto original = wire::Ipv4View::parse(whole);  // we just emitted it: cannot fail
+  wire::Ipv4Repr h;
+  h.src = original->src();
+  h.dst = original->dst();
+  h.protocol = original->protocol();
+  h.ident = original->ident();
+  h.ttl = original->ttl();
+  ip::fragment_payload(whole.subspan(kHeaderRoom), mtu, kHeaderRoom,
+                       [&](std::size_t offset, bool more, std::span<const std::uint8_t> chunk) {
+                         PacketBuf f = pool_.take(kHeaderRoom + chunk.size());
+                         std::memcpy(f.data() + kHeaderRoom, chunk.data(), chunk.size());
+                         h.payload_len = static_cast<std::uint16_t>(chunk.size());
+                         h.frag_offset = static_cast<std::uint16_t>(offset);
+                         h.more_fragments = more;
+                         h.emit(std::span<std::uint8_t>(f).first(kHeaderRoom));
+                         ++ip_.out_fragments;
+                         ++ip_.out_transmits;
+                         link_out_.push_back(std::move(f));
+                       });
+  pool_.give(std::move(buf));
+}
+
+Ipv4Addr Stack::source_for(Ipv4Addr dst) const { return dst.is_loopback() ? Ipv4Addr(127, 0, 0, 1) : address(); }
+
+bool Stack::is_local_address(Ipv4Addr a) const { return a == address() || a.is_loopback(); }
+
+std::size_t Stack::mtu_for(Ipv4Addr dst) const { return is_local_address(dst) ? 65535 : cfg_.mtu; }
+
+// ----------------------------------------------------------------- time
+
+void Stack::poll(Instant now) {
+  reasm_.expire(now);
+  // Only what is queued now: replies generated while delivering wait for the
+  // next poll, so a host talking to itself cannot starve the loop.
+  for (std::size_t n = loop_in_.size(); n > 0; --n) {
+    PacketBuf b = loop_in_.pop_front();
+    input(b, now, true);
+    pool_.give(std::move(b));
+  }
+}
+
+std::optional<Instant> Stack::next_deadline() const {
+  if (!loop_in_.empty()) return Instant{};  // at once
+  return reasm_.next_deadline();
+}
+
+CounterList Stack::all_counters() const {
+  CounterList out;
+  collect_counters(ip_, "ip.", out);
+  collect_counters(reasm_.counters(), "ip.frag.", out);
+  collect_counters(icmp_, "icmp.", out);
+  collect_counters(udp_.counters(), "udp.", out);
+  return out;
+}
+
+}  // namespace weft

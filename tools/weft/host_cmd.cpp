@@ -1,0 +1,135 @@
+// weft host: a weft host on a TUN device, serving until SIGINT/SIGTERM.
+#include <unistd.h>
+
+#include <csignal>
+#include <ctime>
+#include <memory>
+#include <random>
+
+#include "cli.hpp"
+#include "host/event_loop.hpp"
+#include "host/host.hpp"
+#include "link/pcap.hpp"
+#include "link/tun.hpp"
+
+namespace weft::cli {
+
+namespace {
+
+struct HostOptions {
+  std::string tun;
+  std::string addr;
+  std::string kernel_addr;
+  std::string gateway;
+  std::size_t mtu = 1500;
+  std::string services = "none";
+  std::string pcap;
+  std::uint64_t seed = 0;
+  bool seed_given = false;
+};
+
+void print_counters(const Host& host, const char* when) {
+  std::printf("weft host: counters (%s)\n", when);
+  for (auto& [name, value] : host.all_counters()) std::printf("  %-32s %llu\n", name.c_str(), (unsigned long long)value);
+  std::fflush(stdout);
+}
+
+std::string daytime_now() {
+  // RFC 867 leaves the format open; this is the one it gives as an example.
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[128];
+  std::strftime(buf, sizeof buf, "%A, %B %d, %Y %H:%M:%S-%Z", &tm);
+  return buf;
+}
+
+int run_host(const HostOptions& o) {
+  auto cidr = Ipv4Cidr::parse(o.addr);
+  if (!cidr || cidr->prefix_len == 0 || cidr->prefix_len > 30 || cidr->addr.is_any())
+    usage_error(fmt::format("--addr: '{}' is not an IPv4 address with a prefix length 1-30, like 192.0.2.2/24", o.addr));
+  if (cidr->addr == cidr->network() || cidr->addr == cidr->directed_broadcast())
+    usage_error(fmt::format("--addr: {} is the network or broadcast address of its prefix", o.addr));
+  if (o.mtu < 68 || o.mtu > 65535) usage_error(fmt::format("--mtu: {} is outside 68-65535 (RFC 791 §3.2)", o.mtu));
+  std::string why;
+  auto services = ServiceSet::parse(o.services, &why);
+  if (!services) usage_error("--services: " + why);
+
+  StackConfig cfg;
+  cfg.address = *cidr;
+  cfg.mtu = o.mtu;
+  std::optional<Ipv4Addr> kernel;
+  if (!o.kernel_addr.empty()) {
+    kernel = Ipv4Addr::parse(o.kernel_addr);
+    if (!kernel) usage_error(fmt::format("--kernel-addr: '{}' is not an IPv4 address", o.kernel_addr));
+    if (!cidr->contains(*kernel) || *kernel == cidr->addr)
+      usage_error(fmt::format("--kernel-addr: {} must be another address in {}", o.kernel_addr, cidr->to_string()));
+  }
+  if (!o.gateway.empty()) {
+    auto gw = Ipv4Addr::parse(o.gateway);
+    if (!gw) usage_error(fmt::format("--gateway: '{}' is not an IPv4 address", o.gateway));
+    if (!cidr->contains(*gw)) usage_error(fmt::format("--gateway: {} is not inside {}", o.gateway, cidr->to_string()));
+    cfg.gateway = gw;
+  } else {
+    cfg.gateway = kernel;  // on TUN the kernel is the way out
+  }
+  // Secrets (ephemeral ports, IP ident) must not be guessable on a real
+  // network: seed from the OS unless a test fixes the seed.
+  if (o.seed_given) {
+    cfg.seed = o.seed;
+  } else {
+    std::random_device rd;
+    cfg.seed = (std::uint64_t{rd()} << 32) ^ rd();
+  }
+
+  auto tun = TunLink::open(o.tun, o.mtu);
+  if (!tun) throw std::runtime_error(fmt::format("open TUN {}: {}", o.tun, errc_message(tun.error())));
+  if (auto st = TunLink::set_mtu(o.tun, o.mtu); !st)
+    throw std::runtime_error(fmt::format("set MTU of {}: {}", o.tun, errc_message(st.error())));
+  if (kernel) {
+    if (auto st = TunLink::add_address(o.tun, Ipv4Cidr{*kernel, cidr->prefix_len}); !st)
+      throw std::runtime_error(fmt::format("give {} address {}: {}", o.tun, kernel->to_string(), errc_message(st.error())));
+  }
+  if (auto st = TunLink::set_up(o.tun); !st)
+    throw std::runtime_error(fmt::format("bring {} up: {}", o.tun, errc_message(st.error())));
+
+  Link* link = tun.value().get();
+  std::unique_ptr<Link> pcap;
+  if (!o.pcap.empty()) {
+    auto p = PcapLink::open(*link, o.pcap);
+    if (!p) throw std::runtime_error(fmt::format("open pcap {}: {}", o.pcap, errc_message(p.error())));
+    pcap = std::move(p.value());
+    link = pcap.get();
+  }
+
+  Host host(cfg, *link);
+  if (auto st = host.start_services(*services, daytime_now); !st)
+    throw std::runtime_error(fmt::format("start services: {}", errc_message(st.error())));
+
+  std::printf("weft host: ready on %s, %s\n", o.tun.c_str(), cidr->to_string().c_str());
+  std::fflush(stdout);
+  EventLoopHooks hooks;
+  hooks.on_usr1 = [&] { print_counters(host, "SIGUSR1"); };
+  auto st = run_event_loop(host, hooks);
+  if (!st) throw std::runtime_error(fmt::format("event loop: {}", errc_message(st.error())));
+  print_counters(host, "exit");
+  return 0;
+}
+
+}  // namespace
+
+Command add_host_command(CLI::App& root) {
+  auto o = std::make_shared<HostOptions>();
+  CLI::App* app = root.add_subcommand("host", "run a weft host on a TUN device");
+  app->add_option("--tun", o->tun, "TUN device name (created if absent)")->required();
+  app->add_option("--addr", o->addr, "the host's address and prefix, e.g. 192.0.2.2/24")->required();
+  app->add_option("--kernel-addr", o->kernel_addr, "address given to the kernel's side of the TUN");
+  app->add_option("--gateway", o->gateway, "next hop outside the prefix (default: --kernel-addr)");
+  app->add_option("--mtu", o->mtu, "link MTU in bytes (default 1500)");
+  app->add_option("--services", o->services, "echo,discard,daytime,chargen | all | none (default none)");
+  app->add_option("--pcap", o->pcap, "capture every packet to this pcap file");
+  app->add_option("--seed", o->seed, "fix the random seed (tests only)")->each([o](const std::string&) { o->seed_given = true; });
+  return Command{app, [o] { return run_host(*o); }};
+}
+
+}  // namespace weft::cli
