@@ -1,0 +1,82 @@
+#include "tcp/byte_ring.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+namespace weft::tcp {
+
+ByteRing::ByteRing(std::size_t capacity) : buf_(capacity) {}
+
+void ByteRing::copy_in(std::size_t pos, const std::uint8_t* src, std::size_t n) {
+  if (n == 0) return;  // memcpy with a null span is undefined even for 0 bytes
+  assert(pos + n <= buf_.size());
+  const std::size_t p = physical(pos);
+  const std::size_t first = std::min(n, buf_.size() - p);
+  std::memcpy(buf_.data() + p, src, first);
+  std::memcpy(buf_.data(), src + first, n - first);
+}
+
+void ByteRing::copy_out(std::size_t pos, std::uint8_t* dst, std::size_t n) const {
+  if (n == 0) return;
+  assert(pos + n <= buf_.size());
+  const std::size_t p = physical(pos);
+  const std::size_t first = std::min(n, buf_.size() - p);
+  std::memcpy(dst, buf_.data() + p, first);
+  std::memcpy(dst + first, buf_.data(), n - first);
+}
+
+std::size_t ByteRing::write(std::span<const std::uint8_t> data) {
+  const std::size_t n = std::min(data.size(), free());
+  copy_in(len_, data.data(), n);
+  len_ += n;
+  return n;
+}
+
+std::size_t ByteRing::read(std::span<std::uint8_t> out) {
+  const std::size_t n = peek(0, out);
+  consume(n);
+  return n;
+}
+
+std::size_t ByteRing::peek(std::size_t offset, std::span<std::uint8_t> out) const {
+  if (offset >= len_) return 0;
+  const std::size_t n = std::min(out.size(), len_ - offset);
+  copy_out(offset, out.data(), n);
+  return n;
+}
+
+void ByteRing::consume(std::size_t n) {
+  assert(n <= len_);
+  n = std::min(n, len_);
+  // head_ moves but is never reset to 0 when the ring empties: bytes parked
+  // past the end with write_at() must stay where they are.
+  head_ = physical(n);
+  len_ -= n;
+}
+
+void ByteRing::write_at(std::size_t offset_past_end, std::span<const std::uint8_t> data) {
+  assert(offset_past_end <= free() && data.size() <= free() - offset_past_end);
+  if (offset_past_end >= free()) return;
+  const std::size_t n = std::min(data.size(), free() - offset_past_end);
+  copy_in(len_ + offset_past_end, data.data(), n);
+}
+
+void ByteRing::commit(std::size_t n) {
+  assert(n <= free());
+  len_ += std::min(n, free());
+}
+
+bool ByteRing::resize(std::size_t new_capacity) {
+  if (new_capacity < len_) return false;
+  if (new_capacity == buf_.size()) return true;
+  std::vector<std::uint8_t> next(new_capacity);
+  // Linearize from head_: readable bytes first, then whatever is parked past
+  // them, as much as the new capacity holds.
+  copy_out(0, next.data(), std::min(buf_.size(), new_capacity));
+  buf_ = std::move(next);
+  head_ = 0;
+  return true;
+}
+
+}  // namespace weft::tcp

@@ -1,0 +1,76 @@
+// ByteRing: the fixed-capacity byte store behind both TCP buffers.
+//
+// Send side: the application write()s, the sender peek()s at
+// offset = seq - SND.UNA to (re)transmit, and consume()s what the peer
+// acknowledges. The front of the ring is SND.UNA: bytes stay until they
+// leave the "sent but unacknowledged" part of the send sequence space
+// (RFC 9293 §3.3.1), since any of them may have to be sent again. Receive side: in-order and out-of-order segment text is
+// parked with write_at() at offset = seq - RCV.NXT, commit() makes it
+// readable once it is contiguous (RFC 9293 §3.10.7.4 "seventh, process the
+// segment text"), and the application read()s it. The reassembler
+// (reassembly.hpp) only tracks which offsets are filled; the bytes live here,
+// so out-of-order data costs no allocation and no second copy.
+//
+// Memory is allocated only by the constructor and resize(), never per
+// segment.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace weft::tcp {
+
+class ByteRing {
+ public:
+  explicit ByteRing(std::size_t capacity);
+
+  std::size_t capacity() const { return buf_.size(); }
+  // Readable bytes (committed and not yet read or consumed).
+  std::size_t size() const { return len_; }
+  // Room past the readable bytes: what a receiver may advertise as RCV.WND.
+  std::size_t free() const { return buf_.size() - len_; }
+  bool empty() const { return len_ == 0; }
+
+  // Appends up to free() bytes; returns how many were taken.
+  std::size_t write(std::span<const std::uint8_t> data);
+  // Pops up to out.size() bytes into out; returns how many.
+  std::size_t read(std::span<std::uint8_t> out);
+  // Copies up to out.size() bytes starting `offset` bytes past the front,
+  // without popping; returns how many (0 when offset >= size()).
+  std::size_t peek(std::size_t offset, std::span<std::uint8_t> out) const;
+  // Drops n bytes from the front (n <= size(); clamped in release builds).
+  void consume(std::size_t n);
+
+  // Writes `data` starting `offset_past_end` bytes past the readable end
+  // without making it readable, for out-of-order text parked in place.
+  // Precondition: offset_past_end + data.size() <= free(); in release builds
+  // whatever does not fit is discarded.
+  void write_at(std::size_t offset_past_end, std::span<const std::uint8_t> data);
+  // Makes the next n bytes past the end readable (n <= free(); clamped in
+  // release builds). They must have been written with write_at().
+  void commit(std::size_t n);
+
+  // Changes the capacity, keeping the readable bytes and, as far as they
+  // fit, parked bytes past the end. Returns false (and changes nothing) if
+  // new_capacity < size(). Allocates.
+  bool resize(std::size_t new_capacity);
+
+ private:
+  // Copies n bytes to/from the ring, `pos` bytes past head_. pos + n <= capacity.
+  void copy_in(std::size_t pos, const std::uint8_t* src, std::size_t n);
+  void copy_out(std::size_t pos, std::uint8_t* dst, std::size_t n) const;
+  // Physical index of the byte `pos` past head_ (pos <= capacity(); pos ==
+  // capacity() wraps to head_ itself).
+  std::size_t physical(std::size_t pos) const {
+    const std::size_t p = head_ + pos;
+    return p >= buf_.size() ? p - buf_.size() : p;
+  }
+
+  std::vector<std::uint8_t> buf_;
+  std::size_t head_ = 0;  // physical index of the first readable byte
+  std::size_t len_ = 0;   // readable bytes
+};
+
+}  // namespace weft::tcp

@@ -1,0 +1,223 @@
+// ByteRing: the store behind the send buffer (write, peek at seq - SND.UNA,
+// consume on ACK) and the receive buffer (write_at out-of-order text,
+// commit when contiguous, read by the application).
+#include "tcp/byte_ring.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <numeric>
+#include <vector>
+
+#include "base/rng.hpp"
+
+using namespace weft;
+using namespace weft::tcp;
+
+namespace {
+
+std::vector<std::uint8_t> bytes(std::size_t n, std::uint8_t first = 0) {
+  std::vector<std::uint8_t> v(n);
+  std::iota(v.begin(), v.end(), first);
+  return v;
+}
+
+std::vector<std::uint8_t> read_all(ByteRing& r) {
+  std::vector<std::uint8_t> out(r.size());
+  EXPECT_EQ(r.read(out), out.size());
+  return out;
+}
+
+}  // namespace
+
+TEST(ByteRing, StartsEmptyWithAllRoomFree) {
+  ByteRing r(16);
+  EXPECT_EQ(r.capacity(), 16u);
+  EXPECT_EQ(r.size(), 0u);
+  EXPECT_EQ(r.free(), 16u);
+  EXPECT_TRUE(r.empty());
+}
+
+TEST(ByteRing, WriteTakesOnlyWhatFits) {
+  ByteRing r(8);
+  EXPECT_EQ(r.write(bytes(5)), 5u);
+  EXPECT_EQ(r.write(bytes(5, 5)), 3u);  // the application is told how much was buffered
+  EXPECT_EQ(r.size(), 8u);
+  EXPECT_EQ(r.free(), 0u);
+  EXPECT_EQ(r.write(bytes(1)), 0u);
+  EXPECT_EQ(read_all(r), bytes(8));
+}
+
+TEST(ByteRing, ReadIsFifoAcrossThePhysicalEnd) {
+  ByteRing r(8);
+  ASSERT_EQ(r.write(bytes(6)), 6u);
+  std::vector<std::uint8_t> four(4);
+  ASSERT_EQ(r.read(four), 4u);
+  EXPECT_EQ(four, bytes(4));
+  ASSERT_EQ(r.write(bytes(6, 6)), 6u);  // wraps: 2 bytes at the end, 4 at the start
+  EXPECT_EQ(r.size(), 8u);
+  EXPECT_EQ(read_all(r), bytes(8, 4));
+  EXPECT_TRUE(r.empty());
+}
+
+TEST(ByteRing, ReadIntoShortBufferPopsOnlyThat) {
+  ByteRing r(8);
+  r.write(bytes(5));
+  std::vector<std::uint8_t> two(2);
+  EXPECT_EQ(r.read(two), 2u);
+  EXPECT_EQ(r.size(), 3u);
+  std::vector<std::uint8_t> ten(10);
+  EXPECT_EQ(r.read(ten), 3u);
+  EXPECT_EQ(r.read(ten), 0u);
+}
+
+TEST(ByteRing, PeekAtOffsetIsWhatRetransmissionReads) {
+  // Send buffer: SND.UNA is the front; a retransmission of seq reads at
+  // seq - SND.UNA and leaves everything in place until it is acknowledged.
+  ByteRing r(8);
+  r.write(bytes(3));
+  r.consume(3);
+  r.write(bytes(8, 100));  // wraps
+  std::vector<std::uint8_t> out(4);
+  EXPECT_EQ(r.peek(3, out), 4u);
+  EXPECT_EQ(out, bytes(4, 103));
+  EXPECT_EQ(r.size(), 8u);
+  EXPECT_EQ(r.peek(6, out), 2u);  // only two bytes exist past offset 6
+  EXPECT_EQ(out[0], 106);
+  EXPECT_EQ(out[1], 107);
+  EXPECT_EQ(r.peek(8, out), 0u);
+  EXPECT_EQ(r.peek(100, out), 0u);
+}
+
+TEST(ByteRing, ConsumeDropsAcknowledgedBytes) {
+  ByteRing r(8);
+  r.write(bytes(8));
+  r.consume(5);
+  EXPECT_EQ(r.size(), 3u);
+  EXPECT_EQ(r.free(), 5u);
+  EXPECT_EQ(read_all(r), bytes(3, 5));
+  r.consume(0);
+  EXPECT_TRUE(r.empty());
+}
+
+TEST(ByteRing, WriteAtParksBytesUntilCommitted) {
+  // Receive buffer, RCV.NXT at the end: bytes 4..7 arrive before 0..3.
+  ByteRing r(8);
+  r.write_at(4, bytes(4, 4));
+  EXPECT_TRUE(r.empty());  // parked, not readable
+  EXPECT_EQ(r.free(), 8u);
+  r.write_at(0, bytes(4));
+  r.commit(8);
+  EXPECT_EQ(r.size(), 8u);
+  EXPECT_EQ(read_all(r), bytes(8));
+}
+
+TEST(ByteRing, WriteAtWrapsAndSurvivesTheRingEmptying) {
+  ByteRing r(8);
+  r.write(bytes(6));
+  std::vector<std::uint8_t> six(6);
+  r.read(six);  // empty, head at physical 6
+  r.write_at(2, bytes(4, 12));  // offsets 2..5 past the end: physical 0..3
+  r.write_at(0, bytes(2, 10));  // physical 6..7
+  r.commit(3);
+  EXPECT_EQ(read_all(r), bytes(3, 10));
+  r.commit(3);  // the rest was parked before the read emptied the ring
+  EXPECT_EQ(read_all(r), bytes(3, 13));
+}
+
+TEST(ByteRing, ResizeGrowsKeepingWrappedAndParkedBytes) {
+  ByteRing r(8);
+  r.write(bytes(6));
+  r.consume(4);
+  r.write(bytes(4, 6));   // readable 4..9, wrapped
+  r.write_at(1, bytes(1, 11));  // parked byte after a 1-byte hole
+  ASSERT_TRUE(r.resize(32));
+  EXPECT_EQ(r.capacity(), 32u);
+  EXPECT_EQ(r.size(), 6u);
+  r.write_at(0, bytes(1, 10));
+  r.commit(2);
+  EXPECT_EQ(read_all(r), bytes(8, 4));
+}
+
+TEST(ByteRing, ResizeRefusesToDropReadableBytes) {
+  ByteRing r(16);
+  r.write(bytes(10));
+  EXPECT_FALSE(r.resize(9));
+  EXPECT_EQ(r.capacity(), 16u);
+  EXPECT_TRUE(r.resize(10));
+  EXPECT_EQ(r.free(), 0u);
+  EXPECT_EQ(read_all(r), bytes(10));
+  EXPECT_TRUE(r.resize(4));  // empty: any size
+  EXPECT_EQ(r.capacity(), 4u);
+}
+
+TEST(ByteRing, ZeroCapacityHoldsNothing) {
+  ByteRing r(0);
+  std::vector<std::uint8_t> out(4);
+  EXPECT_EQ(r.write(bytes(4)), 0u);
+  EXPECT_EQ(r.read(out), 0u);
+  EXPECT_EQ(r.peek(0, out), 0u);
+  EXPECT_TRUE(r.empty());
+  EXPECT_EQ(r.free(), 0u);
+  EXPECT_TRUE(r.resize(4));
+  EXPECT_EQ(r.write(bytes(4)), 4u);
+}
+
+TEST(ByteRing, EmptySpansAreHarmless) {
+  ByteRing r(4);
+  EXPECT_EQ(r.write({}), 0u);
+  EXPECT_EQ(r.read({}), 0u);
+  r.write_at(0, {});
+  r.commit(0);
+  EXPECT_TRUE(r.empty());
+}
+
+TEST(ByteRing, MatchesADequeUnderRandomSendBufferUse) {
+  Rng rng(0x5eed);
+  ByteRing r(97);  // not a power of two on purpose
+  std::deque<std::uint8_t> model;
+  std::uint8_t next = 0;
+  for (int step = 0; step < 20000; ++step) {
+    switch (rng.below(5)) {
+      case 0: {
+        std::vector<std::uint8_t> in(rng.below(64));
+        for (auto& b : in) b = next++;
+        const std::size_t n = r.write(in);
+        ASSERT_EQ(n, std::min(in.size(), r.capacity() - model.size()));
+        model.insert(model.end(), in.begin(), in.begin() + static_cast<std::ptrdiff_t>(n));
+        next = static_cast<std::uint8_t>(next - (in.size() - n));
+        break;
+      }
+      case 1: {
+        std::vector<std::uint8_t> out(rng.below(64));
+        const std::size_t n = r.read(out);
+        ASSERT_EQ(n, std::min(out.size(), model.size()));
+        for (std::size_t k = 0; k < n; ++k, model.pop_front()) ASSERT_EQ(out[k], model.front());
+        break;
+      }
+      case 2: {
+        const std::size_t off = rng.below(model.size() + 2);
+        std::vector<std::uint8_t> out(rng.below(64));
+        const std::size_t n = r.peek(off, out);
+        ASSERT_EQ(n, off >= model.size() ? 0 : std::min(out.size(), model.size() - off));
+        for (std::size_t k = 0; k < n; ++k) ASSERT_EQ(out[k], model[off + k]);
+        break;
+      }
+      case 3: {
+        const std::size_t n = rng.below(model.size() + 1);
+        r.consume(n);
+        model.erase(model.begin(), model.begin() + static_cast<std::ptrdiff_t>(n));
+        break;
+      }
+      case 4:
+        if (rng.chance(0.05)) {
+          ASSERT_TRUE(r.resize(model.size() + rng.below(128)));
+        }
+        break;
+    }
+    ASSERT_EQ(r.size(), model.size());
+    ASSERT_EQ(r.free(), r.capacity() - model.size());
+  }
+}
