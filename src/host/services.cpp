@@ -47,16 +47,21 @@ UdpServices::~UdpServices() {
   for (auto& [id, kind] : sockets_) (void)stack_.udp().close(id);
 }
 
-std::size_t chargen_fill(std::span<std::uint8_t> out, std::uint32_t& offset) {
+void ChargenStream::fill(std::span<std::uint8_t> out) {
   constexpr std::uint32_t kLine = 72, kChars = 95;
-  std::size_t n = 0;
-  while (n + kLine + 2 <= out.size()) {
-    for (std::uint32_t i = 0; i < kLine; ++i) out[n++] = static_cast<std::uint8_t>(' ' + (offset + i) % kChars);
-    out[n++] = '\r';
-    out[n++] = '\n';
-    offset = (offset + 1) % kChars;
+  for (auto& b : out) {
+    if (column < kLine) {
+      b = static_cast<std::uint8_t>(' ' + (line + column) % kChars);
+      ++column;
+    } else if (column == kLine) {
+      b = '\r';
+      ++column;
+    } else {
+      b = '\n';
+      column = 0;
+      line = (line + 1) % kChars;
+    }
   }
-  return n;
 }
 
 bool UdpServices::on_readable(SocketId id, Instant now) {
@@ -92,10 +97,11 @@ bool UdpServices::on_readable(SocketId id, Instant now) {
         reply = std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
         break;
       case Service::chargen: {
-        // RFC 864: a UDP chargen reply is 0 to 512 characters; send 512
-        // (seven full lines).
-        std::size_t n = chargen_fill(std::span<std::uint8_t>(buf_).first(512), chargen_offset_);
-        reply = std::span<const std::uint8_t>(buf_).first(n);
+        // RFC 864: a UDP chargen reply is 0 to 512 characters; send 512,
+        // each datagram starting on the next line of the pattern.
+        chargen_.next_line();
+        chargen_.fill(std::span<std::uint8_t>(buf_).first(512));
+        reply = std::span<const std::uint8_t>(buf_).first(512);
         break;
       }
     }

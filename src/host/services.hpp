@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +36,21 @@ struct ServiceCounters {
   }
 };
 
+// RFC 864's rotating pattern of the 95 printable ASCII characters: line n
+// holds 72 characters starting at character n, then CR LF. A position in
+// that endless stream, so a TCP stream continues where it stopped.
+struct ChargenStream {
+  std::uint32_t line = 0;    // which line (mod 95)
+  std::uint32_t column = 0;  // 0..73 (72 = CR, 73 = LF)
+  void fill(std::span<std::uint8_t> out);
+  void next_line() {
+    if (column != 0) {
+      column = 0;
+      line = (line + 1) % 95;
+    }
+  }
+};
+
 class UdpServices {
  public:
   // Opens a wildcard socket for each enabled service. `daytime_text` gives
@@ -54,12 +70,9 @@ class UdpServices {
   std::function<std::string()> daytime_text_;
   std::vector<std::pair<SocketId, Service>> sockets_;
   std::vector<std::uint8_t> buf_ = std::vector<std::uint8_t>(65536);
-  std::uint32_t chargen_offset_ = 0;
+  ChargenStream chargen_;
   ServiceCounters counters_;
 };
 
-// RFC 864's rotating pattern of the 95 printable ASCII characters: line n
-// holds 72 characters starting at character n, then CR LF.
-std::size_t chargen_fill(std::span<std::uint8_t> out, std::uint32_t& offset);
 
 }  // namespace weft

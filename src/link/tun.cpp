@@ -100,6 +100,13 @@ Status TunLink::set_mtu(const std::string& name, std::size_t mtu) {
   return inet_ioctl(SIOCSIFMTU, ifr);
 }
 
+Status TunLink::set_tx_queue_len(const std::string& name, std::size_t packets) {
+  ifreq ifr;
+  if (!fill_name(ifr, name) || packets > static_cast<std::size_t>(INT_MAX)) return std::errc::invalid_argument;
+  ifr.ifr_qlen = static_cast<int>(packets);
+  return inet_ioctl(SIOCSIFTXQLEN, ifr);
+}
+
 Status TunLink::add_address(const std::string& name, Ipv4Cidr kernel_side) {
   ifreq ifr;
   if (!fill_name(ifr, name) || kernel_side.prefix_len > 32) return std::errc::invalid_argument;

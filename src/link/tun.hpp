@@ -63,6 +63,10 @@ class TunLink final : public Link {
   // Kernel-side configuration (needs CAP_NET_ADMIN in the device's netns).
   static Status set_up(const std::string& name);
   static Status set_mtu(const std::string& name, std::size_t mtu);
+  // The kernel's queue of packets waiting for us to read them (its TX
+  // queue; 500 by default for TUN). A burst longer than it is dropped by the
+  // kernel before weft ever sees it, so the host raises it.
+  static Status set_tx_queue_len(const std::string& name, std::size_t packets);
   // Assigns `kernel_side` (address and prefix) to the interface. On a TUN
   // device this installs a route for the prefix via the device, so the
   // kernel reaches weft's addresses in that prefix through it.

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "ip/fragment.hpp"
+#include "wire/icmp.hpp"
 #include "wire/ipv4.hpp"
 
 namespace weft {

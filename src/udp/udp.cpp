@@ -7,8 +7,18 @@
 
 namespace weft {
 
+namespace {
+// The demux hash needs its own key: a different secret from the port
+// allocator's, so learning one says nothing about the other.
+SipKey demux_key(const PortTableConfig& ports) {
+  SipKey k = ports.secret;
+  for (auto& b : k) b = static_cast<std::uint8_t>(b ^ 0x5c);
+  return k;
+}
+}  // namespace
+
 UdpLayer::UdpLayer(IpSender& ip, PortTableConfig ports, PacketPool& pool)
-    : ip_(ip), pool_(pool), ports_(ports) {}
+    : ip_(ip), pool_(pool), ports_(ports), connected_(demux_key(ports)) {}
 
 UdpLayer::Socket* UdpLayer::get(SocketId s) {
   return s < sockets_.size() && sockets_[s].in_use ? &sockets_[s] : nullptr;

@@ -31,7 +31,7 @@ TMP=$(mktemp -d /tmp/weft-net.XXXXXX)
 HOST_PID=""
 cleanup() {
   if [ -n "$HOST_PID" ] && kill -0 "$HOST_PID" 2>/dev/null; then kill -TERM "$HOST_PID" 2>/dev/null; wait "$HOST_PID" 2>/dev/null; fi
-  rm -rf "$TMP"
+  [ -n "${WEFT_KEEP_TMP:-}" ] && echo "kept $TMP" || rm -rf "$TMP"
 }
 trap cleanup EXIT
 

@@ -45,8 +45,8 @@ for seq in range(per):
                 foreign += 1
                 continue
             got[i].add(seq_got)
-    if seq % 20 == 0:
-        time.sleep(0.002)
+    if seq % 5 == 0:
+        time.sleep(0.001)
 
 deadline = time.time() + 5
 while time.time() < deadline and sum(len(g) for g in got) < sent:

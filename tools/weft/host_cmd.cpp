@@ -86,6 +86,8 @@ int run_host(const HostOptions& o) {
   if (!tun) throw std::runtime_error(fmt::format("open TUN {}: {}", o.tun, errc_message(tun.error())));
   if (auto st = TunLink::set_mtu(o.tun, o.mtu); !st)
     throw std::runtime_error(fmt::format("set MTU of {}: {}", o.tun, errc_message(st.error())));
+  if (auto st = TunLink::set_tx_queue_len(o.tun, 4096); !st)
+    throw std::runtime_error(fmt::format("set queue length of {}: {}", o.tun, errc_message(st.error())));
   if (kernel) {
     if (auto st = TunLink::add_address(o.tun, Ipv4Cidr{*kernel, cidr->prefix_len}); !st)
       throw std::runtime_error(fmt::format("give {} address {}: {}", o.tun, kernel->to_string(), errc_message(st.error())));
