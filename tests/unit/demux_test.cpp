@@ -1,0 +1,188 @@
+#include "stack/demux.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "base/rng.hpp"
+#include "stack/socket_id.hpp"
+
+using namespace weft;
+
+namespace {
+
+SipKey secret(std::uint8_t seed) {
+  SipKey k{};
+  for (std::size_t i = 0; i < k.size(); ++i) k[i] = static_cast<std::uint8_t>(seed + 7 * i);
+  return k;
+}
+
+FourTuple tuple(std::uint32_t remote, std::uint16_t rport, std::uint16_t lport = 80) {
+  return FourTuple{{Ipv4Addr(192, 0, 2, 1), Port(lport)}, {Ipv4Addr(remote), Port(rport)}};
+}
+
+}  // namespace
+
+TEST(ConnectionIndex, InsertFindErase) {
+  ConnectionIndex<SocketId> idx(secret(1));
+  EXPECT_EQ(idx.size(), 0u);
+  EXPECT_EQ(idx.find(tuple(1, 1000)), nullptr);
+
+  EXPECT_TRUE(idx.insert(tuple(1, 1000), 10));
+  EXPECT_TRUE(idx.insert(tuple(1, 1001), 11));
+  EXPECT_TRUE(idx.insert(tuple(2, 1000), 12));
+  EXPECT_FALSE(idx.insert(tuple(1, 1000), 99));  // present: unchanged
+  EXPECT_EQ(idx.size(), 3u);
+  ASSERT_NE(idx.find(tuple(1, 1000)), nullptr);
+  EXPECT_EQ(*idx.find(tuple(1, 1000)), 10u);
+  EXPECT_EQ(*idx.find(tuple(1, 1001)), 11u);
+  EXPECT_EQ(*idx.find(tuple(2, 1000)), 12u);
+
+  EXPECT_TRUE(idx.erase(tuple(1, 1000)));
+  EXPECT_FALSE(idx.erase(tuple(1, 1000)));
+  EXPECT_EQ(idx.find(tuple(1, 1000)), nullptr);
+  EXPECT_EQ(*idx.find(tuple(1, 1001)), 11u);
+  EXPECT_EQ(idx.size(), 2u);
+}
+
+// Each of the four fields tells connections apart, and local is not remote.
+TEST(ConnectionIndex, EveryFieldOfTheTupleCounts) {
+  ConnectionIndex<int> idx(secret(2));
+  const Endpoint a{Ipv4Addr(192, 0, 2, 1), Port(80)}, b{Ipv4Addr(198, 51, 100, 7), Port(5000)};
+  const FourTuple base{a, b};
+  ASSERT_TRUE(idx.insert(base, 0));
+  const FourTuple variants[] = {
+      {{Ipv4Addr(192, 0, 2, 2), a.port}, b}, {{a.addr, Port(81)}, b},
+      {a, {Ipv4Addr(198, 51, 100, 8), b.port}}, {a, {b.addr, Port(5001)}},
+      {b, a},  // the same pair seen from the other side
+  };
+  int i = 1;
+  for (const auto& v : variants) {
+    EXPECT_EQ(idx.find(v), nullptr) << v.to_string();
+    EXPECT_TRUE(idx.insert(v, i++)) << v.to_string();
+  }
+  EXPECT_EQ(idx.size(), 6u);
+  EXPECT_EQ(*idx.find(base), 0);
+  EXPECT_EQ(*idx.find(variants[4]), 5);
+}
+
+TEST(ConnectionIndex, FindGivesAMutableValue) {
+  ConnectionIndex<std::string> idx(secret(3));
+  ASSERT_TRUE(idx.insert(tuple(1, 1), "syn-sent"));
+  std::string* v = idx.find(tuple(1, 1));
+  ASSERT_NE(v, nullptr);
+  *v = "established";
+  // Values survive the table growing many times over.
+  for (std::uint16_t p = 2; p < 5000; ++p) ASSERT_TRUE(idx.insert(tuple(1, p), "x"));
+  const auto& cidx = idx;
+  EXPECT_EQ(*cidx.find(tuple(1, 1)), "established");
+  EXPECT_EQ(cidx.find(tuple(2, 1)), nullptr);
+}
+
+// Random inserts and erases, checked after every step against std::map. Few
+// live entries in a small table: long probe runs that wrap around the end,
+// and every case of the backward shift on erase.
+TEST(ConnectionIndex, AgreesWithAReferenceMapUnderChurn) {
+  ConnectionIndex<SocketId> idx(secret(7));
+  std::map<FourTuple, SocketId> model;
+  Rng rng(11);
+  for (SocketId step = 0; step < 20000; ++step) {
+    const FourTuple t = tuple(static_cast<std::uint32_t>(rng.below(4)), static_cast<std::uint16_t>(rng.below(16)));
+    if (rng.chance(0.55)) {
+      EXPECT_EQ(idx.insert(t, step), model.emplace(t, step).second);
+    } else {
+      EXPECT_EQ(idx.erase(t), model.erase(t) == 1);
+    }
+    ASSERT_EQ(idx.size(), model.size());
+    if (step % 7 == 0) {
+      for (std::uint32_t a = 0; a < 4; ++a) {
+        for (std::uint16_t p = 0; p < 16; ++p) {
+          const SocketId* got = idx.find(tuple(a, p));
+          auto want = model.find(tuple(a, p));
+          if (want == model.end()) {
+            ASSERT_EQ(got, nullptr) << "step " << step;
+          } else {
+            ASSERT_NE(got, nullptr) << "step " << step;
+            ASSERT_EQ(*got, want->second) << "step " << step;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(ConnectionIndex, EraseReleasesTheValue) {
+  ConnectionIndex<std::shared_ptr<int>> idx(secret(8));
+  auto held = std::make_shared<int>(1);
+  for (std::uint16_t p = 0; p < 40; ++p) ASSERT_TRUE(idx.insert(tuple(1, p), held));
+  EXPECT_EQ(held.use_count(), 41);
+  for (std::uint16_t p = 0; p < 40; p += 2) ASSERT_TRUE(idx.erase(tuple(1, p)));
+  EXPECT_EQ(held.use_count(), 21);
+}
+
+TEST(ConnectionIndex, HoldsMoveOnlyValues) {
+  ConnectionIndex<std::unique_ptr<int>> idx(secret(4));
+  EXPECT_TRUE(idx.insert(tuple(1, 1), std::make_unique<int>(42)));
+  EXPECT_EQ(**idx.find(tuple(1, 1)), 42);
+}
+
+TEST(ConnectionIndex, ForEachVisitsEveryEntryOnce) {
+  ConnectionIndex<SocketId> idx(secret(5));
+  std::map<FourTuple, SocketId> want;
+  for (SocketId s = 0; s < 300; ++s) {
+    const FourTuple t = tuple(0x0a000000u + s % 17, static_cast<std::uint16_t>(1024 + s));
+    ASSERT_TRUE(idx.insert(t, s));
+    want.emplace(t, s);
+  }
+  std::map<FourTuple, SocketId> got;
+  idx.for_each([&](const FourTuple& t, SocketId s) { EXPECT_TRUE(got.emplace(t, s).second); });
+  EXPECT_EQ(got, want);
+}
+
+TEST(ConnectionIndex, AMillionEntries) {
+  ConnectionIndex<SocketId> idx(secret(6));
+  idx.reserve(1'000'000);
+  Rng rng(1);
+  std::vector<FourTuple> keys;
+  keys.reserve(1'000'000);
+  while (keys.size() < 1'000'000) {
+    const auto r = rng.next();
+    FourTuple t{{Ipv4Addr(192, 0, 2, 1), Port(static_cast<std::uint16_t>(r))},
+                {Ipv4Addr(static_cast<std::uint32_t>(r >> 16)), Port(static_cast<std::uint16_t>(r >> 48))}};
+    if (idx.insert(t, static_cast<SocketId>(keys.size()))) keys.push_back(t);
+  }
+  EXPECT_EQ(idx.size(), 1'000'000u);
+  for (std::size_t i = 0; i < keys.size(); i += 997) {
+    const SocketId* v = idx.find(keys[i]);
+    ASSERT_NE(v, nullptr);
+    EXPECT_EQ(*v, i);
+  }
+  for (std::size_t i = 0; i < keys.size(); i += 2) ASSERT_TRUE(idx.erase(keys[i]));
+  EXPECT_EQ(idx.size(), 500'000u);
+  EXPECT_EQ(idx.find(keys[0]), nullptr);
+  EXPECT_EQ(*idx.find(keys[1]), 1u);
+}
+
+// The hash is keyed: another secret puts the same tuples in other buckets,
+// so tuples an attacker found colliding under one key do not collide under
+// the host's. And it spreads tuples that differ only in the remote port
+// (what one attacker controls most cheaply) over all the low bits.
+TEST(FourTupleHash, IsKeyedAndSpreadsNearbyTuples) {
+  const FourTupleHash h1(secret(1)), h2(secret(2));
+  int equal = 0;
+  std::set<std::size_t> low_bits;
+  for (std::uint16_t p = 0; p < 4096; ++p) {
+    const FourTuple t = tuple(0xc6336401u, p);
+    equal += h1(t) == h2(t);
+    low_bits.insert(h1(t) & 0xfff);
+  }
+  EXPECT_EQ(equal, 0);
+  // 4096 uniform values in 4096 buckets fill ~63% (2589); a weak hash of a
+  // counter can fill all or very few.
+  EXPECT_GT(low_bits.size(), 2400u);
+  EXPECT_LT(low_bits.size(), 2800u);
+  EXPECT_EQ(h1(tuple(1, 1)), FourTupleHash(secret(1))(tuple(1, 1)));
+}
