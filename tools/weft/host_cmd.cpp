@@ -1,7 +1,9 @@
 // weft host: a weft host on a TUN device, serving until SIGINT/SIGTERM.
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <ctime>
 #include <memory>
 #include <random>
@@ -10,6 +12,7 @@
 #include "host/event_loop.hpp"
 #include "host/host.hpp"
 #include "link/pcap.hpp"
+#include "link/trace.hpp"
 #include "link/tun.hpp"
 
 namespace weft::cli {
@@ -24,6 +27,7 @@ struct HostOptions {
   std::size_t mtu = 1500;
   std::string services = "none";
   std::string pcap;
+  std::string trace;
   std::uint64_t seed = 0;
   bool seed_given = false;
 };
@@ -103,6 +107,14 @@ int run_host(const HostOptions& o) {
     pcap = std::move(p.value());
     link = pcap.get();
   }
+  std::unique_ptr<Link> trace;
+  std::FILE* trace_file = nullptr;
+  if (!o.trace.empty()) {
+    trace_file = o.trace == "-" ? stderr : std::fopen(o.trace.c_str(), "w");
+    if (!trace_file) throw std::runtime_error(fmt::format("open trace {}: {}", o.trace, std::strerror(errno)));
+    trace = std::make_unique<TraceLink>(*link, trace_file);
+    link = trace.get();
+  }
 
   Host host(cfg, *link);
   if (auto st = host.start_services(*services, daytime_now); !st)
@@ -115,6 +127,8 @@ int run_host(const HostOptions& o) {
   auto st = run_event_loop(host, hooks);
   if (!st) throw std::runtime_error(fmt::format("event loop: {}", errc_message(st.error())));
   print_counters(host, "exit");
+  trace.reset();
+  if (trace_file && trace_file != stderr) std::fclose(trace_file);
   return 0;
 }
 
@@ -130,6 +144,7 @@ Command add_host_command(CLI::App& root) {
   app->add_option("--mtu", o->mtu, "link MTU in bytes (default 1500)");
   app->add_option("--services", o->services, "echo,discard,daytime,chargen | all | none (default none)");
   app->add_option("--pcap", o->pcap, "capture every packet to this pcap file");
+  app->add_option("--trace", o->trace, "write one line per packet to this file ('-': stderr)");
   app->add_option("--seed", o->seed, "fix the random seed (tests only)")->each([o](const std::string&) { o->seed_given = true; });
   return Command{app, [o] { return run_host(*o); }};
 }

@@ -13,6 +13,18 @@ int main(int argc, char** argv) {
   commands.push_back(weft::cli::add_sim_command(app));
 
   std::string which = "weft";
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    std::string names;
+    for (auto& c : commands) {
+      known = known || c.app->get_name() == argv[1];
+      names += (names.empty() ? "" : ", ") + c.app->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr, "weft: unknown subcommand '%s' (%s)\n", argv[1], names.c_str());
+      return weft::cli::kExitUsage;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
