@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -41,6 +42,31 @@ class Link {
   virtual std::size_t mtu() const = 0;
 
   virtual std::string name() const = 0;
+};
+
+// A link that wraps another to observe it (pcap, trace): everything but
+// send() and receive() is forwarded. The inner link is either borrowed (it
+// must outlive the decorator) or owned.
+class LinkDecorator : public Link {
+ public:
+  LinkDecorator(const LinkDecorator&) = delete;
+  LinkDecorator& operator=(const LinkDecorator&) = delete;
+
+  std::optional<Instant> next_deadline() const override { return inner_.next_deadline(); }
+  int poll_fd() const override { return inner_.poll_fd(); }
+  std::size_t mtu() const override { return inner_.mtu(); }
+  std::string name() const override { return inner_.name(); }
+  Link& inner() { return inner_; }
+
+ protected:
+  explicit LinkDecorator(Link& inner) : inner_(inner) {}
+  explicit LinkDecorator(std::unique_ptr<Link> owned) : owned_(std::move(owned)), inner_(*owned_) {}
+
+ private:
+  std::unique_ptr<Link> owned_;  // declared before inner_, which may refer to it
+
+ protected:
+  Link& inner_;
 };
 
 }  // namespace weft

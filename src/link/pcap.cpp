@@ -35,7 +35,7 @@ Result<std::unique_ptr<PcapLink>> PcapLink::open(Link& inner, const std::string&
   pcap_t* p = nullptr;
   pcap_dumper_t* d = nullptr;
   if (auto st = open_dumper(path, p, d); !st) return st.error();
-  return std::unique_ptr<PcapLink>(new PcapLink(inner, nullptr, p, d));
+  return std::unique_ptr<PcapLink>(new PcapLink(inner, p, d));
 }
 
 Result<std::unique_ptr<PcapLink>> PcapLink::open(std::unique_ptr<Link> inner, const std::string& path) {
@@ -43,8 +43,7 @@ Result<std::unique_ptr<PcapLink>> PcapLink::open(std::unique_ptr<Link> inner, co
   pcap_t* p = nullptr;
   pcap_dumper_t* d = nullptr;
   if (auto st = open_dumper(path, p, d); !st) return st.error();
-  Link& ref = *inner;
-  return std::unique_ptr<PcapLink>(new PcapLink(ref, std::move(inner), p, d));
+  return std::unique_ptr<PcapLink>(new PcapLink(std::move(inner), p, d));
 }
 
 PcapLink::~PcapLink() {

@@ -32,7 +32,7 @@ struct PcapCounters {
   }
 };
 
-class PcapLink final : public Link {
+class PcapLink final : public LinkDecorator {
  public:
   // Records traffic of `inner`, which must outlive the PcapLink. The file at
   // `path` is created or truncated. Errors are the errno of opening it.
@@ -42,30 +42,22 @@ class PcapLink final : public Link {
 
   // Flushes and closes the file.
   ~PcapLink() override;
-  PcapLink(const PcapLink&) = delete;
-  PcapLink& operator=(const PcapLink&) = delete;
 
   bool send(std::span<const std::uint8_t> packet, Instant now) override;
   std::size_t receive(std::span<std::uint8_t> buf, Instant now) override;
-  std::optional<Instant> next_deadline() const override { return inner_.next_deadline(); }
-  int poll_fd() const override { return inner_.poll_fd(); }
-  std::size_t mtu() const override { return inner_.mtu(); }
-  std::string name() const override { return inner_.name(); }
 
   // Pushes buffered records to the file, e.g. before a test reads it while
   // the link is still alive.
   void flush();
 
-  Link& inner() { return inner_; }
   const PcapCounters& counters() const { return counters_; }
 
  private:
-  PcapLink(Link& inner, std::unique_ptr<Link> owned, pcap* p, pcap_dumper* d)
-      : owned_(std::move(owned)), inner_(inner), pcap_(p), dumper_(d) {}
+  PcapLink(Link& inner, pcap* p, pcap_dumper* d) : LinkDecorator(inner), pcap_(p), dumper_(d) {}
+  PcapLink(std::unique_ptr<Link> owned, pcap* p, pcap_dumper* d)
+      : LinkDecorator(std::move(owned)), pcap_(p), dumper_(d) {}
   void record(std::span<const std::uint8_t> packet, Instant now);
 
-  std::unique_ptr<Link> owned_;  // null when wrapping a reference
-  Link& inner_;
   pcap* pcap_;
   pcap_dumper* dumper_;
   PcapCounters counters_;

@@ -40,37 +40,25 @@ struct TraceCounters {
   }
 };
 
-class TraceLink final : public Link {
+class TraceLink final : public LinkDecorator {
  public:
   // `inner` and the stream must outlive the TraceLink (unless owned).
-  TraceLink(Link& inner, std::ostream& out) : inner_(inner), os_(&out) {}
-  TraceLink(Link& inner, std::FILE* out) : inner_(inner), file_(out) {}
-  TraceLink(std::unique_ptr<Link> inner, std::ostream& out)
-      : owned_(std::move(inner)), inner_(*owned_), os_(&out) {}
-  TraceLink(std::unique_ptr<Link> inner, std::FILE* out)
-      : owned_(std::move(inner)), inner_(*owned_), file_(out) {}
+  TraceLink(Link& inner, std::ostream& out) : LinkDecorator(inner), os_(&out) {}
+  TraceLink(Link& inner, std::FILE* out) : LinkDecorator(inner), file_(out) {}
+  TraceLink(std::unique_ptr<Link> inner, std::ostream& out) : LinkDecorator(std::move(inner)), os_(&out) {}
+  TraceLink(std::unique_ptr<Link> inner, std::FILE* out) : LinkDecorator(std::move(inner)), file_(out) {}
   // Flushes the stream so that a trace is complete when the link goes away.
   ~TraceLink() override;
-  TraceLink(const TraceLink&) = delete;
-  TraceLink& operator=(const TraceLink&) = delete;
 
   // Traced when offered, before the inner link decides (a refused packet is
   // still something the stack tried to send).
   bool send(std::span<const std::uint8_t> packet, Instant now) override;
   std::size_t receive(std::span<std::uint8_t> buf, Instant now) override;
-  std::optional<Instant> next_deadline() const override { return inner_.next_deadline(); }
-  int poll_fd() const override { return inner_.poll_fd(); }
-  std::size_t mtu() const override { return inner_.mtu(); }
-  std::string name() const override { return inner_.name(); }
-
-  Link& inner() { return inner_; }
   const TraceCounters& counters() const { return counters_; }
 
  private:
   void write_line(TraceDirection dir, std::span<const std::uint8_t> packet, Instant now);
 
-  std::unique_ptr<Link> owned_;  // declared before inner_: inner_ may refer to it
-  Link& inner_;
   std::ostream* os_ = nullptr;
   std::FILE* file_ = nullptr;
   TraceCounters counters_;

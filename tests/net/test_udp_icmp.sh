@@ -34,6 +34,19 @@ raise SystemExit("no ConnectionRefusedError")
 PY
 pass "closed port refused"
 
+# 3b. Datagrams larger than the MTU go out fragmented and come back whole.
+$PY - <<'PY' || fail "large UDP datagrams through echo"
+import os, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+for n in (1473, 4000, 20000, 65507):
+    data = os.urandom(n)
+    s.sendto(data, ("192.0.2.2", 7))
+    back, _ = s.recvfrom(70000)
+    assert back == data, (n, len(back))
+PY
+pass "UDP 1473, 4000, 20000 and 65507 bytes echoed intact (fragmented both ways)"
+
 # 4. Daytime and chargen answer.
 $PY - <<'PY' || fail "daytime/chargen"
 import socket

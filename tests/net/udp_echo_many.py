@@ -24,44 +24,34 @@ def payload(i, seq):
 got = [set() for _ in range(nsock)]
 foreign = 0
 sent = 0
+
+def drain(timeout):
+    """Reads every ready socket; a datagram counts only if it is the socket's own."""
+    global foreign
+    for key, _ in sel.select(timeout=timeout):
+        s, i = key.fileobj, key.data
+        while True:
+            try:
+                d = s.recv(4096)
+            except BlockingIOError:
+                break
+            tag = d[:18].decode(errors="replace")
+            if tag.startswith(f"sock{i:03d}-") and tag[11:16].isdigit() and d == payload(i, int(tag[11:16])):
+                got[i].add(int(tag[11:16]))
+            else:
+                foreign += 1
 # Interleave the sockets' sends so they really are concurrent, while reading.
 for seq in range(per):
     for i, s in enumerate(socks):
         s.sendto(payload(i, seq), (host, port))
         sent += 1
-    for key, _ in sel.select(timeout=0):
-        s, i = key.fileobj, key.data
-        while True:
-            try:
-                d = s.recv(4096)
-            except BlockingIOError:
-                break
-            tag = d[:18].decode(errors="replace")
-            if not tag.startswith(f"sock{i:03d}-"):
-                foreign += 1
-                continue
-            seq_got = int(tag[11:16])
-            if d != payload(i, seq_got):
-                foreign += 1
-                continue
-            got[i].add(seq_got)
+    drain(0)
     if seq % 5 == 0:
         time.sleep(0.001)
 
 deadline = time.time() + 5
 while time.time() < deadline and sum(len(g) for g in got) < sent:
-    for key, _ in sel.select(timeout=0.2):
-        s, i = key.fileobj, key.data
-        while True:
-            try:
-                d = s.recv(4096)
-            except BlockingIOError:
-                break
-            tag = d[:18].decode(errors="replace")
-            if tag.startswith(f"sock{i:03d}-") and d == payload(i, int(tag[11:16])):
-                got[i].add(int(tag[11:16]))
-            else:
-                foreign += 1
+    drain(0.2)
 
 total = sum(len(g) for g in got)
 worst = min(len(g) for g in got)

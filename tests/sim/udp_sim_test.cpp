@@ -33,6 +33,23 @@ std::vector<std::uint8_t> make_payload(std::uint16_t client, std::uint16_t port,
   return p;
 }
 
+struct Decoded {
+  std::uint16_t client, port;
+  std::uint32_t seq;
+  bool intact;
+};
+// Reads the header back and checks the rest against what was sent.
+Decoded decode(std::span<const std::uint8_t> got) {
+  Decoded d{};
+  if (got.size() < 8) return d;
+  std::memcpy(&d.client, &got[0], 2);
+  std::memcpy(&d.port, &got[2], 2);
+  std::memcpy(&d.seq, &got[4], 4);
+  auto want = make_payload(d.client, d.port, d.seq);
+  d.intact = got.size() == want.size() && std::memcmp(got.data(), want.data(), want.size()) == 0;
+  return d;
+}
+
 }  // namespace
 
 TEST(UdpSim, HundredThousandDatagramsThroughLossDuplicationReordering) {
@@ -65,18 +82,12 @@ TEST(UdpSim, HundredThousandDatagramsThroughLossDuplicationReordering) {
   hb.set_on_udp_readable([&](SocketId s, Instant) {
     while (auto r = hb.stack().udp().recv_from(s, buf)) {
       ++arrivals;
-      std::uint16_t client, port;
-      std::uint32_t seq;
-      std::memcpy(&client, &buf[0], 2);
-      std::memcpy(&port, &buf[2], 2);
-      std::memcpy(&seq, &buf[4], 4);
-      auto want = make_payload(client, port, seq);
-      bool intact = r->len == want.size() && std::memcmp(buf.data(), want.data(), want.size()) == 0;
-      bool right_socket = server_port.at(s) == port;
-      bool right_source = client < clients.size() && r->from.addr == a &&
-                          r->from.port == ha.stack().udp().local_endpoint(clients[client])->port;
-      if (!intact || !right_socket || !right_source) ++wrong;
-      seen.insert((std::uint64_t{client} << 32) | seq);
+      auto d = decode(std::span<const std::uint8_t>(buf).first(r->len));
+      bool right_socket = server_port.at(s) == d.port;
+      bool right_source = d.client < clients.size() && r->from.addr == a &&
+                          r->from.port == ha.stack().udp().local_endpoint(clients[d.client])->port;
+      if (!d.intact || !right_socket || !right_source) ++wrong;
+      seen.insert((std::uint64_t{d.client} << 32) | d.seq);
     }
   });
 
@@ -125,13 +136,7 @@ TEST(UdpSim, CorruptedDatagramsAreCaughtByChecksums) {
   std::vector<std::uint8_t> buf(2048);
   hb.set_on_udp_readable([&](SocketId s, Instant) {
     while (auto r = hb.stack().udp().recv_from(s, buf)) {
-      std::uint16_t client, port;
-      std::uint32_t seq;
-      std::memcpy(&client, &buf[0], 2);
-      std::memcpy(&port, &buf[2], 2);
-      std::memcpy(&seq, &buf[4], 4);
-      auto want = make_payload(client, port, seq);
-      if (r->len == want.size() && std::memcmp(buf.data(), want.data(), want.size()) == 0) ++good; else ++bad;
+      if (decode(std::span<const std::uint8_t>(buf).first(r->len)).intact) ++good; else ++bad;
     }
   });
   for (int sent = 0; sent < kDatagrams;) {
