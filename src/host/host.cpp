@@ -6,6 +6,7 @@ namespace weft {
 
 Host::Host(StackConfig cfg, Link& link) : stack_(cfg), link_(link) {
   stack_.udp().set_on_readable([this](SocketId id) { ready_.push_back(id); });
+  stack_.tcp().set_on_event([this](SocketId id) { tcp_ready_.push_back(id); });
 }
 
 Host::~Host() = default;
@@ -29,6 +30,15 @@ void Host::dispatch(Instant now) {
       if (on_udp_readable_) on_udp_readable_(id, now);
     }
     dispatching_.clear();
+  }
+  while (!tcp_ready_.empty()) {
+    tcp_dispatching_.swap(tcp_ready_);
+    tcp_ready_.clear();
+    std::sort(tcp_dispatching_.begin(), tcp_dispatching_.end());
+    tcp_dispatching_.erase(std::unique(tcp_dispatching_.begin(), tcp_dispatching_.end()), tcp_dispatching_.end());
+    for (SocketId id : tcp_dispatching_)
+      if (on_tcp_event_) on_tcp_event_(id, now);
+    tcp_dispatching_.clear();
   }
 }
 

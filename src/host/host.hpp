@@ -51,6 +51,9 @@ class Host {
   // Application code sharing the host (tests, tools): called for readable
   // UDP sockets the services do not own.
   void set_on_udp_readable(std::function<void(SocketId, Instant)> f) { on_udp_readable_ = std::move(f); }
+  // Called for TCP sockets whose readiness may have changed (check
+  // stack().tcp().events(id)); from Host::step, never from inside the stack.
+  void set_on_tcp_event(std::function<void(SocketId, Instant)> f) { on_tcp_event_ = std::move(f); }
 
   Stack& stack() { return stack_; }
   const Stack& stack() const { return stack_; }
@@ -69,6 +72,9 @@ class Host {
   std::vector<SocketId> ready_;
   std::vector<SocketId> dispatching_;
   std::function<void(SocketId, Instant)> on_udp_readable_;
+  std::vector<SocketId> tcp_ready_;
+  std::vector<SocketId> tcp_dispatching_;
+  std::function<void(SocketId, Instant)> on_tcp_event_;
   std::vector<std::uint8_t> rx_buf_ = std::vector<std::uint8_t>(65536);
   bool rx_backlog_ = false;
   LinkCounters link_counters_;
