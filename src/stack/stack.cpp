@@ -216,6 +216,13 @@ CounterList Stack::all_counters() const {
   collect_counters(icmp_, "icmp.", out);
   collect_counters(udp_.counters(), "udp.", out);
   collect_counters(tcp_.counters(), "tcp.", out);
+  // Gauges from the TCP layer's public view: every socket it holds
+  // (listeners, connections, orphans finishing a close) and, of those,
+  // the ones waiting out TIME-WAIT.
+  std::uint64_t time_wait = 0;
+  tcp_.for_each_socket([&](const TcpInfo& i) { time_wait += i.state == tcp::TcpState::time_wait; });
+  out.emplace_back("tcp.sockets", tcp_.socket_count());
+  out.emplace_back("tcp.time_wait", time_wait);
   return out;
 }
 
