@@ -196,6 +196,24 @@ TEST(TcpServicesSim, EchoThroughLossAndReordering) {
               (unsigned long long)t.counter(t.a, "tcp.rto_expired"), (unsigned long long)t.counter(t.b, "tcp.rto_expired"));
 }
 
+TEST(TcpServicesSim, EchoLetsGoOfAConnectionThePeerResets) {
+  TwoHosts t;
+  Client c(t.a, {kB, Port(7)}, t.sim.now());
+  c.out = pattern(1 << 20, 12);
+  c.shut_after_send = false;
+  c.reading = false;  // keep echo busy: its send buffer fills
+  t.client = &c;
+  t.sim.run_for(2s);
+  EXPECT_EQ(t.svc(Service::echo).active, 1u);
+  ASSERT_TRUE(t.a.stack().tcp().abort(c.id, t.sim.now()));  // RST
+  c.closed = true;
+  t.sim.run_for(2s);
+  const auto& k = t.svc(Service::echo);
+  EXPECT_EQ(k.resets, 1u);
+  EXPECT_EQ(k.active, 0u);
+  EXPECT_EQ(t.counter(t.b, "tcp.sockets"), 4u) << "the reset connection is still held";
+}
+
 TEST(TcpServicesSim, DiscardAcceptsOneMegabyte) {
   TwoHosts t;
   Client c(t.a, {kB, Port(9)}, t.sim.now());
