@@ -33,10 +33,10 @@ def connect(host, port, timeout=TIMEOUT):
 
 
 def block(seed):
-    """1 MiB of pseudo-random bytes, fast: SHA-256 in counter mode is too
-    slow in pure Python, so repeat a random 64 KiB block with a per-block tag."""
-    rnd = hashlib.sha256(f"weft-{seed}".encode()).digest() * 2048  # 64 KiB
-    return rnd
+    """64 KiB from a seed. Generating fresh random bytes for gigabytes is too
+    slow in pure Python; stream_data() repeats this block and stamps each
+    4 KiB with its position, so no two 4 KiB pieces of a stream are equal."""
+    return hashlib.sha256(f"weft-{seed}".encode()).digest() * 2048
 
 
 def stream_data(total, seed):
