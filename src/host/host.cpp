@@ -6,14 +6,19 @@ namespace weft {
 
 Host::Host(StackConfig cfg, Link& link) : stack_(cfg), link_(link) {
   stack_.udp().set_on_readable([this](SocketId id) { ready_.push_back(id); });
+  stack_.tcp().set_on_event([this](SocketId id) { tcp_ready_.push_back(id); });
 }
 
 Host::~Host() = default;
 
 Status Host::start_services(ServiceSet set, std::function<std::string()> daytime_text) {
+  auto daytime_text_copy = daytime_text;
   auto svc = UdpServices::start(stack_, set, std::move(daytime_text));
   if (!svc) return svc.error();
+  auto tsvc = TcpServices::start(stack_, set, daytime_text_copy);
+  if (!tsvc) return tsvc.error();  // both sets of sockets close as they go
   udp_services_ = std::move(svc.value());
+  tcp_services_ = std::move(tsvc.value());
   return ok_status();
 }
 
@@ -29,6 +34,17 @@ void Host::dispatch(Instant now) {
       if (on_udp_readable_) on_udp_readable_(id, now);
     }
     dispatching_.clear();
+  }
+  while (!tcp_ready_.empty()) {
+    tcp_dispatching_.swap(tcp_ready_);
+    tcp_ready_.clear();
+    std::sort(tcp_dispatching_.begin(), tcp_dispatching_.end());
+    tcp_dispatching_.erase(std::unique(tcp_dispatching_.begin(), tcp_dispatching_.end()), tcp_dispatching_.end());
+    for (SocketId id : tcp_dispatching_) {
+      if (tcp_services_ && tcp_services_->on_event(id, now)) continue;
+      if (on_tcp_event_) on_tcp_event_(id, now);
+    }
+    tcp_dispatching_.clear();
   }
 }
 
@@ -78,6 +94,10 @@ CounterList Host::all_counters() const {
   auto s = stack_.all_counters();
   out.insert(out.end(), s.begin(), s.end());
   if (udp_services_) collect_counters(udp_services_->counters(), "services.udp.", out);
+  if (tcp_services_)
+    tcp_services_->visit([&](const char* svc, const char* name, std::uint64_t v) {
+      out.emplace_back(std::string("services.tcp.") + svc + "." + name, v);
+    });
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "host/services.hpp"
+#include "host/tcp_services.hpp"
 #include "link/link.hpp"
 #include "stack/stack.hpp"
 
@@ -39,7 +40,8 @@ class Host {
   Host(StackConfig cfg, Link& link);
   ~Host();
 
-  // Starts the services in `set`. Errors: what bind reports (EADDRINUSE).
+  // Starts the services in `set`, over UDP and TCP. Errors: what bind
+  // reports (EADDRINUSE).
   Status start_services(ServiceSet set, std::function<std::string()> daytime_text);
 
   // Does everything due at `now`: reads the link, runs the stack, the
@@ -51,11 +53,16 @@ class Host {
   // Application code sharing the host (tests, tools): called for readable
   // UDP sockets the services do not own.
   void set_on_udp_readable(std::function<void(SocketId, Instant)> f) { on_udp_readable_ = std::move(f); }
+  // Called for TCP sockets whose readiness may have changed (check
+  // stack().tcp().events(id)) that the services do not own; from
+  // Host::step, never from inside the stack.
+  void set_on_tcp_event(std::function<void(SocketId, Instant)> f) { on_tcp_event_ = std::move(f); }
 
   Stack& stack() { return stack_; }
   const Stack& stack() const { return stack_; }
   Link& link() { return link_; }
   const LinkCounters& link_counters() const { return link_counters_; }
+  const TcpServices* tcp_services() const { return tcp_services_.get(); }
   // Stack, link and service counters, named "link.rx_packets" etc.
   CounterList all_counters() const;
 
@@ -66,9 +73,13 @@ class Host {
   Stack stack_;
   Link& link_;
   std::unique_ptr<UdpServices> udp_services_;
+  std::unique_ptr<TcpServices> tcp_services_;
   std::vector<SocketId> ready_;
   std::vector<SocketId> dispatching_;
   std::function<void(SocketId, Instant)> on_udp_readable_;
+  std::vector<SocketId> tcp_ready_;
+  std::vector<SocketId> tcp_dispatching_;
+  std::function<void(SocketId, Instant)> on_tcp_event_;
   std::vector<std::uint8_t> rx_buf_ = std::vector<std::uint8_t>(65536);
   bool rx_backlog_ = false;
   LinkCounters link_counters_;

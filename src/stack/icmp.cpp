@@ -54,6 +54,17 @@ void Stack::icmp_input(Ipv4Addr src, Ipv4Addr dst, std::uint8_t ttl, std::span<c
       if (ihl < 20 || q.size() < ihl + 8) return;
       const Ipv4Addr qsrc{be32(&q[12])}, qdst{be32(&q[16])};
       const std::uint8_t qproto = q[9];
+      const Endpoint qlocal{qsrc, Port{be16(&q[ihl])}}, qremote{qdst, Port{be16(&q[ihl + 2])}};
+      if (qproto == static_cast<std::uint8_t>(IpProto::tcp) && is_local_address(qsrc)) {
+        // RFC 1122 §4.2.3.9: port and protocol unreachable are hard errors
+        // (they abort a connection attempt); the others are soft.
+        const bool hard = v->code() == wire::icmp_code::port_unreachable ||
+                          v->code() == wire::icmp_code::protocol_unreachable;
+        const std::errc err = hard ? std::errc::connection_refused
+                                   : (v->code() == 0 ? std::errc::network_unreachable : std::errc::host_unreachable);
+        tcp_.icmp_error(qlocal, qremote, SeqNum{be32(&q[ihl + 4])}, err, hard, now);
+        return;
+      }
       // As Linux's icmp_err_convert: only port and protocol unreachable are
       // hard errors that a connected UDP socket reports.
       std::errc err;
@@ -64,7 +75,7 @@ void Stack::icmp_input(Ipv4Addr src, Ipv4Addr dst, std::uint8_t ttl, std::span<c
       else
         return;
       if (qproto == static_cast<std::uint8_t>(IpProto::udp) && is_local_address(qsrc))
-        udp_.icmp_error(Endpoint{qsrc, Port{be16(&q[ihl])}}, Endpoint{qdst, Port{be16(&q[ihl + 2])}}, err);
+        udp_.icmp_error(qlocal, qremote, err);
       return;
     }
     default:

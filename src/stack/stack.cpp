@@ -17,6 +17,11 @@ PortTableConfig port_config(const StackConfig& cfg, Rng& rng) {
   for (auto& b : p.secret) b = static_cast<std::uint8_t>(rng.next());
   return p;
 }
+SipKey draw_key(Rng& rng) {
+  SipKey k;
+  for (auto& b : k) b = static_cast<std::uint8_t>(rng.next());
+  return k;
+}
 }  // namespace
 
 Stack::Stack(StackConfig cfg)
@@ -25,7 +30,8 @@ Stack::Stack(StackConfig cfg)
       reasm_(cfg.reassembly),
       udp_(*this, port_config(cfg_, rng_), pool_),
       next_ident_(static_cast<std::uint16_t>(rng_.next())),
-      icmp_tokens_(cfg.icmp_error_burst) {}
+      icmp_tokens_(cfg.icmp_error_burst),
+      tcp_(*this, port_config(cfg_, rng_), cfg.tcp, draw_key(rng_)) {}
 
 // ---------------------------------------------------------------- input
 
@@ -88,6 +94,11 @@ void Stack::deliver(Ipv4Addr src, Ipv4Addr dst, std::uint8_t protocol, std::uint
       ++ip_.in_delivered;
       if (!udp_.input(src, dst, payload))
         send_dest_unreachable(wire::icmp_code::port_unreachable, src, dst, protocol, ip_header, payload, now);
+      return;
+    case static_cast<std::uint8_t>(IpProto::tcp):
+      ++ip_.in_delivered;
+      // TCP answers what matches no socket with RST (RFC 9293 §3.10.7.1), not ICMP.
+      tcp_.input(src, dst, payload, now);
       return;
     default:
       // RFC 1122 §3.2.2.1: a host SHOULD answer protocol unreachable.
@@ -181,6 +192,7 @@ std::size_t Stack::mtu_for(Ipv4Addr dst) const { return is_local_address(dst) ? 
 
 void Stack::poll(Instant now) {
   reasm_.expire(now);
+  tcp_.poll(now);
   // Only what is queued now: replies generated while delivering wait for the
   // next poll, so a host talking to itself cannot starve the loop.
   for (std::size_t n = loop_in_.size(); n > 0; --n) {
@@ -192,7 +204,9 @@ void Stack::poll(Instant now) {
 
 std::optional<Instant> Stack::next_deadline() const {
   if (!loop_in_.empty()) return Instant{};  // at once
-  return reasm_.next_deadline();
+  auto d = reasm_.next_deadline();
+  if (auto t = tcp_.next_deadline(); t && (!d || *t < *d)) d = t;
+  return d;
 }
 
 CounterList Stack::all_counters() const {
@@ -201,6 +215,14 @@ CounterList Stack::all_counters() const {
   collect_counters(reasm_.counters(), "ip.frag.", out);
   collect_counters(icmp_, "icmp.", out);
   collect_counters(udp_.counters(), "udp.", out);
+  collect_counters(tcp_.counters(), "tcp.", out);
+  // Gauges from the TCP layer's public view: every socket it holds
+  // (listeners, connections, orphans finishing a close) and, of those,
+  // the ones waiting out TIME-WAIT.
+  std::uint64_t time_wait = 0;
+  tcp_.for_each_socket([&](const TcpInfo& i) { time_wait += i.state == tcp::TcpState::time_wait; });
+  out.emplace_back("tcp.sockets", tcp_.socket_count());
+  out.emplace_back("tcp.time_wait", time_wait);
   return out;
 }
 

@@ -19,6 +19,7 @@
 #include "ip/reassembly.hpp"
 #include "stack/ip_sender.hpp"
 #include "stack/packet.hpp"
+#include "tcp/tcp.hpp"
 #include "udp/udp.hpp"
 #include "wire/types.hpp"
 
@@ -40,6 +41,7 @@ struct StackConfig {
   // cannot corrupt (the simulated network without corruption), to measure
   // what checksums cost.
   bool checksum_offload = false;
+  TcpConfig tcp{};
 };
 
 struct IpCounters {
@@ -147,6 +149,8 @@ class Stack final : private IpSender {
 
   UdpLayer& udp() { return udp_; }
   const UdpLayer& udp() const { return udp_; }
+  TcpLayer& tcp() { return tcp_; }
+  const TcpLayer& tcp() const { return tcp_; }
 
   // Sends an ICMP echo request from this host (weft ping).
   // Errors: ENETUNREACH, EMSGSIZE (payload over 65507 bytes).
@@ -194,6 +198,7 @@ class Stack final : private IpSender {
   UdpLayer udp_;
   std::uint16_t next_ident_;
   double icmp_tokens_;
+  TcpLayer tcp_;  // after next_ident_: its secrets are drawn after UDP's, so UDP's choices stay as they were
   Instant icmp_tokens_at_{};
   IpCounters ip_;
   IcmpCounters icmp_;

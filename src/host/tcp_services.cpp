@@ -1,0 +1,213 @@
+#include "host/tcp_services.hpp"
+
+#include <system_error>
+
+namespace weft {
+
+namespace {
+
+constexpr std::size_t kChargenPeriod = 95 * 74;  // 95 lines of 72 characters + CR LF
+constexpr std::size_t kChunk = 64 * 1024;        // most bytes handed to send() at once
+
+bool would_block(std::errc e) { return e == std::errc::resource_unavailable_try_again; }
+
+}  // namespace
+
+TcpServices::TcpServices(Stack& stack, std::function<std::string()> daytime_text)
+    : stack_(stack), daytime_text_(std::move(daytime_text)) {
+  chargen_table_.resize(kChargenPeriod + kChunk);
+  ChargenStream s;
+  s.fill(chargen_table_);
+}
+
+Result<std::unique_ptr<TcpServices>> TcpServices::start(Stack& stack, ServiceSet set,
+                                                        std::function<std::string()> daytime_text) {
+  std::unique_ptr<TcpServices> svc(new TcpServices(stack, std::move(daytime_text)));
+  TcpLayer& tcp = stack.tcp();
+  auto open = [&](bool on, std::uint16_t port, Service kind) -> Status {
+    if (!on) return ok_status();
+    SocketId id = tcp.open();
+    Status st = tcp.bind(id, Endpoint{Ipv4Addr::any(), Port{port}});
+    if (st) st = tcp.listen(id, kBacklog);
+    if (!st) {
+      (void)tcp.close(id, Instant{});
+      return st;
+    }
+    svc->listeners_.emplace_back(id, kind);
+    return ok_status();
+  };
+  for (auto st : {open(set.echo, 7, Service::echo), open(set.discard, 9, Service::discard),
+                  open(set.daytime, 13, Service::daytime), open(set.chargen, 19, Service::chargen)})
+    if (!st) return st.error();
+  return svc;
+}
+
+TcpServices::~TcpServices() {
+  // The host is going away: connections end with RST (no one will finish
+  // a graceful close), listeners close.
+  for (auto& [id, c] : conns_) (void)tcp().abort(id, last_now_);
+  for (auto& [id, kind] : listeners_) (void)tcp().close(id, last_now_);
+}
+
+bool TcpServices::on_event(SocketId id, Instant now) {
+  last_now_ = now;
+  for (auto& [lid, kind] : listeners_)
+    if (lid == id) {
+      accept_all(id, kind, now);
+      return true;
+    }
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return false;
+  (void)serve(id, it->second, now);
+  return true;
+}
+
+void TcpServices::accept_all(SocketId listener, Service kind, Instant now) {
+  for (;;) {
+    auto a = tcp().accept(listener);
+    if (!a) return;  // EAGAIN: the queue is empty
+    const SocketId id = a->id;
+    auto [it, inserted] = conns_.try_emplace(id);
+    if (!inserted) it->second = Conn{};  // cannot happen: ids are unique while open
+    Conn& c = it->second;
+    c.kind = kind;
+    ++ctr(kind).connections;
+    ++ctr(kind).active;
+    if (kind == Service::daytime) {
+      c.out = daytime_text_ ? daytime_text_() : std::string{};
+      c.out += "\r\n";
+    }
+    // Data may have arrived with the handshake's last ACK: serve at once.
+    (void)serve(id, c, now);
+  }
+}
+
+bool TcpServices::serve(SocketId id, Conn& c, Instant now) {
+  switch (c.kind) {
+    case Service::echo: return serve_echo(id, c, now);
+    case Service::discard: return serve_discard(id, c, now);
+    case Service::daytime: return serve_daytime(id, c, now);
+    case Service::chargen: return serve_chargen(id, c, now);
+  }
+  return true;
+}
+
+void TcpServices::finish(SocketId id, Conn& c, bool error, Instant now) {
+  TcpServiceCounters& k = ctr(c.kind);
+  if (error) {
+    // Reset or timed out: nothing left to say; frees the socket (RST only
+    // if the connection were still synchronized).
+    ++k.resets;
+    (void)tcp().abort(id, now);
+  } else {
+    // FIN after everything queued; the layer finishes the close alone.
+    ++k.closed;
+    (void)tcp().close(id, now);
+  }
+  --k.active;
+  conns_.erase(id);
+}
+
+TcpServices::Input TcpServices::drain_input(SocketId id, Conn& c, Instant now) {
+  for (;;) {
+    auto r = tcp().recv(id, buf_, now);
+    if (!r) return would_block(r.error()) ? Input::more : Input::error;
+    if (r->len == 0) return Input::eof;
+    ctr(c.kind).bytes_in += r->len;
+  }
+}
+
+// RFC 862: "Once a connection is established any data received is sent
+// back. This continues until the calling user terminates the connection."
+// Peek, send what the send buffer takes, consume exactly that: with the
+// send buffer full, bytes stay in the receive ring and its window closes.
+bool TcpServices::serve_echo(SocketId id, Conn& c, Instant now) {
+  TcpServiceCounters& k = ctr(c.kind);
+  for (;;) {
+    auto r = tcp().recv(id, buf_, now, /*peek=*/true);
+    if (!r) {
+      if (would_block(r.error())) return true;
+      finish(id, c, true, now);
+      return false;
+    }
+    if (r->len == 0) {
+      // The peer's FIN, after everything before it was echoed: our FIN
+      // follows the echoed bytes (half-close done in order).
+      finish(id, c, false, now);
+      return false;
+    }
+    auto s = tcp().send(id, std::span<const std::uint8_t>(buf_).first(r->len), now);
+    if (!s) {
+      if (would_block(s.error())) return true;  // wait for writable
+      finish(id, c, true, now);
+      return false;
+    }
+    auto consumed = tcp().recv(id, std::span<std::uint8_t>(buf_).first(*s), now);
+    if (!consumed || consumed->len != *s) {  // cannot happen: the bytes were just peeked
+      finish(id, c, true, now);
+      return false;
+    }
+    k.bytes_in += *s;
+    k.bytes_out += *s;
+    if (*s < r->len) return true;  // send buffer full
+  }
+}
+
+// RFC 863: "simply throw away any data it receives."
+bool TcpServices::serve_discard(SocketId id, Conn& c, Instant now) {
+  switch (drain_input(id, c, now)) {
+    case Input::more: return true;
+    case Input::eof: finish(id, c, false, now); return false;
+    case Input::error: finish(id, c, true, now); return false;
+  }
+  return true;
+}
+
+// RFC 867: "send the current date and time as a character string ... and
+// close the connection"; whatever the client sends is thrown away.
+bool TcpServices::serve_daytime(SocketId id, Conn& c, Instant now) {
+  TcpServiceCounters& k = ctr(c.kind);
+  if (drain_input(id, c, now) == Input::error) {
+    finish(id, c, true, now);
+    return false;
+  }
+  while (c.out_off < c.out.size()) {
+    auto rest = std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(c.out.data()), c.out.size()).subspan(c.out_off);
+    auto s = tcp().send(id, rest, now);
+    if (!s) {
+      if (would_block(s.error())) return true;
+      finish(id, c, true, now);
+      return false;
+    }
+    c.out_off += *s;
+    k.bytes_out += *s;
+  }
+  finish(id, c, false, now);
+  return false;
+}
+
+// RFC 864: "Once a connection is established the server shall start
+// sending data ... until the calling user terminates the connection";
+// received data is thrown away. Sends only what the send buffer takes.
+bool TcpServices::serve_chargen(SocketId id, Conn& c, Instant now) {
+  TcpServiceCounters& k = ctr(c.kind);
+  switch (drain_input(id, c, now)) {
+    case Input::more: break;
+    case Input::eof: finish(id, c, false, now); return false;
+    case Input::error: finish(id, c, true, now); return false;
+  }
+  for (;;) {
+    const std::size_t off = static_cast<std::size_t>(c.chargen_pos % kChargenPeriod);
+    auto s = tcp().send(id, std::span<const std::uint8_t>(chargen_table_).subspan(off, kChunk), now);
+    if (!s) {
+      if (would_block(s.error())) return true;
+      finish(id, c, true, now);
+      return false;
+    }
+    c.chargen_pos += *s;
+    k.bytes_out += *s;
+    if (*s < kChunk) return true;  // send buffer full: wait for writable
+  }
+}
+
+}  // namespace weft

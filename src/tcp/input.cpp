@@ -1,0 +1,678 @@
+// Segment arrival (RFC 9293 §3.10.7), step by step as the RFC reads, with
+// RFC 5961's defences, RFC 7323's PAWS and the ACK processing of RFC 5681,
+// RFC 6582 (NewReno) and RFC 6675 (SACK loss recovery).
+#include <algorithm>
+
+#include "tcp/tcp.hpp"
+
+namespace weft {
+
+using tcp::Recovery;
+using tcp::TcpState;
+namespace flag = wire::tcp_flag;
+
+// ------------------------------------------------------------ demux
+
+void TcpLayer::input(Ipv4Addr src, Ipv4Addr dst, std::span<const std::uint8_t> segment, Instant now) {
+  auto v = wire::TcpView::parse(segment, src, dst, !ip_.checksum_offload());
+  if (!v) {
+    ++counters_.in_errs;
+    if (v.error() == wire::ParseError::bad_checksum) ++counters_.bad_checksum;
+    return;
+  }
+  ++counters_.in_segs;
+  // RFC 1122 §4.2.3.10: TCP is unicast only.
+  if (dst.is_broadcast() || dst.is_multicast() || src.is_broadcast() || src.is_multicast() || src.is_any()) {
+    ++counters_.in_errs;
+    return;
+  }
+  const FourTuple key{{dst, v->dst_port()}, {src, v->src_port()}};
+  // 1. A connection on exactly this 4-tuple.
+  if (const SocketId* idp = conns_.find(key)) {
+    Tcb& t = *sockets_[*idp];
+    const bool new_syn = v->has(flag::syn) && !v->has(flag::ack) && !v->has(flag::rst);
+    if (!(t.state == TcpState::time_wait && new_syn)) {
+      input_segment(t, *v, now);
+      return;
+    }
+    // A SYN for a connection in TIME-WAIT may start a new incarnation when
+    // it is provably newer (RFC 6191: a higher timestamp; RFC 1122
+    // §4.2.2.13: without timestamps, a higher sequence number).
+    const auto& ts = v->options().timestamps;
+    const bool newer = (t.ts_ok && ts) ? static_cast<std::int32_t>(ts->first - t.ts_recent) > 0 : v->seq() > t.rcv_nxt;
+    if (!newer) {
+      input_segment(t, *v, now);
+      return;
+    }
+    ++counters_.timewait_reused;
+    connection_done(t, std::nullopt, now);  // frees the 4-tuple (and the socket if orphaned)
+  }
+  // 2. A listener on (dst, port), else (wildcard, port).
+  if (auto lid = ports_.lookup(dst, v->dst_port())) {
+    Tcb* l = get(*lid);
+    if (l && l->state == TcpState::listen) {
+      input_listen(*l, src, dst, *v, now);
+      return;
+    }
+  }
+  // 3. Nobody: RFC 9293 §3.10.7.1, "If the state is CLOSED ... a reset is sent".
+  ++counters_.no_socket;
+  send_reset_reply(src, dst, *v, now);
+}
+
+// --------------------------------------------------------- helpers
+
+bool TcpLayer::acceptable(const Tcb& t, SeqNum seq, std::uint32_t len) const {
+  // RFC 9293 §3.10.7.4, the four cases of the acceptance test.
+  const std::uint32_t wnd = t.rcv_adv > t.rcv_nxt ? static_cast<std::uint32_t>(t.rcv_adv - t.rcv_nxt) : 0;
+  if (len == 0) return wnd == 0 ? seq == t.rcv_nxt : SeqNum::in_window(seq, t.rcv_nxt, wnd);
+  if (wnd == 0) return false;
+  return SeqNum::in_window(seq, t.rcv_nxt, wnd) || SeqNum::in_window(seq + (len - 1), t.rcv_nxt, wnd);
+}
+
+void TcpLayer::send_challenge_ack(Tcb& t, Instant now) {
+  // RFC 5961 §7: rate-limited, per socket here.
+  if (now - t.challenge_window >= 1s) {
+    t.challenge_window = now;
+    t.challenges_in_window = 0;
+  }
+  if (t.challenges_in_window >= cfg_.challenge_acks_per_sec) {
+    ++counters_.challenge_limited;
+    return;
+  }
+  ++t.challenges_in_window;
+  ++counters_.challenge_acks;
+  send_ack(t, now);
+}
+
+void TcpLayer::apply_syn_options(Tcb& t, const wire::TcpOptions& o) {
+  // RFC 9293 §3.7.1: send MSS is the peer's MSS option (536 without one),
+  // never more than our own path allows.
+  t.mss_base = std::min<std::uint32_t>(o.mss ? std::max<std::uint16_t>(*o.mss, 64) : 536, t.rcv_mss);
+  // RFC 7323 §2.2: both sides must send window scale for either to use it.
+  t.wscale_ok = cfg_.window_scaling && o.window_scale.has_value();
+  if (t.wscale_ok) {
+    t.snd_wscale = std::min<std::uint8_t>(*o.window_scale, 14);  // RFC 7323 §2.3
+  } else {
+    t.snd_wscale = 0;
+    t.rcv_wscale = 0;
+  }
+  t.sack_ok = cfg_.sack && o.sack_permitted;
+  t.ts_ok = cfg_.timestamps && o.timestamps.has_value();
+  if (t.ts_ok) t.ts_recent = o.timestamps->first;
+  t.mss = t.mss_base - (t.ts_ok ? 12 : 0);
+  if (t.cc) t.cc->set_mss(t.mss);
+}
+
+void TcpLayer::update_window(Tcb& t, const wire::TcpView& seg) {
+  // RFC 9293 §3.10.7.4 fifth, ESTABLISHED: update the send window only from
+  // a segment at least as new as the one that last set it.
+  if (t.snd_wl1 < seg.seq() || (t.snd_wl1 == seg.seq() && t.snd_wl2 <= seg.ack())) {
+    t.snd_wnd = std::uint32_t{seg.window()} << t.snd_wscale;
+    t.snd_wl1 = seg.seq();
+    t.snd_wl2 = seg.ack();
+    t.max_snd_wnd = std::max(t.max_snd_wnd, t.snd_wnd);
+    if (t.snd_wnd > 0) t.persist_backoff = 0;
+  }
+}
+
+void TcpLayer::take_rtt_sample(Tcb& t, const wire::TcpView& seg, SeqNum ack, Instant now) {
+  const auto& ts = seg.options().timestamps;
+  if (t.ts_ok && ts && ts->second != 0) {
+    // RFC 7323 §4.1: the echoed timestamp ties the ACK to one transmission,
+    // so even retransmitted segments give a valid sample.
+    const std::uint32_t ms = ts_now(t, now) - ts->second;
+    if (ms < 60000) t.rto.on_sample(std::chrono::milliseconds(ms));
+    return;
+  }
+  if (t.rtt_seq && ack > *t.rtt_seq) {
+    t.rto.on_sample(now - t.rtt_start);
+    t.rtt_seq.reset();
+  }
+}
+
+// ------------------------------------------------------- SEGMENT ARRIVES
+
+void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
+  const SocketId id = t.id;
+  t.last_rcv = now;
+  t.keep_probes = 0;
+  switch (t.state) {
+    case TcpState::closed:
+    case TcpState::listen:
+      // Not in the index in these states; answer as for no connection.
+      send_reset_reply(t.tuple.remote.addr, t.tuple.local.addr, seg, now);
+      return;
+    case TcpState::syn_sent:
+      input_syn_sent(t, seg, now);
+      if (Tcb* still = get(id)) rearm(*still);
+      return;
+    case TcpState::syn_received:
+    case TcpState::established:
+    case TcpState::fin_wait_1:
+    case TcpState::fin_wait_2:
+    case TcpState::close_wait:
+    case TcpState::closing:
+    case TcpState::last_ack:
+    case TcpState::time_wait:
+      break;
+  }
+
+  SeqNum seq = seg.seq();
+  std::span<const std::uint8_t> payload = seg.payload();
+  bool fin = seg.has(flag::fin);
+  const std::uint32_t seg_len =
+      static_cast<std::uint32_t>(payload.size()) + (seg.has(flag::syn) ? 1 : 0) + (fin ? 1 : 0);
+  const auto& ts = seg.options().timestamps;
+
+  // A retransmitted SYN for a half-open passive connection: the SYN-ACK was
+  // lost; answer it again (RFC 9293 §3.10.7.4 treats it as a duplicate).
+  if (t.state == TcpState::syn_received && seg.has(flag::syn) && !seg.has(flag::ack) && !seg.has(flag::rst) &&
+      seq == t.irs) {
+    send_syn(t, now);
+    return;
+  }
+
+  // PAWS (RFC 7323 §5.3): a segment whose timestamp is older than TS.Recent
+  // is an old duplicate; drop it and ACK (unless it is a RST).
+  if (t.ts_ok && ts && !seg.has(flag::rst) && static_cast<std::int32_t>(ts->first - t.ts_recent) < 0) {
+    ++counters_.paws_rejected;
+    send_ack(t, now);
+    return;
+  }
+
+  // first, check sequence number
+  bool zero_window_ack = false;
+  if (!acceptable(t, seq, seg_len)) {
+    // RFC 9293: with a zero window, valid ACKs (and RSTs) are still
+    // processed; the text is dropped.
+    const std::uint32_t wnd = t.rcv_adv > t.rcv_nxt ? static_cast<std::uint32_t>(t.rcv_adv - t.rcv_nxt) : 0;
+    if (wnd == 0 && seq == t.rcv_nxt && seg_len > 0) {
+      zero_window_ack = true;
+    } else {
+      if (seg.has(flag::rst)) return;
+      // An old duplicate: report it with a D-SACK (RFC 2883 §4).
+      if (t.sack_ok && t.data && !payload.empty() && seq + static_cast<std::uint32_t>(payload.size()) <= t.rcv_nxt)
+        t.data->ooo.note_duplicate(seq, seq + static_cast<std::uint32_t>(payload.size()));
+      send_ack(t, now);
+      return;
+    }
+  }
+  // RFC 7323 §4.3: remember the timestamp to echo.
+  if (t.ts_ok && ts && seq <= t.last_ack_sent && static_cast<std::int32_t>(ts->first - t.ts_recent) >= 0)
+    t.ts_recent = ts->first;
+
+  // second, check the RST bit (RFC 5961 §3.2: only an exact match resets;
+  // one elsewhere in the window gets a challenge ACK)
+  if (seg.has(flag::rst)) {
+    if (seq != t.rcv_nxt) {
+      send_challenge_ack(t, now);
+      return;
+    }
+    switch (t.state) {
+      case TcpState::syn_received:
+        // Passive open: back to LISTEN, i.e. the child goes away quietly.
+        connection_done(t, t.parent ? std::optional<std::errc>{} : std::errc::connection_refused, now);
+        return;
+      case TcpState::established:
+      case TcpState::fin_wait_1:
+      case TcpState::fin_wait_2:
+      case TcpState::close_wait:
+        connection_done(t, std::errc::connection_reset, now);
+        return;
+      case TcpState::closing:
+      case TcpState::last_ack:
+      case TcpState::time_wait:
+        connection_done(t, std::nullopt, now);
+        return;
+      case TcpState::closed:
+      case TcpState::listen:
+      case TcpState::syn_sent:
+        return;
+    }
+  }
+
+  // third, check security (not used by weft)
+
+  // fourth, check the SYN bit (RFC 5961 §4: a SYN in a synchronized state,
+  // or any SYN here, gets a challenge ACK, never a reset)
+  if (seg.has(flag::syn)) {
+    send_challenge_ack(t, now);
+    return;
+  }
+
+  // Trim the segment to the window (RFC 9293 §3.10.7.4: "only the new
+  // parts are processed").
+  if (seq < t.rcv_nxt) {
+    const std::uint32_t skip = static_cast<std::uint32_t>(t.rcv_nxt - seq);
+    if (skip >= payload.size()) {
+      if (fin && skip > payload.size()) fin = false;  // the FIN too was old
+      payload = {};
+    } else {
+      payload = payload.subspan(skip);
+    }
+    seq = t.rcv_nxt;
+  }
+  if (zero_window_ack) {
+    payload = {};
+    fin = false;
+    t.ack_now = true;
+  }
+  {
+    const std::uint32_t wnd = t.rcv_adv > t.rcv_nxt ? static_cast<std::uint32_t>(t.rcv_adv - t.rcv_nxt) : 0;
+    const std::uint32_t room = wnd > static_cast<std::uint32_t>(seq - t.rcv_nxt) ? wnd - static_cast<std::uint32_t>(seq - t.rcv_nxt) : 0;
+    if (payload.size() > room) {
+      payload = payload.first(room);
+      fin = false;
+      t.ack_now = true;
+    }
+  }
+
+  // fifth, check the ACK field
+  if (!seg.has(flag::ack)) return;
+  switch (t.state) {
+    case TcpState::syn_received: {
+      // "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED state"
+      if (!(t.snd_una < seg.ack() && seg.ack() <= t.snd_max)) {
+        send_reset_reply(t.tuple.remote.addr, t.tuple.local.addr, seg, now);
+        return;
+      }
+      if (t.parent) {
+        Tcb* l = get(*t.parent);
+        if (l && l->accept_queue.size() >= l->backlog) {
+          // Accept queue full: ignore the ACK, the SYN-ACK is retransmitted
+          // and the handshake completes once the application catches up
+          // (Linux's behaviour without tcp_abort_on_overflow).
+          ++counters_.listen_overflows;
+          return;
+        }
+      }
+      t.snd_una = t.iss + 1;
+      if (t.rto.backoffs() == 0) t.rto.on_sample(now - t.syn_sent_at);
+      if (t.syn_timed_out) {
+        t.rto.reset_after_syn_timeout();
+        t.cc->set_cwnd(t.mss);  // RFC 5681 §3.1: the SYN-ACK was lost, IW = 1 segment
+      }
+      t.rtx_at.reset();
+      t.rtx_count = 0;
+      t.snd_wnd = std::uint32_t{seg.window()} << t.snd_wscale;
+      t.max_snd_wnd = std::max(t.max_snd_wnd, t.snd_wnd);
+      t.snd_wl1 = seg.seq();
+      t.snd_wl2 = seg.ack();
+      set_state(t, TcpState::established, now);
+      child_established(t, now);
+      arm_keepalive(t, now);
+      if (!process_ack(t, seg, now)) return;
+      break;
+    }
+    case TcpState::established:
+    case TcpState::fin_wait_1:
+    case TcpState::fin_wait_2:
+    case TcpState::close_wait:
+    case TcpState::closing:
+      if (!process_ack(t, seg, now)) return;
+      if (t.state == TcpState::fin_wait_1 && t.fin_acked()) {
+        // FIN-WAIT-1: "if the FIN segment is now acknowledged, then enter FIN-WAIT-2"
+        set_state(t, TcpState::fin_wait_2, now);
+        t.rtx_at.reset();
+        // Linux's tcp_fin_timeout: an orphan does not wait forever for the
+        // peer's FIN.
+        if (t.user_closed) t.timewait_at = now + 2 * cfg_.msl;
+      }
+      if (t.state == TcpState::closing && t.fin_acked()) {
+        // CLOSING: "if the ACK acknowledges our FIN, then enter TIME-WAIT"
+        enter_time_wait(t, now);
+        return;
+      }
+      break;
+    case TcpState::last_ack:
+      if (!process_ack(t, seg, now)) return;
+      // LAST-ACK: "if our FIN is now acknowledged, delete the TCB"
+      if (t.fin_acked()) {
+        connection_done(t, std::nullopt, now);
+        return;
+      }
+      break;
+    case TcpState::time_wait:
+      // TIME-WAIT: only a retransmitted FIN can arrive; ACK it and restart
+      // the 2 MSL timeout.
+      if (fin && seq == t.rcv_nxt - 1) {
+        t.timewait_at = now + 2 * cfg_.msl;
+        send_ack(t, now);
+        rearm(t);
+      }
+      return;
+    case TcpState::closed:
+    case TcpState::listen:
+    case TcpState::syn_sent:
+      return;
+  }
+
+  // sixth, check the URG bit (weft does not implement urgent data; the
+  // pointer is ignored, RFC 6093 discourages its use)
+
+  // seventh, process the segment text
+  if (!payload.empty()) {
+    switch (t.state) {
+      case TcpState::established:
+      case TcpState::fin_wait_1:
+      case TcpState::fin_wait_2:
+        if (t.user_closed) {
+          // New data for a closed socket cannot be delivered: RST (RFC 9293
+          // §3.10.4, as Linux does for an orphan receiving data).
+          send_rst_for(t, now);
+          connection_done(t, std::nullopt, now);
+          return;
+        }
+        process_text(t, seg, seq, payload, now);
+        break;
+      case TcpState::close_wait:
+      case TcpState::closing:
+      case TcpState::last_ack:
+      case TcpState::time_wait:
+      case TcpState::closed:
+      case TcpState::listen:
+      case TcpState::syn_sent:
+      case TcpState::syn_received:
+        break;  // "This should not occur, since a FIN has been received"
+    }
+  }
+
+  // eighth, check the FIN bit (only once everything before it has arrived)
+  if (fin && seq + static_cast<std::uint32_t>(payload.size()) == t.rcv_nxt) {
+    process_fin(t, now);
+    if (!get(id)) return;
+  } else if (fin) {
+    t.ack_now = true;  // out of order FIN: ACK what we have
+  }
+
+  output(t, now);
+  rearm(t);
+  notify(t);
+}
+
+// RFC 9293 §3.10.7.3: SYN-SENT.
+void TcpLayer::input_syn_sent(Tcb& t, const wire::TcpView& seg, Instant now) {
+  // first, check the ACK bit
+  const bool ack = seg.has(flag::ack);
+  if (ack && (seg.ack() <= t.iss || seg.ack() > t.snd_max)) {
+    if (!seg.has(flag::rst)) send_reset_reply(t.tuple.remote.addr, t.tuple.local.addr, seg, now);
+    return;
+  }
+  // second, check the RST bit: acceptable only if it acknowledges our SYN
+  if (seg.has(flag::rst)) {
+    if (ack) connection_done(t, std::errc::connection_refused, now);
+    return;
+  }
+  // third, security (not used); fourth, check the SYN bit
+  if (!seg.has(flag::syn)) return;
+  t.irs = seg.seq();
+  t.rcv_nxt = t.irs + 1;
+  t.rcv_adv = t.rcv_nxt;
+  apply_syn_options(t, seg.options());
+  t.snd_wl1 = seg.seq();
+  if (ack) {
+    t.snd_una = seg.ack();
+    t.snd_wl2 = seg.ack();
+    t.snd_wnd = seg.window();  // RFC 7323 §2.2: never scaled in a SYN
+    t.max_snd_wnd = t.snd_wnd;
+    if (t.rto.backoffs() == 0) t.rto.on_sample(now - t.syn_sent_at);
+    if (t.syn_timed_out) {
+      t.rto.reset_after_syn_timeout();
+      t.cc->set_cwnd(t.mss);  // RFC 5681 §3.1: IW is one segment when the SYN was lost
+    }
+    t.rtx_at.reset();
+    t.rtx_count = 0;
+    t.connecting = false;
+    set_state(t, TcpState::established, now);
+    arm_keepalive(t, now);
+    // "form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and send it"
+    t.ack_now = true;
+    output(t, now);
+    notify(t);
+    return;
+  }
+  // Simultaneous open: "enter SYN-RECEIVED, form a SYN,ACK segment"
+  t.snd_wnd = seg.window();
+  t.max_snd_wnd = t.snd_wnd;
+  set_state(t, TcpState::syn_received, now);
+  send_syn(t, now);
+}
+
+// ACK processing shared by the synchronized states (RFC 9293 §3.10.7.4
+// fifth, ESTABLISHED). Returns false when the segment is to be dropped.
+bool TcpLayer::process_ack(Tcb& t, const wire::TcpView& seg, Instant now) {
+  const SeqNum ack = seg.ack();
+  // RFC 5961 §5.2: acceptable only in [SND.UNA - MAX.SND.WND, SND.NXT];
+  // anything else is discarded and answered with a (challenge) ACK.
+  if (ack > t.snd_max || ack < t.snd_una - std::max<std::uint32_t>(t.max_snd_wnd, 1)) {
+    send_challenge_ack(t, now);
+    return false;
+  }
+  if (!t.data) return true;  // TIME-WAIT and friends: nothing to acknowledge
+
+  std::uint32_t newly_sacked = 0;
+  const auto& o = seg.options();
+  if (t.sack_ok && o.sack_count > 0) {
+    std::array<tcp::SackRange, 4> blocks;
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < o.sack_count && i < 4; ++i) {
+      const tcp::SackRange r{o.sack[i].left, o.sack[i].right};
+      if (!(r.left < r.right)) continue;
+      const bool dsack = i == 0 && r.right <= ack;  // RFC 2883: below the cumulative ACK
+      const bool inside = r.left >= ack && r.right <= t.snd_max;
+      if (dsack || inside) blocks[n++] = r;
+    }
+    newly_sacked = t.data->sb.on_ack(ack, std::span<const tcp::SackRange>(blocks.data(), n));
+  } else if (t.sack_ok) {
+    (void)t.data->sb.on_ack(ack, {});
+  }
+
+  const std::uint32_t wnd_before = t.snd_wnd;
+  if (ack > t.snd_una) {
+    const std::uint32_t acked = static_cast<std::uint32_t>(ack - t.snd_una);
+    const std::uint32_t flight_before = static_cast<std::uint32_t>(t.snd_max - t.snd_una);
+    const SeqNum data_acked_to = std::min(ack, t.data_end());
+    if (data_acked_to > t.snd_buf_seq) {
+      const std::uint32_t n = static_cast<std::uint32_t>(data_acked_to - t.snd_buf_seq);
+      t.data->snd.consume(n);
+      t.snd_buf_seq += n;
+    }
+    t.snd_una = ack;
+    if (t.snd_nxt < t.snd_una) t.snd_nxt = t.snd_una;
+    take_rtt_sample(t, seg, ack, now);
+    t.last_progress = now;
+    t.rtx_count = 0;
+    t.dupacks = 0;
+    switch (t.recovery) {
+      case Recovery::newreno:
+        if (ack >= t.recover) {
+          // RFC 6582 §3.2 step 3: full acknowledgment, leave recovery.
+          t.cc->on_recovery_exit();
+          t.recovery = Recovery::none;
+        } else {
+          // Partial acknowledgment: retransmit the first unacknowledged
+          // segment, deflate cwnd by the amount acked, add back one SMSS.
+          (void)transmit(t, t.snd_una, t.mss, now);
+          const std::uint32_t cwnd = t.cc->cwnd();
+          t.cc->set_cwnd((cwnd > acked ? cwnd - acked : 0) + (acked >= t.mss ? t.mss : 0));
+          arm_rtx(t, now);  // RFC 6582: reset the timer on the first partial ACK
+        }
+        break;
+      case Recovery::sack:
+        if (ack >= t.recover) {
+          // RFC 6675 §5: recovery ends when the cumulative ACK passes RecoveryPoint.
+          t.cc->on_recovery_exit();
+          t.recovery = Recovery::none;
+        } else if (t.high_rxt < t.snd_una - 1) {
+          t.high_rxt = t.snd_una - 1;
+        }
+        break;
+      case Recovery::none:
+        t.cc->on_ack(acked, flight_before, now);
+        break;
+    }
+    // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, else restart it.
+    if (t.snd_una == t.snd_max)
+      t.rtx_at.reset();
+    else
+      arm_rtx(t, now);
+    update_window(t, seg);
+    if (t.recovery == Recovery::none && t.snd_una == t.snd_max && t.rto.backoffs() > 0 && t.ts_ok)
+      t.rto.clear_backoff();
+    return true;
+  }
+
+  // Not new: a duplicate ACK (RFC 5681 §2: no data, no SYN/FIN, the same
+  // window, data outstanding) or SACK evidence of loss (RFC 6675 §2).
+  update_window(t, seg);
+  const bool plain = seg.payload().empty() && !seg.has(flag::syn) && !seg.has(flag::fin);
+  if (ack == t.snd_una && plain && t.snd_max > t.snd_una && (t.snd_wnd == wnd_before || newly_sacked > 0)) {
+    ++t.dupacks;
+    on_dupack(t, now);
+  }
+  return true;
+}
+
+void TcpLayer::on_dupack(Tcb& t, Instant now) {
+  switch (t.recovery) {
+    case Recovery::none: {
+      const bool sack_trigger = t.sack_ok && t.data->sb.is_lost(t.snd_una, t.mss);
+      if (t.dupacks < tcp::SackScoreboard::kDupThresh && !sack_trigger) return;
+      if (t.snd_nxt != t.snd_max) return;  // still resending after an RTO
+      const std::uint32_t flight = static_cast<std::uint32_t>(t.snd_max - t.snd_una);
+      ++counters_.fast_retransmits;
+      if (t.sack_ok) {
+        // RFC 6675 §5 step (4): RecoveryPoint = HighData, ssthresh and cwnd
+        // from FlightSize, retransmit the first lost segment.
+        t.recover = t.snd_max;
+        t.cc->on_loss_detected(flight);
+        t.cc->set_cwnd(t.cc->ssthresh());
+        t.high_rxt = t.snd_una - 1;
+        t.rescue_rxt.reset();
+        t.recovery = Recovery::sack;
+        ++counters_.sack_recoveries;
+        const std::uint32_t n = transmit(t, t.snd_una, t.mss, now);
+        if (n > 0) t.high_rxt = t.snd_una + (n - 1);
+        return;  // output() continues with NextSeg()
+      }
+      // RFC 6582 §3.2 step 2: only if the ACK covers more than "recover".
+      if (!(t.snd_una - 1 >= t.recover) && t.recover != t.iss) return;
+      t.recover = t.snd_max;
+      t.cc->on_loss_detected(flight);
+      (void)transmit(t, t.snd_una, t.mss, now);
+      t.cc->set_cwnd(t.cc->ssthresh() + 3 * t.mss);
+      t.recovery = Recovery::newreno;
+      ++counters_.newreno_recoveries;
+      return;
+    }
+    case Recovery::newreno:
+      t.cc->set_cwnd(t.cc->cwnd() + t.mss);  // RFC 6582 §3.2 step 4: inflate
+      return;
+    case Recovery::sack:
+      return;  // output() sends what the scoreboard allows
+  }
+}
+
+void TcpLayer::process_text(Tcb& t, const wire::TcpView&, SeqNum seq, std::span<const std::uint8_t> payload,
+                            Instant now) {
+  auto& d = *t.data;
+  std::uint32_t off = static_cast<std::uint32_t>(seq - t.rcv_nxt);
+  if (off >= d.rcv.free()) {
+    ++counters_.ooo_dropped;
+    t.ack_now = true;
+    return;
+  }
+  if (off + payload.size() > d.rcv.free()) payload = payload.first(d.rcv.free() - off);
+  const auto len = static_cast<std::uint32_t>(payload.size());
+  const auto res = d.ooo.add(t.rcv_nxt, seq, len);
+  if (!res.stored) {
+    ++counters_.ooo_dropped;
+    t.ack_now = true;
+    return;
+  }
+  if (res.duplicate) {
+    d.ooo.note_duplicate(seq, seq + len);  // RFC 2883: report it
+    t.ack_now = true;
+    return;
+  }
+  if (!t.rd_shut) d.rcv.write_at(off, payload);
+  if (res.advance > 0) {
+    if (t.rd_shut) {
+      d.rcv.commit(res.advance);
+      d.rcv.consume(res.advance);  // shut for reading: discard
+    } else {
+      d.rcv.commit(res.advance);
+    }
+    t.rcv_nxt += res.advance;
+    t.bytes_in += res.advance;
+  }
+  // RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at once for out-of-order data
+  // and when a hole is filled; else at least every second full-sized
+  // segment, and within the delayed-ACK timeout.
+  if (off > 0 || res.filled_hole || !d.ooo.empty()) {
+    t.ack_now = true;
+    return;
+  }
+  t.unacked_bytes += len;
+  if (t.unacked_bytes >= 2 * t.rcv_mss) {
+    t.ack_now = true;
+  } else if (!t.delack_at) {
+    t.delack_at = now + cfg_.delayed_ack;
+  }
+}
+
+void TcpLayer::process_fin(Tcb& t, Instant now) {
+  // RFC 9293 §3.10.7.4 eighth: advance RCV.NXT over the FIN, ACK it, and
+  // signal end of stream.
+  t.rcv_nxt += 1;
+  t.fin_received = true;
+  t.ack_now = true;
+  switch (t.state) {
+    case TcpState::syn_received:
+    case TcpState::established:
+      set_state(t, TcpState::close_wait, now);
+      break;
+    case TcpState::fin_wait_1:
+      if (t.fin_acked()) {
+        send_ack(t, now);
+        enter_time_wait(t, now);
+      } else {
+        set_state(t, TcpState::closing, now);
+      }
+      break;
+    case TcpState::fin_wait_2:
+      send_ack(t, now);
+      enter_time_wait(t, now);
+      break;
+    case TcpState::time_wait:
+      t.timewait_at = now + 2 * cfg_.msl;
+      break;
+    case TcpState::close_wait:
+    case TcpState::closing:
+    case TcpState::last_ack:
+    case TcpState::closed:
+    case TcpState::listen:
+    case TcpState::syn_sent:
+      break;
+  }
+  notify(t);
+}
+
+void TcpLayer::icmp_error(Endpoint local, Endpoint remote, SeqNum quoted_seq, std::errc err, bool hard, Instant now) {
+  const SocketId* idp = conns_.find(FourTuple{local, remote});
+  if (!idp) return;
+  Tcb& t = *sockets_[*idp];
+  // RFC 5927 §4.1: only believe an error quoting a sequence number in flight.
+  if (!(t.snd_una <= quoted_seq && quoted_seq < t.snd_max) && !(t.state == TcpState::syn_sent && quoted_seq == t.iss))
+    return;
+  if (t.state == TcpState::syn_sent && hard) {
+    // RFC 1122 §4.2.3.9: port/protocol unreachable abort a connection
+    // attempt (Linux reports ECONNREFUSED).
+    connection_done(t, std::errc::connection_refused, now);
+    return;
+  }
+  t.soft_error = err;
+}
+
+}  // namespace weft

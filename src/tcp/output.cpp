@@ -1,0 +1,308 @@
+// The sender: building segments and deciding what to send (RFC 9293 §3.8.6
+// window management, §3.8.6.2.1 sender silly-window avoidance, Nagle's
+// algorithm of RFC 1122 §4.2.3.4; RFC 6675 §5 transmission in recovery).
+#include <algorithm>
+#include <cstring>
+
+#include "tcp/tcp.hpp"
+
+namespace weft {
+
+using tcp::TcpState;
+namespace flag = wire::tcp_flag;
+
+std::uint16_t TcpLayer::window_to_advertise(Tcb& t) {
+  if (!t.data) {
+    const std::uint32_t w = t.rcv_adv > t.rcv_nxt ? static_cast<std::uint32_t>(t.rcv_adv - t.rcv_nxt) : 0;
+    return static_cast<std::uint16_t>(std::min<std::uint32_t>(w >> t.rcv_wscale, 65535));
+  }
+  const auto& rcv = t.data->rcv;
+  const SeqNum edge = t.rcv_nxt + static_cast<std::uint32_t>(rcv.free());
+  // RFC 9293 §3.8.6.2.2: keep the right edge fixed until it can move by
+  // min(RCV.BUFF / 2, Eff.snd.MSS), so the peer is never offered a sliver.
+  const std::uint32_t threshold = std::min<std::uint32_t>(static_cast<std::uint32_t>(rcv.capacity() / 2), t.rcv_mss);
+  if (t.rcv_adv < t.rcv_nxt) t.rcv_adv = t.rcv_nxt;
+  if (edge > t.rcv_adv && static_cast<std::uint32_t>(edge - t.rcv_adv) >= threshold) t.rcv_adv = edge;
+  // Never beyond what the buffer holds (the window is never shrunk either:
+  // rcv_adv only moves right).
+  std::uint32_t w = static_cast<std::uint32_t>(t.rcv_adv - t.rcv_nxt);
+  if (t.state == TcpState::syn_sent || t.state == TcpState::syn_received)
+    return static_cast<std::uint16_t>(std::min<std::uint32_t>(w, 65535));  // RFC 7323 §2.2: SYN windows are unscaled
+  return static_cast<std::uint16_t>(std::min<std::uint32_t>(w >> t.rcv_wscale, 65535));
+}
+
+std::uint32_t TcpLayer::usable_window(const Tcb& t) const {
+  const std::uint32_t wnd = std::min<std::uint32_t>(t.snd_wnd, t.cc ? t.cc->cwnd() : t.mss);
+  const std::uint32_t flight = static_cast<std::uint32_t>(t.snd_nxt - t.snd_una);
+  return wnd > flight ? wnd - flight : 0;
+}
+
+void TcpLayer::send_raw(const FourTuple& tuple, const wire::TcpRepr& r, std::span<const std::uint8_t> payload,
+                        Instant now) {
+  const std::size_t hl = r.header_len();
+  PacketBuf b = ip_.take_buffer(hl + payload.size());
+  auto seg = std::span<std::uint8_t>(b).subspan(IpSender::kHeaderRoom);
+  if (!payload.empty()) std::memcpy(seg.data() + hl, payload.data(), payload.size());
+  r.emit(seg, tuple.local.addr, tuple.remote.addr, payload.size(), !ip_.checksum_offload());
+  ++counters_.out_segs;
+  if (r.flags & flag::rst) ++counters_.out_rsts;
+  // Don't-fragment on every segment: the MSS keeps segments within the MTU.
+  (void)ip_.send_ip(std::move(b), IpSendParams{tuple.local.addr, tuple.remote.addr, IpProto::tcp, true}, now);
+}
+
+void TcpLayer::send_segment(Tcb& t, SeqNum seq, std::uint8_t flags, std::size_t data_len, Instant now) {
+  wire::TcpRepr r;
+  r.src_port = t.tuple.local.port;
+  r.dst_port = t.tuple.remote.port;
+  r.seq = seq;
+  r.flags = flags;
+  if (flags & flag::ack) r.ack = t.rcv_nxt;
+  r.window = window_to_advertise(t);
+  if (flags & flag::syn) {
+    // RFC 9293 §3.7.1: MSS from the link MTU. An active open offers every
+    // option; a SYN-ACK answers only what the peer offered.
+    const bool offer = t.state == TcpState::syn_sent;
+    r.options.mss = static_cast<std::uint16_t>(std::min<std::uint32_t>(t.rcv_mss, 65535));
+    if (offer ? cfg_.window_scaling : t.wscale_ok) r.options.window_scale = t.rcv_wscale;
+    r.options.sack_permitted = offer ? cfg_.sack : t.sack_ok;
+    if (offer ? cfg_.timestamps : t.ts_ok) r.options.timestamps = std::pair{ts_now(t, now), t.ts_recent};
+  } else {
+    if (t.ts_ok) r.options.timestamps = std::pair{ts_now(t, now), t.ts_recent};
+    if (t.sack_ok && t.data && (flags & flag::ack) && !(flags & flag::rst)) {
+      std::array<tcp::SackRange, 4> blocks;
+      const std::size_t n = t.data->ooo.sack_blocks(blocks, t.ts_ok ? 3 : 4);
+      for (std::size_t i = 0; i < n; ++i) r.options.sack[i] = wire::SackBlock{blocks[i].left, blocks[i].right};
+      r.options.sack_count = static_cast<std::uint8_t>(n);
+      if (n > 0 && blocks[0].right <= t.rcv_nxt) ++counters_.dsacks_sent;
+    }
+  }
+  const std::size_t hl = r.header_len();
+  PacketBuf b = ip_.take_buffer(hl + data_len);
+  auto segbuf = std::span<std::uint8_t>(b).subspan(IpSender::kHeaderRoom);
+  if (data_len > 0) {
+    const auto off = static_cast<std::size_t>(static_cast<std::uint32_t>(seq - t.snd_buf_seq));
+    t.data->snd.peek(off, segbuf.subspan(hl, data_len));
+  }
+  r.emit(segbuf, t.tuple.local.addr, t.tuple.remote.addr, data_len, !ip_.checksum_offload());
+  ++counters_.out_segs;
+  if (flags & flag::rst) ++counters_.out_rsts;
+  if (flags & flag::ack) {
+    t.last_ack_sent = t.rcv_nxt;
+    t.delack_at.reset();
+    t.ack_now = false;
+    t.unacked_bytes = 0;
+  }
+  t.bytes_out += data_len;
+  (void)ip_.send_ip(std::move(b), IpSendParams{t.tuple.local.addr, t.tuple.remote.addr, IpProto::tcp, true}, now);
+}
+
+void TcpLayer::send_syn(Tcb& t, Instant now) {
+  // SYN (active) or SYN-ACK (passive or simultaneous open) at ISS.
+  const std::uint8_t flags = t.state == TcpState::syn_sent ? flag::syn : flag::syn | flag::ack;
+  if (t.rto.backoffs() == 0) t.syn_sent_at = now;
+  send_segment(t, t.iss, flags, 0, now);
+  if (t.snd_nxt == t.iss) t.snd_nxt = t.iss + 1;
+  if (t.snd_max < t.snd_nxt) t.snd_max = t.snd_nxt;
+}
+
+void TcpLayer::send_ack(Tcb& t, Instant now) { send_segment(t, t.snd_nxt, flag::ack, 0, now); }
+
+void TcpLayer::send_probe(Tcb& t, Instant now) {
+  // An old sequence number with no data: the peer must answer with an ACK
+  // carrying its current window (RFC 9293 §3.8.6.1; Linux's zero-window and
+  // keepalive probes are the same segment).
+  send_segment(t, t.snd_una - 1, flag::ack, 0, now);
+}
+
+void TcpLayer::send_rst_for(Tcb& t, Instant now) {
+  send_segment(t, t.snd_nxt, flag::rst | flag::ack, 0, now);
+}
+
+void TcpLayer::send_reset_reply(Ipv4Addr src, Ipv4Addr dst, const wire::TcpView& seg, Instant now) {
+  // RFC 9293 §3.10.7.1: never answer a RST with a RST.
+  if (seg.has(flag::rst)) return;
+  // Nor anything sent to a broadcast or multicast address (RFC 1122 §4.2.3.10).
+  if (dst.is_broadcast() || dst.is_multicast() || src.is_broadcast() || src.is_multicast()) return;
+  wire::TcpRepr r;
+  r.src_port = seg.dst_port();
+  r.dst_port = seg.src_port();
+  if (seg.has(flag::ack)) {
+    // <SEQ=SEG.ACK><CTL=RST>
+    r.seq = seg.ack();
+    r.flags = flag::rst;
+  } else {
+    // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
+    const std::uint32_t len = static_cast<std::uint32_t>(seg.payload().size()) + (seg.has(flag::syn) ? 1 : 0) +
+                              (seg.has(flag::fin) ? 1 : 0);
+    r.seq = SeqNum{0};
+    r.ack = seg.seq() + len;
+    r.flags = flag::rst | flag::ack;
+  }
+  send_raw(FourTuple{{dst, seg.dst_port()}, {src, seg.src_port()}}, r, {}, now);
+}
+
+std::uint32_t TcpLayer::transmit(Tcb& t, SeqNum seq, std::uint32_t max_len, Instant now, bool) {
+  const SeqNum end_data = t.data_end();
+  std::uint32_t len = 0;
+  if (seq < end_data) len = std::min<std::uint32_t>(max_len, static_cast<std::uint32_t>(end_data - seq));
+  const bool fin = t.fin_queued && seq + len == end_data;
+  if (len == 0 && !fin) return 0;
+  std::uint8_t flags = flag::ack;
+  if (fin) flags |= flag::fin;
+  if (len > 0 && seq + len == end_data) flags |= flag::psh;
+  const std::uint32_t consumed = len + (fin ? 1 : 0);
+  const SeqNum end = seq + consumed;
+  const bool retrans = seq < t.snd_max;
+  if (retrans) {
+    ++counters_.retrans_segs;
+    ++t.retransmits;
+    // Karn (RFC 6298 §3): a retransmitted segment gives no RTT sample.
+    if (t.rtt_seq && *t.rtt_seq >= seq && *t.rtt_seq < end) t.rtt_seq.reset();
+  } else if (!t.ts_ok && !t.rtt_seq && len > 0) {
+    t.rtt_seq = seq;
+    t.rtt_start = now;
+  }
+  if (t.snd_una == t.snd_max) t.last_progress = now;
+  send_segment(t, seq, flags, len, now);
+  if (seq == t.snd_nxt) t.snd_nxt = end;
+  if (t.snd_max < end) t.snd_max = end;
+  if (!t.rtx_at) arm_rtx(t, now);
+  t.persist_at.reset();
+  t.persist_backoff = 0;
+  return consumed;
+}
+
+void TcpLayer::output(Tcb& t, Instant now) {
+  bool can_send = false;
+  switch (t.state) {
+    case TcpState::established:
+    case TcpState::close_wait:
+    case TcpState::fin_wait_1:
+    case TcpState::closing:
+    case TcpState::last_ack:
+    case TcpState::fin_wait_2:
+      can_send = t.data != nullptr;
+      break;
+    case TcpState::closed:
+    case TcpState::listen:
+    case TcpState::syn_sent:
+    case TcpState::syn_received:
+    case TcpState::time_wait:
+      break;
+  }
+  bool sent_any = false;
+  if (can_send && t.recovery == tcp::Recovery::sack) {
+    const auto before = counters_.out_segs;
+    output_sack_recovery(t, now);
+    sent_any = counters_.out_segs != before;
+  } else if (can_send) {
+    for (int guard = 0; guard < 100000; ++guard) {
+      const SeqNum end_data = t.data_end();
+      const bool fin_pending = t.fin_queued && t.snd_nxt <= end_data;
+      const std::uint32_t avail = t.snd_nxt < end_data ? static_cast<std::uint32_t>(end_data - t.snd_nxt) : 0;
+      if (avail == 0 && !fin_pending) break;
+      const std::uint32_t usable = usable_window(t);
+      const std::uint32_t len = std::min({avail, usable, t.mss});
+      bool go = false;
+      if (len > 0 && len == t.mss) {
+        go = true;  // a full segment
+      } else if (len > 0 && len == avail && (t.opt.nodelay || t.snd_nxt == t.snd_una || fin_pending)) {
+        go = true;  // all that is queued; Nagle: only when nothing is unacknowledged
+      } else if (len > 0 && t.snd_nxt == t.snd_una && len >= t.max_snd_wnd / 2) {
+        go = true;  // RFC 9293 §3.8.6.2.1: at least half the largest window offered
+      } else if (avail == 0 && fin_pending) {
+        go = true;  // a bare FIN
+      }
+      if (!go) break;
+      const std::uint32_t n = transmit(t, t.snd_nxt, len, now);
+      if (n == 0) break;
+      sent_any = true;
+    }
+  }
+  if (t.ack_now && !sent_any && t.state != TcpState::closed && t.state != TcpState::listen) send_ack(t, now);
+  // Zero window, or a sliver SWS avoidance will not use, and nothing in
+  // flight to bring an ACK: the persist timer probes (RFC 9293 §3.8.6.1).
+  if (can_send && t.snd_nxt == t.snd_una && t.snd_una == t.snd_max && t.snd_nxt < t.data_end()) {
+    if (!t.persist_at) {
+      Duration d = t.rto.rto();
+      for (unsigned i = 0; i < t.persist_backoff && d < cfg_.persist_max; ++i) d *= 2;
+      t.persist_at = now + std::min(std::max(d, Duration{200ms}), cfg_.persist_max);
+    }
+  } else if (t.snd_una != t.snd_max) {
+    t.persist_at.reset();
+  }
+}
+
+void TcpLayer::output_sack_recovery(Tcb& t, Instant now) {
+  // RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, NextSeg() picks what goes.
+  for (int guard = 0; guard < 10000; ++guard) {
+    const std::uint32_t pipe = t.data->sb.pipe(t.snd_una, t.snd_max, t.high_rxt, t.mss);
+    const std::uint32_t cwnd = t.cc->cwnd();
+    if (pipe >= cwnd || cwnd - pipe < t.mss) break;
+    // Rule (1): a lost segment.
+    if (auto seg = t.data->sb.next_lost_seg(t.snd_una, t.snd_max, t.high_rxt, t.mss)) {
+      const std::uint32_t n = transmit(t, seg->left, seg->length(), now);
+      if (n == 0) break;
+      t.high_rxt = seg->left + (n - 1);
+      continue;
+    }
+    // Rule (2): new data, if the receiver's window allows.
+    const SeqNum end_data = t.data_end();
+    if (t.snd_nxt == t.snd_max && (t.snd_nxt < end_data || (t.fin_queued && t.snd_nxt == end_data))) {
+      const std::uint32_t avail = t.snd_nxt < end_data ? static_cast<std::uint32_t>(end_data - t.snd_nxt) : 0;
+      const std::uint32_t in_wnd = static_cast<std::uint32_t>(std::max<std::int32_t>(0, (t.snd_una + t.snd_wnd) - t.snd_nxt));
+      const std::uint32_t len = std::min({avail, in_wnd, t.mss});
+      if (len > 0 || avail == 0) {
+        if (transmit(t, t.snd_nxt, len, now) > 0) continue;
+      }
+    }
+    // Rule (3): any unSACKed segment.
+    if (auto seg = t.data->sb.next_unsacked_seg(t.snd_una, t.snd_max, t.high_rxt, t.mss)) {
+      const std::uint32_t n = transmit(t, seg->left, seg->length(), now);
+      if (n == 0) break;
+      t.high_rxt = seg->left + (n - 1);
+      continue;
+    }
+    // Rule (4): the rescue retransmission.
+    if (auto seg = t.data->sb.rescue_seg(t.snd_una, t.snd_max, t.mss, t.rescue_rxt)) {
+      if (transmit(t, seg->left, seg->length(), now) == 0) break;
+      t.rescue_rxt = t.recover - 1;
+      continue;
+    }
+    break;
+  }
+}
+
+void TcpLayer::maybe_window_update(Tcb& t, Instant now) {
+  // After the application reads: tell the peer when the window opened by
+  // enough to matter (RFC 9293 §3.8.6.2.2), at once rather than at the next
+  // delayed ACK, or a sender stopped by a zero window waits for its probe.
+  if (!t.data || t.fin_received) return;
+  switch (t.state) {
+    case TcpState::established:
+    case TcpState::fin_wait_1:
+    case TcpState::fin_wait_2:
+      break;
+    case TcpState::closed:
+    case TcpState::listen:
+    case TcpState::syn_sent:
+    case TcpState::syn_received:
+    case TcpState::close_wait:
+    case TcpState::closing:
+    case TcpState::last_ack:
+    case TcpState::time_wait:
+      return;
+  }
+  const SeqNum old_adv = t.rcv_adv;
+  const SeqNum edge = t.rcv_nxt + static_cast<std::uint32_t>(t.data->rcv.free());
+  const std::uint32_t threshold =
+      std::min<std::uint32_t>(static_cast<std::uint32_t>(t.data->rcv.capacity() / 2), t.rcv_mss);
+  if (edge > old_adv && static_cast<std::uint32_t>(edge - old_adv) >= threshold) {
+    // Send when the advertised window was small: less than 2 segments left.
+    const std::uint32_t left = old_adv > t.rcv_nxt ? static_cast<std::uint32_t>(old_adv - t.rcv_nxt) : 0;
+    if (left < 2 * t.rcv_mss || static_cast<std::uint32_t>(edge - old_adv) >= t.data->rcv.capacity() / 2)
+      send_ack(t, now);
+  }
+}
+
+}  // namespace weft

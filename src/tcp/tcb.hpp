@@ -1,0 +1,152 @@
+// The transmission control block (RFC 9293 §3.3.1): everything one TCP
+// connection (or listener) remembers. Variable names follow the RFC.
+//
+// The bulky parts (the two ByteRings, the out-of-order tracker, the SACK
+// scoreboard, congestion control) live in Tcb::Data behind a pointer and are
+// freed on entering TIME-WAIT, so a connection waiting out 2*MSL costs only
+// this small block.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <system_error>
+#include <vector>
+
+#include "base/time.hpp"
+#include "stack/socket_id.hpp"
+#include "tcp/byte_ring.hpp"
+#include "tcp/congestion.hpp"
+#include "tcp/reassembly.hpp"
+#include "tcp/rto.hpp"
+#include "tcp/sack.hpp"
+#include "tcp/state.hpp"
+#include "wire/types.hpp"
+
+namespace weft::tcp {
+
+// Per-socket options (setsockopt).
+struct SocketOptions {
+  std::size_t rcvbuf = 0;  // 0: the layer's default
+  std::size_t sndbuf = 0;
+  bool nodelay = false;
+  bool keepalive = false;
+  Duration keep_idle{0}, keep_interval{0};  // 0: the layer's default
+  unsigned keep_count = 0;
+  std::optional<Duration> linger;  // SO_LINGER; linger 0 = close sends RST
+  bool reuse_addr = false;
+  Duration user_timeout{0};  // TCP_USER_TIMEOUT; 0 = use the retry count
+  unsigned syn_retries = 0;  // TCP_SYNCNT; 0 = the layer's default
+};
+
+enum class Recovery : std::uint8_t { none, newreno, sack };
+
+struct Tcb {
+  struct Data {
+    Data(std::size_t sndbuf, std::size_t rcvbuf) : snd(sndbuf), rcv(rcvbuf) {}
+    ByteRing snd;      // front byte has sequence number snd_buf_seq
+    ByteRing rcv;      // front readable byte; rcv_nxt is past the readable end
+    OutOfOrder ooo;    // received ranges above rcv_nxt
+    SackScoreboard sb; // sender's view of the peer's SACKed ranges
+  };
+
+  SocketId id = 0;
+  TcpState state = TcpState::closed;
+  SocketOptions opt;
+
+  // --- addressing
+  std::optional<Endpoint> bound;  // as bound (address may be the wildcard)
+  bool port_bound = false;        // holds a PortTable binding
+  FourTuple tuple{};              // valid once connected
+  bool in_index = false;          // entered in the ConnectionIndex
+
+  // --- listener (state LISTEN)
+  std::size_t backlog = 0;
+  std::vector<SocketId> syn_queue;     // children in SYN-RECEIVED
+  std::vector<SocketId> accept_queue;  // children established, not accepted
+  // --- child of a listener, until accepted
+  std::optional<SocketId> parent;
+
+  // --- send sequence space (RFC 9293 §3.3.1)
+  SeqNum iss{}, snd_una{}, snd_nxt{}, snd_max{};  // snd_max: highest sequence sent + 1
+  std::uint32_t snd_wnd = 0;   // scaled
+  SeqNum snd_wl1{}, snd_wl2{};
+  std::uint32_t max_snd_wnd = 0;
+  std::uint8_t snd_wscale = 0;
+  SeqNum snd_buf_seq{};        // sequence number of the send ring's first byte
+  bool fin_queued = false;     // user has closed the sending side
+  // --- receive sequence space
+  SeqNum irs{}, rcv_nxt{};
+  SeqNum rcv_adv{};            // right edge of the window last advertised
+  std::uint8_t rcv_wscale = 0;
+  bool fin_received = false;   // the peer's FIN was processed: end of stream
+
+  // --- negotiated options
+  std::uint32_t mss = 536;     // effective send MSS: data bytes per segment (RFC 9293 §3.7.1)
+  std::uint32_t mss_base = 536;  // the same before the timestamp option's 12 bytes
+  std::uint32_t rcv_mss = 536; // what we announced / expect
+  bool sack_ok = false;
+  bool ts_ok = false;
+  bool wscale_ok = false;
+  std::uint32_t ts_recent = 0;
+  std::uint32_t ts_offset = 0;
+  SeqNum last_ack_sent{};
+
+  // --- timers (absolute deadlines; the earliest is in the layer's heap)
+  std::optional<Instant> rtx_at;        // retransmission (also SYN, SYN-ACK)
+  std::optional<Instant> delack_at;
+  std::optional<Instant> persist_at;
+  std::optional<Instant> keepalive_at;
+  std::optional<Instant> timewait_at;
+  unsigned persist_backoff = 0;
+  unsigned keep_probes = 0;
+  Instant last_rcv{};                   // when a segment last arrived
+  Instant last_progress{};              // when snd_una last advanced (or sending began)
+
+  // --- RTT and loss recovery
+  RtoEstimator rto;
+  std::unique_ptr<CongestionControl> cc;
+  std::optional<SeqNum> rtt_seq;        // Karn timing when no timestamps
+  Instant rtt_start{};
+  Recovery recovery = Recovery::none;
+  SeqNum recover{};                     // RFC 6582 "recover"; RFC 6675 RecoveryPoint + 1
+  SeqNum high_rxt{};                    // RFC 6675 HighRxt (inclusive)
+  std::optional<SeqNum> rescue_rxt;
+  unsigned dupacks = 0;
+  unsigned rtx_count = 0;               // RTOs since the last forward progress (RFC 9293 §3.8.3 R2)
+  Instant syn_sent_at{};
+  bool syn_timed_out = false;
+
+  // --- receiver ACK policy
+  bool ack_now = false;
+  std::uint32_t unacked_bytes = 0;      // in-order bytes received since the last ACK
+
+  // --- RFC 5961 challenge ACK rate limit
+  Instant challenge_window{};
+  unsigned challenges_in_window = 0;
+
+  // --- user side
+  bool rd_shut = false;
+  bool user_closed = false;             // close() was called: orphan, freed when done
+  bool reset = false;                   // connection was reset (ECONNRESET)
+  std::optional<std::errc> pending_error;  // SO_ERROR
+  std::optional<std::errc> soft_error;     // last ICMP soft error
+  bool connecting = false;              // active open in progress (for writable event)
+
+  // --- statistics (struct tcp_info)
+  std::uint64_t retransmits = 0, bytes_in = 0, bytes_out = 0;
+
+  std::unique_ptr<Data> data;
+
+  explicit Tcb(RtoConfig rc) : rto(rc) {}
+
+  // Bytes in the send ring (queued and not yet acknowledged).
+  std::size_t snd_queued() const { return data ? data->snd.size() : 0; }
+  // Sequence number one past the last queued data byte: where the FIN goes.
+  SeqNum data_end() const { return snd_buf_seq + static_cast<std::uint32_t>(snd_queued()); }
+  // Whether the FIN (queued) has been acknowledged.
+  bool fin_acked() const { return fin_queued && snd_una == data_end() + 1; }
+};
+
+}  // namespace weft::tcp

@@ -1,0 +1,591 @@
+// TcpLayer: the socket table and the user calls (RFC 9293 §3.10.1-§3.10.6).
+#include "tcp/tcp.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace weft {
+
+using tcp::TcpState;
+
+namespace {
+SipKey derive(const SipKey& k, std::uint8_t tweak) {
+  SipKey out = k;
+  for (auto& b : out) b = static_cast<std::uint8_t>(b ^ tweak);
+  return out;
+}
+}  // namespace
+
+TcpLayer::TcpLayer(IpSender& ip, PortTableConfig ports, TcpConfig cfg, SipKey secret)
+    : ip_(ip), cfg_(cfg), secret_(secret), ports_(ports), conns_(derive(secret, 0x36)) {}
+
+TcpLayer::~TcpLayer() = default;
+
+tcp::Tcb* TcpLayer::get(SocketId s) { return s < sockets_.size() ? sockets_[s].get() : nullptr; }
+const tcp::Tcb* TcpLayer::get(SocketId s) const { return s < sockets_.size() ? sockets_[s].get() : nullptr; }
+
+tcp::Tcb& TcpLayer::create() {
+  SocketId id;
+  if (!free_ids_.empty()) {
+    id = free_ids_.back();
+    free_ids_.pop_back();
+  } else {
+    id = static_cast<SocketId>(sockets_.size());
+    sockets_.emplace_back();
+  }
+  sockets_[id] = std::make_unique<Tcb>(cfg_.rto);
+  sockets_[id]->id = id;
+  ++live_;
+  return *sockets_[id];
+}
+
+void TcpLayer::free_socket(Tcb& t) {
+  const SocketId id = t.id;
+  if (t.in_index) conns_.erase(t.tuple);
+  if (t.port_bound) ports_.release(id);
+  if (t.state == TcpState::established || t.state == TcpState::close_wait) --counters_.curr_estab;
+  timers_.cancel(id);
+  if (t.parent) detach_child(t);
+  // A listener's unaccepted children go with it.
+  std::vector<SocketId> children = t.syn_queue;
+  children.insert(children.end(), t.accept_queue.begin(), t.accept_queue.end());
+  t.syn_queue.clear();
+  t.accept_queue.clear();
+  sockets_[id].reset();
+  free_ids_.push_back(id);
+  --live_;
+  for (SocketId c : children)
+    if (Tcb* ct = get(c)) {
+      ct->parent.reset();
+      ct->user_closed = true;
+      free_socket(*ct);
+    }
+}
+
+void TcpLayer::set_state(Tcb& t, TcpState s, Instant) {
+  const bool was = t.state == TcpState::established || t.state == TcpState::close_wait;
+  const bool is = s == TcpState::established || s == TcpState::close_wait;
+  if (was && !is) --counters_.curr_estab;
+  if (!was && is) ++counters_.curr_estab;
+  t.state = s;
+}
+
+SeqNum TcpLayer::make_isn(const FourTuple& tuple, Instant now) const {
+  // RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport, secretkey),
+  // M a timer ticking every 4 microseconds.
+  const std::uint32_t la = tuple.local.addr.value(), ra = tuple.remote.addr.value();
+  const std::uint16_t lp = tuple.local.port.value(), rp = tuple.remote.port.value();
+  const std::array<std::uint8_t, 12> b{
+      std::uint8_t(la >> 24), std::uint8_t(la >> 16), std::uint8_t(la >> 8), std::uint8_t(la),
+      std::uint8_t(lp >> 8),  std::uint8_t(lp),       std::uint8_t(ra >> 24), std::uint8_t(ra >> 16),
+      std::uint8_t(ra >> 8),  std::uint8_t(ra),       std::uint8_t(rp >> 8),  std::uint8_t(rp)};
+  const auto f = static_cast<std::uint32_t>(siphash24(derive(secret_, 0x5a), b));
+  const auto m = static_cast<std::uint32_t>(now.time_since_epoch().count() / 4000);
+  return SeqNum{f + m};
+}
+
+std::uint32_t TcpLayer::ts_now(const Tcb& t, Instant now) const {
+  // A 1 ms timestamp clock (RFC 7323 §5.4 allows 1 ms to 1 s per tick),
+  // offset per connection so that TSval says nothing about uptime.
+  return static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count()) +
+         t.ts_offset;
+}
+
+// Per-connection state common to both opens: buffers, congestion control.
+void TcpLayer::init_connection(Tcb& t, Instant now) {
+  const std::size_t snd = t.opt.sndbuf ? t.opt.sndbuf : cfg_.sndbuf;
+  const std::size_t rcv = t.opt.rcvbuf ? t.opt.rcvbuf : cfg_.rcvbuf;
+  t.data = std::make_unique<Tcb::Data>(snd, rcv);
+  // Window scale: the smallest shift that lets the buffer be advertised.
+  t.rcv_wscale = 0;
+  if (cfg_.window_scaling)
+    while (t.rcv_wscale < 14 && (rcv >> t.rcv_wscale) > 65535) ++t.rcv_wscale;
+  const std::size_t mtu = ip_.mtu_for(t.tuple.remote.addr);
+  t.rcv_mss = static_cast<std::uint32_t>(std::min<std::size_t>(mtu > 40 ? mtu - 40 : 536, 65495));
+  t.mss = std::min<std::uint32_t>(536, t.rcv_mss);
+  t.cc = tcp::make_newreno(t.mss);
+  const std::array<std::uint8_t, 12> b{std::uint8_t(t.tuple.local.addr.value()), std::uint8_t(t.tuple.remote.addr.value()),
+                                       std::uint8_t(t.tuple.local.port.value()), std::uint8_t(t.tuple.remote.port.value() >> 8),
+                                       std::uint8_t(t.tuple.remote.addr.value() >> 8), std::uint8_t(t.tuple.remote.addr.value() >> 16),
+                                       std::uint8_t(t.tuple.remote.addr.value() >> 24), std::uint8_t(t.tuple.local.port.value() >> 8),
+                                       std::uint8_t(t.tuple.remote.port.value()), 0, 0, 0};
+  t.ts_offset = static_cast<std::uint32_t>(siphash24(derive(secret_, 0x71), b));
+  t.last_rcv = now;
+  t.last_progress = now;
+}
+
+// ------------------------------------------------------------ socket API
+
+SocketId TcpLayer::open() { return create().id; }
+
+Status TcpLayer::bind(SocketId id, Endpoint local) {
+  Tcb* t = get(id);
+  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  if (t->bound || t->state != TcpState::closed) return std::errc::invalid_argument;
+  if (!local.addr.is_any() && !ip_.is_local_address(local.addr)) return std::errc::address_not_available;
+  auto port = ports_.bind(BindRequest{id, local.addr, local.port, t->opt.reuse_addr});
+  if (!port) return port.error();
+  t->bound = Endpoint{local.addr, *port};
+  t->port_bound = true;
+  return ok_status();
+}
+
+Status TcpLayer::listen(SocketId id, std::size_t backlog) {
+  Tcb* t = get(id);
+  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  if (t->state == TcpState::listen) {
+    t->backlog = std::clamp<std::size_t>(backlog, 1, cfg_.max_backlog);
+    return ok_status();
+  }
+  if (t->state != TcpState::closed || !t->tuple.remote.port.is_zero() || t->reset) return std::errc::invalid_argument;
+  if (!t->bound) {
+    auto port = ports_.bind(BindRequest{id, Ipv4Addr::any(), Port{0}, t->opt.reuse_addr});
+    if (!port) return port.error();
+    t->bound = Endpoint{Ipv4Addr::any(), *port};
+    t->port_bound = true;
+  }
+  t->backlog = std::clamp<std::size_t>(backlog, 1, cfg_.max_backlog);
+  t->state = TcpState::listen;
+  return ok_status();
+}
+
+Result<Accepted> TcpLayer::accept(SocketId id) {
+  Tcb* t = get(id);
+  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  if (t->state != TcpState::listen) return std::errc::invalid_argument;
+  if (t->accept_queue.empty()) return std::errc::resource_unavailable_try_again;
+  const SocketId c = t->accept_queue.front();
+  t->accept_queue.erase(t->accept_queue.begin());
+  Tcb* ct = get(c);
+  ct->parent.reset();
+  return Accepted{c, ct->tuple.remote};
+}
+
+Status TcpLayer::connect(SocketId id, Endpoint remote, Instant now) {
+  Tcb* t = get(id);
+  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  if (remote.port.is_zero() || remote.addr.is_any() || remote.addr.is_broadcast() || remote.addr.is_multicast())
+    return std::errc::invalid_argument;
+  switch (t->state) {
+    case TcpState::closed: break;
+    case TcpState::listen: return std::errc::invalid_argument;
+    case TcpState::syn_sent:
+    case TcpState::syn_received: return std::errc::connection_already_in_progress;
+    case TcpState::established:
+    case TcpState::fin_wait_1:
+    case TcpState::fin_wait_2:
+    case TcpState::close_wait:
+    case TcpState::closing:
+    case TcpState::last_ack:
+    case TcpState::time_wait: return std::errc::already_connected;
+  }
+  if (!t->tuple.remote.port.is_zero() || t->reset) return std::errc::invalid_argument;  // a finished connection is not reused
+  const Ipv4Addr local_addr = t->bound && !t->bound->addr.is_any() ? t->bound->addr : ip_.source_for(remote.addr);
+  if (!t->bound) {
+    auto port = ports_.bind_ephemeral_for(id, local_addr, remote, [&](Port p) {
+      return conns_.find(FourTuple{{local_addr, p}, remote}) == nullptr;
+    });
+    if (!port) return port.error();
+    t->bound = Endpoint{Ipv4Addr::any(), *port};
+    t->port_bound = true;
+  }
+  FourTuple tuple{{local_addr, t->bound->port}, remote};
+  if (conns_.find(tuple) != nullptr) return std::errc::address_in_use;
+  conns_.insert(tuple, id);  // before any other bind_ephemeral_for (PortTable's contract)
+  t->in_index = true;
+  t->tuple = tuple;
+  init_connection(*t, now);
+  t->iss = make_isn(tuple, now);
+  t->snd_una = t->iss;
+  t->snd_nxt = t->iss;
+  t->snd_max = t->iss;
+  t->snd_buf_seq = t->iss + 1;
+  t->connecting = true;
+  set_state(*t, TcpState::syn_sent, now);
+  ++counters_.active_opens;
+  send_syn(*t, now);
+  arm_rtx(*t, now);
+  rearm(*t);
+  return ok_status();
+}
+
+Result<std::size_t> TcpLayer::send(SocketId id, std::span<const std::uint8_t> data, Instant now) {
+  Tcb* t = get(id);
+  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  if (t->pending_error) {
+    const auto e = *t->pending_error;
+    t->pending_error.reset();
+    return e;
+  }
+  if (t->reset) return std::errc::broken_pipe;
+  switch (t->state) {
+    case TcpState::closed:
+      return t->tuple.remote.port.is_zero() ? std::errc::not_connected : std::errc::broken_pipe;
+    case TcpState::listen:
+    case TcpState::syn_sent:
+    case TcpState::syn_received:
+      // Linux queues data in SYN-SENT when blocking; a non-blocking socket
+      // sees EAGAIN. ENOTCONN says "not yet" for a listener.
+      return t->state == TcpState::listen ? std::errc::not_connected : std::errc::resource_unavailable_try_again;
+    case TcpState::established:
+    case TcpState::close_wait:
+      break;
+    case TcpState::fin_wait_1:
+    case TcpState::fin_wait_2:
+    case TcpState::closing:
+    case TcpState::last_ack:
+    case TcpState::time_wait:
+      return std::errc::broken_pipe;
+  }
+  if (t->fin_queued) return std::errc::broken_pipe;
+  if (data.empty()) return std::size_t{0};
+  const std::size_t n = t->data->snd.write(data);
+  if (n == 0) return std::errc::resource_unavailable_try_again;
+  if (t->snd_una == t->snd_max) t->last_progress = now;
+  output(*t, now);
+  rearm(*t);
+  return n;
+}
+
+Result<TcpRecv> TcpLayer::recv(SocketId id, std::span<std::uint8_t> buf, Instant now, bool peek) {
+  Tcb* t = get(id);
+  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  const bool has_data = t->data && !t->data->rcv.empty();
+  if (!has_data) {
+    if (t->pending_error) {
+      const auto e = *t->pending_error;
+      if (!peek) t->pending_error.reset();
+      return e;
+    }
+    if (t->reset) return std::errc::connection_reset;
+    if (t->fin_received || t->rd_shut) return TcpRecv{0};
+    switch (t->state) {
+      case TcpState::closed:
+      case TcpState::listen:
+        return t->tuple.remote.port.is_zero() ? Result<TcpRecv>(std::errc::not_connected) : TcpRecv{0};
+      case TcpState::syn_sent:
+      case TcpState::syn_received:
+      case TcpState::established:
+      case TcpState::fin_wait_1:
+      case TcpState::fin_wait_2:
+        return std::errc::resource_unavailable_try_again;
+      case TcpState::close_wait:
+      case TcpState::closing:
+      case TcpState::last_ack:
+      case TcpState::time_wait:
+        return TcpRecv{0};
+    }
+  }
+  if (buf.empty()) return TcpRecv{0};
+  std::size_t n;
+  if (peek) return TcpRecv{t->data->rcv.peek(0, buf)};
+  n = t->data->rcv.read(buf);
+  maybe_window_update(*t, now);
+  rearm(*t);
+  return TcpRecv{n};
+}
+
+Status TcpLayer::shutdown(SocketId id, Shutdown how, Instant now) {
+  Tcb* t = get(id);
+  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  if (t->state == TcpState::listen || (t->state == TcpState::closed && t->tuple.remote.port.is_zero()) ||
+      t->state == TcpState::syn_sent)
+    return std::errc::not_connected;
+  if (how == Shutdown::read || how == Shutdown::both) {
+    t->rd_shut = true;
+    if (t->data) t->data->rcv.consume(t->data->rcv.size());
+  }
+  if (how == Shutdown::write || how == Shutdown::both) {
+    // RFC 9293 §3.10.4 CLOSE: queue the FIN behind the data.
+    if (!t->fin_queued && !t->reset) {
+      switch (t->state) {
+        case TcpState::syn_received:
+        case TcpState::established:
+          t->fin_queued = true;
+          set_state(*t, TcpState::fin_wait_1, now);
+          break;
+        case TcpState::close_wait:
+          t->fin_queued = true;
+          set_state(*t, TcpState::last_ack, now);
+          break;
+        case TcpState::closed:
+        case TcpState::listen:
+        case TcpState::syn_sent:
+        case TcpState::fin_wait_1:
+        case TcpState::fin_wait_2:
+        case TcpState::closing:
+        case TcpState::last_ack:
+        case TcpState::time_wait:
+          break;
+      }
+      if (t->state != TcpState::syn_received) output(*t, now);
+    }
+  }
+  notify(*t);
+  rearm(*t);
+  return ok_status();
+}
+
+Status TcpLayer::close(SocketId id, Instant now) {
+  Tcb* t = get(id);
+  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  const bool unread = t->data && !t->data->rcv.empty();
+  const bool linger0 = t->opt.linger && *t->opt.linger == Duration::zero();
+  switch (t->state) {
+    case TcpState::closed:
+    case TcpState::listen:
+    case TcpState::syn_sent:
+      free_socket(*t);
+      return ok_status();
+    case TcpState::time_wait:
+      t->user_closed = true;
+      return ok_status();
+    case TcpState::syn_received:
+    case TcpState::established:
+    case TcpState::fin_wait_1:
+    case TcpState::fin_wait_2:
+    case TcpState::close_wait:
+    case TcpState::closing:
+    case TcpState::last_ack:
+      break;
+  }
+  if (unread || linger0) {
+    // RFC 2525 §2.17 / RFC 9293 §3.10.4: discarding unread data must be
+    // signalled with RST, not a FIN the peer would take for success.
+    return abort(id, now);
+  }
+  t->user_closed = true;
+  t->rd_shut = true;
+  if (!t->fin_queued) {
+    t->user_closed = false;  // let shutdown() run its checks
+    (void)shutdown(id, Shutdown::write, now);
+    t->user_closed = true;
+  }
+  rearm(*t);
+  return ok_status();
+}
+
+Status TcpLayer::abort(SocketId id, Instant now) {
+  Tcb* t = get(id);
+  if (!t || (t->user_closed && t->state != TcpState::time_wait)) return std::errc::bad_file_descriptor;
+  // RFC 9293 §3.10.5 ABORT: RST in the synchronized states and SYN-RECEIVED.
+  switch (t->state) {
+    case TcpState::syn_received:
+    case TcpState::established:
+    case TcpState::fin_wait_1:
+    case TcpState::fin_wait_2:
+    case TcpState::close_wait:
+      if (!t->reset) send_rst_for(*t, now);
+      break;
+    case TcpState::closed:
+    case TcpState::listen:
+    case TcpState::syn_sent:
+    case TcpState::closing:
+    case TcpState::last_ack:
+    case TcpState::time_wait:
+      break;
+  }
+  if (t->state == TcpState::syn_sent || t->state == TcpState::syn_received) ++counters_.attempt_fails;
+  free_socket(*t);
+  return ok_status();
+}
+
+std::optional<std::errc> TcpLayer::take_error(SocketId id) {
+  Tcb* t = get(id);
+  if (!t) return std::errc::bad_file_descriptor;
+  auto e = t->pending_error;
+  t->pending_error.reset();
+  return e;
+}
+
+// ---------------------------------------------------------------- options
+
+Status TcpLayer::set_rcvbuf(SocketId id, std::size_t bytes) {
+  Tcb* t = get(id);
+  if (!t) return std::errc::bad_file_descriptor;
+  if (bytes == 0) return std::errc::invalid_argument;
+  t->opt.rcvbuf = std::max<std::size_t>(bytes, 2048);
+  return ok_status();
+}
+Status TcpLayer::set_sndbuf(SocketId id, std::size_t bytes) {
+  Tcb* t = get(id);
+  if (!t) return std::errc::bad_file_descriptor;
+  if (bytes == 0) return std::errc::invalid_argument;
+  t->opt.sndbuf = std::max<std::size_t>(bytes, 2048);
+  if (t->data && t->data->snd.capacity() < t->opt.sndbuf) t->data->snd.resize(t->opt.sndbuf);
+  return ok_status();
+}
+Status TcpLayer::set_nodelay(SocketId id, bool on, Instant now) {
+  Tcb* t = get(id);
+  if (!t) return std::errc::bad_file_descriptor;
+  t->opt.nodelay = on;
+  if (on && t->data) {
+    output(*t, now);  // what Nagle held goes now (as Linux's TCP_NODELAY does)
+    rearm(*t);
+  }
+  return ok_status();
+}
+Status TcpLayer::set_keepalive(SocketId id, bool on, Duration idle, Duration interval, unsigned count, Instant now) {
+  Tcb* t = get(id);
+  if (!t) return std::errc::bad_file_descriptor;
+  t->opt.keepalive = on;
+  t->opt.keep_idle = idle;
+  t->opt.keep_interval = interval;
+  t->opt.keep_count = count;
+  arm_keepalive(*t, now);
+  rearm(*t);
+  return ok_status();
+}
+Status TcpLayer::set_linger(SocketId id, std::optional<Duration> linger) {
+  Tcb* t = get(id);
+  if (!t) return std::errc::bad_file_descriptor;
+  t->opt.linger = linger;
+  return ok_status();
+}
+Status TcpLayer::set_reuse_addr(SocketId id, bool on) {
+  Tcb* t = get(id);
+  if (!t) return std::errc::bad_file_descriptor;
+  t->opt.reuse_addr = on;
+  return ok_status();
+}
+Status TcpLayer::set_user_timeout(SocketId id, Duration d) {
+  Tcb* t = get(id);
+  if (!t) return std::errc::bad_file_descriptor;
+  if (d < Duration::zero()) return std::errc::invalid_argument;
+  t->opt.user_timeout = d;
+  return ok_status();
+}
+Status TcpLayer::set_syn_retries(SocketId id, unsigned n) {
+  Tcb* t = get(id);
+  if (!t) return std::errc::bad_file_descriptor;
+  if (n == 0 || n > 127) return std::errc::invalid_argument;
+  t->opt.syn_retries = n;
+  return ok_status();
+}
+
+// ----------------------------------------------------- readiness and info
+
+std::uint32_t TcpLayer::events(SocketId id) const {
+  const Tcb* t = get(id);
+  if (!t || t->user_closed) return 0;
+  std::uint32_t ev = 0;
+  if (t->pending_error) ev |= tcp_event::error | tcp_event::readable;
+  if (t->state == TcpState::listen) {
+    if (!t->accept_queue.empty()) ev |= tcp_event::readable;
+    return ev;
+  }
+  if ((t->data && !t->data->rcv.empty()) || t->fin_received || t->rd_shut || t->reset) ev |= tcp_event::readable;
+  if ((t->state == TcpState::established || t->state == TcpState::close_wait) && !t->fin_queued && t->data &&
+      t->data->snd.free() > 0)
+    ev |= tcp_event::writable;
+  if (t->reset || (t->state == TcpState::closed && !t->tuple.remote.port.is_zero())) ev |= tcp_event::hup | tcp_event::writable;
+  if (t->fin_received && t->fin_queued) ev |= tcp_event::hup;
+  return ev;
+}
+
+std::optional<TcpInfo> TcpLayer::info(SocketId id) const {
+  const Tcb* t = get(id);
+  if (!t) return std::nullopt;
+  TcpInfo i;
+  i.id = id;
+  i.state = t->state;
+  if (!t->tuple.remote.port.is_zero()) {
+    i.local = t->tuple.local;
+    i.remote = t->tuple.remote;
+  } else if (t->bound) {
+    i.local = *t->bound;
+  }
+  if (t->data) {
+    i.recv_queue = t->data->rcv.size();
+    i.send_queue = t->snd_queued();
+    i.rcv_wnd = static_cast<std::uint32_t>(t->data->rcv.free());
+  }
+  i.srtt = t->rto.srtt().value_or(Duration::zero());
+  i.rttvar = t->rto.rttvar();
+  i.rto = t->rto.rto();
+  if (t->cc) {
+    i.cwnd = t->cc->cwnd();
+    i.ssthresh = t->cc->ssthresh();
+  }
+  i.snd_wnd = t->snd_wnd;
+  i.mss = t->mss;
+  i.retransmits = t->retransmits;
+  i.bytes_in = t->bytes_in;
+  i.bytes_out = t->bytes_out;
+  i.sack = t->sack_ok;
+  i.timestamps = t->ts_ok;
+  i.snd_wscale = t->snd_wscale;
+  i.rcv_wscale = t->rcv_wscale;
+  return i;
+}
+
+void TcpLayer::for_each_socket(const std::function<void(const TcpInfo&)>& f) const {
+  for (SocketId id = 0; id < sockets_.size(); ++id)
+    if (sockets_[id]) f(*info(id));
+}
+
+std::optional<Endpoint> TcpLayer::local_endpoint(SocketId id) const {
+  const Tcb* t = get(id);
+  if (!t) return std::nullopt;
+  if (!t->tuple.remote.port.is_zero()) return t->tuple.local;
+  return t->bound;
+}
+std::optional<Endpoint> TcpLayer::remote_endpoint(SocketId id) const {
+  const Tcb* t = get(id);
+  if (!t || t->tuple.remote.port.is_zero()) return std::nullopt;
+  return t->tuple.remote;
+}
+
+// ------------------------------------------------------- connection ends
+
+void TcpLayer::connection_done(Tcb& t, std::optional<std::errc> err, Instant now) {
+  if (err) {
+    t.pending_error = err;
+    if (*err == std::errc::connection_reset || *err == std::errc::connection_refused) t.reset = true;
+  }
+  if (t.state == TcpState::syn_sent || t.state == TcpState::syn_received) {
+    if (err) ++counters_.attempt_fails;
+  } else if ((t.state == TcpState::established || t.state == TcpState::close_wait) && err == std::errc::connection_reset) {
+    ++counters_.estab_resets;
+  }
+  if (err == std::errc::timed_out) ++counters_.timeouts;
+  set_state(t, TcpState::closed, now);
+  t.rtx_at.reset();
+  t.delack_at.reset();
+  t.persist_at.reset();
+  t.keepalive_at.reset();
+  t.timewait_at.reset();
+  // The 4-tuple is free again at once (no TIME-WAIT after a reset or abort).
+  if (t.in_index) {
+    conns_.erase(t.tuple);
+    t.in_index = false;
+    // Keep tuple for introspection; mark as a finished connection.
+    t.reset = t.reset || err.has_value();
+  }
+  if (t.user_closed || t.parent) {
+    free_socket(t);
+    return;
+  }
+  if (t.data) t.data->snd.consume(t.data->snd.size());
+  rearm(t);
+  notify(t);
+}
+
+void TcpLayer::enter_time_wait(Tcb& t, Instant now) {
+  set_state(t, TcpState::time_wait, now);
+  t.rtx_at.reset();
+  t.persist_at.reset();
+  t.keepalive_at.reset();
+  t.delack_at.reset();
+  t.timewait_at = now + 2 * cfg_.msl;
+  // TIME-WAIT keeps only what it needs to answer a retransmitted FIN.
+  if (t.data && t.data->rcv.empty()) {
+    t.snd_buf_seq = t.data_end();
+    t.data.reset();
+    t.cc.reset();
+  }
+  rearm(t);
+  notify(t);
+}
+
+}  // namespace weft

@@ -1,0 +1,334 @@
+// TCP (RFC 9293): connection-oriented byte streams over IP.
+//
+// TcpLayer is the whole transport: the socket table, demultiplexing (the
+// ConnectionIndex on the 4-tuple, then the listener through the PortTable),
+// the state machine (input.cpp), the sender (output.cpp), the timers
+// (timers.cpp, one TimerHeap keyed by socket) and listeners with their SYN
+// and accept queues (listener.cpp).
+//
+// Embedded and non-blocking like UdpLayer: every call returns at once;
+// EAGAIN means "not yet", and on_event(id) says that a socket's readiness
+// may have changed (poll it with events()). on_event is called from inside
+// the layer: it must not call back into the TcpLayer synchronously (queue
+// the id and serve it afterwards, as Host does).
+//
+// Pure code: no I/O and no clock reads (`now` is passed in); randomness only
+// from secrets given at construction (ISNs, timestamp offsets).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "base/result.hpp"
+#include "base/siphash.hpp"
+#include "base/time.hpp"
+#include "stack/demux.hpp"
+#include "stack/ip_sender.hpp"
+#include "stack/ports.hpp"
+#include "stack/socket_id.hpp"
+#include "stack/timer_heap.hpp"
+#include "tcp/tcb.hpp"
+#include "wire/tcp.hpp"
+#include "wire/types.hpp"
+
+namespace weft {
+
+struct TcpConfig {
+  std::size_t rcvbuf = 256 * 1024;     // default receive buffer per connection
+  std::size_t sndbuf = 256 * 1024;     // default send buffer per connection
+  Duration msl = 30s;                  // TIME-WAIT lasts 2*MSL
+  Duration delayed_ack = 40ms;         // at most 200 ms (RFC 1122 §4.2.3.2)
+  tcp::RtoConfig rto{};
+  unsigned retries2 = 15;              // Linux tcp_retries2: RTOs before giving up
+  unsigned syn_retries = 6;            // Linux tcp_syn_retries
+  unsigned synack_retries = 5;         // Linux tcp_synack_retries
+  Duration keep_idle = 7200s, keep_interval = 75s;
+  unsigned keep_count = 9;
+  Duration persist_max = 60s;          // cap of the persist timer backoff
+  bool sack = true;                    // offer SACK-permitted (RFC 2018)
+  bool timestamps = true;              // offer timestamps (RFC 7323)
+  bool window_scaling = true;          // offer window scaling (RFC 7323)
+  unsigned challenge_acks_per_sec = 10;  // RFC 5961 §7, per socket
+  std::size_t max_backlog = 4096;
+};
+
+struct TcpCounters {
+  std::uint64_t active_opens = 0;    // connect() sent a SYN
+  std::uint64_t passive_opens = 0;   // a listener created a connection from a SYN
+  std::uint64_t attempt_fails = 0;   // SYN-SENT/SYN-RECEIVED -> CLOSED (RST, timeout)
+  std::uint64_t estab_resets = 0;    // ESTABLISHED/CLOSE-WAIT -> CLOSED by RST
+  std::uint64_t curr_estab = 0;      // (gauge) in ESTABLISHED or CLOSE-WAIT
+  std::uint64_t in_segs = 0;
+  std::uint64_t out_segs = 0;
+  std::uint64_t retrans_segs = 0;
+  std::uint64_t in_errs = 0;         // malformed segments
+  std::uint64_t bad_checksum = 0;
+  std::uint64_t out_rsts = 0;
+  std::uint64_t no_socket = 0;       // matched no connection or listener
+  std::uint64_t challenge_acks = 0;  // RFC 5961
+  std::uint64_t challenge_limited = 0;
+  std::uint64_t paws_rejected = 0;   // RFC 7323 §5
+  std::uint64_t ooo_dropped = 0;     // out-of-order segment without room
+  std::uint64_t listen_overflows = 0;
+  std::uint64_t timeouts = 0;        // connections aborted by timeout
+  std::uint64_t fast_retransmits = 0;
+  std::uint64_t rto_expired = 0;
+  std::uint64_t sack_recoveries = 0;
+  std::uint64_t newreno_recoveries = 0;
+  std::uint64_t dsacks_sent = 0;
+  std::uint64_t delayed_acks = 0;
+  std::uint64_t persist_probes = 0;
+  std::uint64_t keepalive_probes = 0;
+  std::uint64_t timewait_reused = 0;
+  template <class F>
+  void visit(F&& f) const {
+    f("active_opens", active_opens);
+    f("passive_opens", passive_opens);
+    f("attempt_fails", attempt_fails);
+    f("estab_resets", estab_resets);
+    f("curr_estab", curr_estab);
+    f("in_segs", in_segs);
+    f("out_segs", out_segs);
+    f("retrans_segs", retrans_segs);
+    f("in_errs", in_errs);
+    f("bad_checksum", bad_checksum);
+    f("out_rsts", out_rsts);
+    f("no_socket", no_socket);
+    f("challenge_acks", challenge_acks);
+    f("challenge_limited", challenge_limited);
+    f("paws_rejected", paws_rejected);
+    f("ooo_dropped", ooo_dropped);
+    f("listen_overflows", listen_overflows);
+    f("timeouts", timeouts);
+    f("fast_retransmits", fast_retransmits);
+    f("rto_expired", rto_expired);
+    f("sack_recoveries", sack_recoveries);
+    f("newreno_recoveries", newreno_recoveries);
+    f("dsacks_sent", dsacks_sent);
+    f("delayed_acks", delayed_acks);
+    f("persist_probes", persist_probes);
+    f("keepalive_probes", keepalive_probes);
+    f("timewait_reused", timewait_reused);
+  }
+};
+
+// What netstat / ss -i show of one socket (struct tcp_info).
+struct TcpInfo {
+  SocketId id = 0;
+  tcp::TcpState state = tcp::TcpState::closed;
+  Endpoint local{};
+  std::optional<Endpoint> remote;
+  std::size_t recv_queue = 0;   // bytes received, not read
+  std::size_t send_queue = 0;   // bytes queued, not acknowledged
+  Duration srtt{0}, rttvar{0}, rto{0};
+  std::uint32_t cwnd = 0, ssthresh = 0, snd_wnd = 0, rcv_wnd = 0, mss = 0;
+  std::uint64_t retransmits = 0, bytes_in = 0, bytes_out = 0;
+  bool sack = false, timestamps = false;
+  std::uint8_t snd_wscale = 0, rcv_wscale = 0;
+};
+
+// events() bits, like poll(2).
+namespace tcp_event {
+inline constexpr std::uint32_t readable = 1;  // data, end of stream, a pending connection, or an error
+inline constexpr std::uint32_t writable = 2;  // connected and the send buffer has room
+inline constexpr std::uint32_t error = 4;     // take_error() has something
+inline constexpr std::uint32_t hup = 8;       // both directions done, or reset
+}  // namespace tcp_event
+
+enum class Shutdown : std::uint8_t { read, write, both };
+
+struct Accepted {
+  SocketId id;
+  Endpoint peer;
+};
+
+struct TcpRecv {
+  std::size_t len = 0;  // 0 with a non-empty buffer: clean end of stream
+};
+
+class TcpLayer {
+ public:
+  // secret keys the ISN (RFC 6528), timestamp offsets and the demux hash.
+  TcpLayer(IpSender& ip, PortTableConfig ports, TcpConfig cfg, SipKey secret);
+  ~TcpLayer();
+  TcpLayer(const TcpLayer&) = delete;
+  TcpLayer& operator=(const TcpLayer&) = delete;
+
+  // -- socket API -----------------------------------------------------------
+  // A new socket in CLOSED.
+  SocketId open();
+  // Errors: EBADF (no such socket), EINVAL (already bound or not CLOSED),
+  // EADDRNOTAVAIL (not an address of this host), EADDRINUSE (port taken).
+  Status bind(SocketId s, Endpoint local);
+  // Passive open; binds an ephemeral port first when unbound. backlog caps
+  // both the SYN queue and the accept queue (at least 1, at most
+  // max_backlog).
+  // Errors: EBADF, EINVAL (not CLOSED, or already connected), EADDRINUSE.
+  Status listen(SocketId s, std::size_t backlog);
+  // Takes an established connection from a listener's accept queue.
+  // Errors: EBADF, EINVAL (not listening), EAGAIN (none waiting).
+  Result<Accepted> accept(SocketId s);
+  // Active open: sends a SYN and returns at once. Completion shows as
+  // writable; failure as an error (take_error(): ECONNREFUSED, ETIMEDOUT,
+  // ECONNRESET). Binds an ephemeral port (RFC 6056) when unbound.
+  // Errors: EBADF, EINVAL (port 0 or wildcard peer, listening), EISCONN
+  // (already connected), EALREADY (connecting), ENETUNREACH,
+  // EADDRNOTAVAIL (no ephemeral port free), EADDRINUSE (the 4-tuple is taken).
+  Status connect(SocketId s, Endpoint remote, Instant now);
+  // Queues up to the free send buffer space; returns the bytes taken (> 0
+  // for non-empty data).
+  // Errors: EBADF, ENOTCONN (never connected / still connecting / listening),
+  // EPIPE (after shutdown(write) or close), ECONNRESET (reset, reported
+  // once; EPIPE afterwards), ETIMEDOUT (timed out, reported once),
+  // EAGAIN (send buffer full).
+  Result<std::size_t> send(SocketId s, std::span<const std::uint8_t> data, Instant now);
+  // Reads (or with peek, copies) received bytes in order. len 0 with a
+  // non-empty buffer: the peer closed cleanly (end of stream).
+  // Errors: EBADF, ENOTCONN (not connected), EAGAIN (nothing yet),
+  // ECONNRESET (the connection was reset: distinct from end of stream),
+  // ETIMEDOUT, ECONNREFUSED (the pending error, reported once).
+  Result<TcpRecv> recv(SocketId s, std::span<std::uint8_t> buf, Instant now, bool peek = false);
+  // read: further data is discarded (and answered with RST, as Linux does
+  // when a closed reader gets data); write: FIN after the queued data;
+  // both: both.
+  // Errors: EBADF, ENOTCONN (not connected).
+  Status shutdown(SocketId s, Shutdown how, Instant now);
+  // Graceful close: FIN after the queued data; the connection finishes in
+  // the background and the id is freed when it does. RST instead when
+  // unread data would be discarded or linger is set to 0. A listener resets
+  // its unaccepted connections. The id must not be used afterwards.
+  // Errors: EBADF.
+  Status close(SocketId s, Instant now);
+  // Sends RST (when synchronized) and frees the socket at once.
+  // Errors: EBADF.
+  Status abort(SocketId s, Instant now);
+  // SO_ERROR: the pending error, cleared by reading it. nullopt: none.
+  std::optional<std::errc> take_error(SocketId s);
+
+  // -- options (errors: EBADF; EINVAL for a zero size or count) ------------
+  Status set_rcvbuf(SocketId s, std::size_t bytes);  // before connect/listen to take full effect
+  Status set_sndbuf(SocketId s, std::size_t bytes);
+  Status set_nodelay(SocketId s, bool on, Instant now);
+  // idle/interval/count: zero keeps the layer default.
+  Status set_keepalive(SocketId s, bool on, Duration idle, Duration interval, unsigned count, Instant now);
+  Status set_linger(SocketId s, std::optional<Duration> linger);
+  Status set_reuse_addr(SocketId s, bool on);
+  Status set_user_timeout(SocketId s, Duration d);  // 0 = off (retry count applies)
+  Status set_syn_retries(SocketId s, unsigned n);
+
+  // -- readiness and introspection -------------------------------------------
+  std::uint32_t events(SocketId s) const;  // tcp_event bits; 0 for a bad id
+  void set_on_event(std::function<void(SocketId)> f) { on_event_ = std::move(f); }
+  std::optional<TcpInfo> info(SocketId s) const;
+  // f(const TcpInfo&) for each socket, including orphans finishing their close.
+  void for_each_socket(const std::function<void(const TcpInfo&)>& f) const;
+  std::size_t socket_count() const { return live_; }
+  std::optional<Endpoint> local_endpoint(SocketId s) const;
+  std::optional<Endpoint> remote_endpoint(SocketId s) const;
+
+  // -- from the IP layer ------------------------------------------------------
+  // One TCP segment addressed to this host (never answers ICMP: a segment
+  // no one takes is answered with RST here).
+  void input(Ipv4Addr src, Ipv4Addr dst, std::span<const std::uint8_t> segment, Instant now);
+  // An ICMP destination unreachable quoting a segment we sent. hard: port or
+  // protocol unreachable (ECONNREFUSED for a SYN-SENT connection); other
+  // errors are soft and reported only if the connection then times out.
+  void icmp_error(Endpoint local, Endpoint remote, SeqNum quoted_seq, std::errc err, bool hard, Instant now);
+
+  // Runs the timers due by now.
+  void poll(Instant now);
+  std::optional<Instant> next_deadline() const { return timers_.next(); }
+
+  const TcpConfig& config() const { return cfg_; }
+  const TcpCounters& counters() const { return counters_; }
+
+ private:
+  using Tcb = tcp::Tcb;
+  using TcpState = tcp::TcpState;
+  friend struct TcpTestAccess;
+
+  // --- table (tcp.cpp)
+  Tcb* get(SocketId s);
+  const Tcb* get(SocketId s) const;
+  Tcb& create();
+  void free_socket(Tcb& t);
+  void notify(const Tcb& t) {
+    if (on_event_ && !t.user_closed) on_event_(t.id);
+  }
+  void set_state(Tcb& t, TcpState s, Instant now);
+  void init_connection(Tcb& t, Instant now);
+  SeqNum make_isn(const FourTuple& tuple, Instant now) const;
+  std::uint32_t ts_now(const Tcb& t, Instant now) const;
+  // Closes the connection with err (nullopt: quietly); frees orphans.
+  void connection_done(Tcb& t, std::optional<std::errc> err, Instant now);
+  void enter_time_wait(Tcb& t, Instant now);
+
+  // --- input (input.cpp)
+  void input_segment(Tcb& t, const wire::TcpView& seg, Instant now);
+  void input_syn_sent(Tcb& t, const wire::TcpView& seg, Instant now);
+  bool acceptable(const Tcb& t, SeqNum seq, std::uint32_t len) const;
+  bool process_ack(Tcb& t, const wire::TcpView& seg, Instant now);
+  void process_text(Tcb& t, const wire::TcpView& seg, SeqNum seq, std::span<const std::uint8_t> payload, Instant now);
+  void process_fin(Tcb& t, Instant now);
+  void update_window(Tcb& t, const wire::TcpView& seg);
+  void take_rtt_sample(Tcb& t, const wire::TcpView& seg, SeqNum ack, Instant now);
+  void on_dupack(Tcb& t, Instant now);
+  void send_challenge_ack(Tcb& t, Instant now);
+  void apply_syn_options(Tcb& t, const wire::TcpOptions& o);
+
+  // --- listener (listener.cpp)
+  void input_listen(Tcb& l, Ipv4Addr src, Ipv4Addr dst, const wire::TcpView& seg, Instant now);
+  void child_established(Tcb& child, Instant now);
+  void detach_child(Tcb& child);
+
+  // --- output (output.cpp)
+  void output(Tcb& t, Instant now);
+  void output_sack_recovery(Tcb& t, Instant now);
+  // Sends up to max_len bytes from seq (plus FIN when it is reached); returns
+  // the sequence space consumed.
+  std::uint32_t transmit(Tcb& t, SeqNum seq, std::uint32_t max_len, Instant now, bool force_fin_room = false);
+  void send_syn(Tcb& t, Instant now);
+  void send_ack(Tcb& t, Instant now);
+  void send_probe(Tcb& t, Instant now);  // seq snd_una - 1: elicits an ACK
+  void send_rst_for(Tcb& t, Instant now);
+  // One segment of the connection: data_len bytes from the send ring at
+  // seq, the ACK and window, and the options the connection uses.
+  void send_segment(Tcb& t, SeqNum seq, std::uint8_t flags, std::size_t data_len, Instant now);
+  // A RST answering a segment that matched no connection (RFC 9293 §3.10.7.1).
+  void send_reset_reply(Ipv4Addr src, Ipv4Addr dst, const wire::TcpView& seg, Instant now);
+  void send_raw(const FourTuple& tuple, const wire::TcpRepr& r, std::span<const std::uint8_t> payload, Instant now);
+  std::uint16_t window_to_advertise(Tcb& t);
+  std::uint32_t usable_window(const Tcb& t) const;
+  void maybe_window_update(Tcb& t, Instant now);
+
+  // --- timers (timers.cpp)
+  void rearm(Tcb& t);
+  void on_timer(SocketId id, Instant now);
+  void on_rtx_timeout(Tcb& t, Instant now);
+  void on_persist(Tcb& t, Instant now);
+  void on_keepalive(Tcb& t, Instant now);
+  void arm_rtx(Tcb& t, Instant now);
+  void arm_keepalive(Tcb& t, Instant now);
+  Duration keep_idle(const Tcb& t) const;
+  bool timed_out(const Tcb& t, Instant now) const;
+
+  IpSender& ip_;
+  TcpConfig cfg_;
+  SipKey secret_;
+  PortTable ports_;
+  ConnectionIndex<SocketId> conns_;
+  TimerHeap<SocketId> timers_;
+  std::vector<std::unique_ptr<Tcb>> sockets_;
+  std::vector<SocketId> free_ids_;
+  std::size_t live_ = 0;
+  TcpCounters counters_;
+  std::function<void(SocketId)> on_event_;
+  std::vector<std::uint8_t> scratch_;
+};
+
+}  // namespace weft
