@@ -29,6 +29,8 @@
 #include "wire/ipv4.hpp"
 #include "wire/tcp.hpp"
 
+extern "C" int pd_layout_members(void);  // pd_layout.c: the C view of the table
+
 using namespace weft;
 namespace flag = wire::tcp_flag;
 
@@ -269,6 +271,11 @@ Conn established(Pd& pd, int lfd, std::uint32_t peer_isn = 1000) {
 }
 
 // --------------------------------------------------------------- tests
+
+TEST(PacketdrillAdapter, TableHasTheToolsLayout) {
+  EXPECT_EQ(pd_layout_members(), 33);  // and pd_layout.c checked each offset at compile time
+  EXPECT_EQ(sizeof(packetdrill_interface), 33 * sizeof(void*));
+}
 
 TEST(PacketdrillAdapter, ExportsOnlyTheInitFunction) {
   Pd pd;
@@ -533,6 +540,41 @@ TEST(PacketdrillAdapter, RecvPeekAndDontWait) {
   // End of stream reads as 0.
   pd.inject(in_seg(c.peer_nxt + 6, c.isn + 1, flag::fin | flag::ack));
   EXPECT_EQ(pd->recv(pd.u(), c.fd, b, sizeof b, 0), 0);
+}
+
+TEST(PacketdrillAdapter, VectoredCallsAndWaitAll) {
+  Pd pd;
+  const int lfd = pd.listener();
+  Conn c = established(pd, lfd);
+  ASSERT_EQ(pd.setint(c.fd, IPPROTO_TCP, TCP_NODELAY, 1), 0);
+  char a[] = "ab", b[] = "cde";
+  iovec out[2] = {{a, 2}, {b, 3}};
+  EXPECT_EQ(pd->writev(pd.u(), c.fd, out, 2), 5);
+  EXPECT_EQ(pd.receive().payload, "abcde");
+  msghdr m{};
+  m.msg_iov = out;
+  m.msg_iovlen = 2;
+  EXPECT_EQ(pd->sendmsg(pd.u(), c.fd, &m, 0), 5);
+  EXPECT_EQ(pd.receive().payload, "abcde");
+
+  pd.inject(in_seg(c.peer_nxt, c.isn + 11, flag::psh | flag::ack, "0123"));
+  char x[3] = {}, y[8] = {};
+  iovec in[2] = {{x, 3}, {y, 8}};
+  msghdr r{};
+  r.msg_iov = in;
+  r.msg_iovlen = 2;
+  EXPECT_EQ(pd->recvmsg(pd.u(), c.fd, &r, MSG_PEEK), 4);
+  EXPECT_EQ(std::string(x, 3), "012");
+  EXPECT_EQ(y[0], '3');
+  EXPECT_EQ(r.msg_flags, 0);
+
+  // MSG_WAITALL: a blocking read returns only once the buffer is full.
+  char w[10] = {};
+  BlockingCall rd(pd, [&] { return static_cast<long>(pd->recv(pd.u(), c.fd, w, sizeof w, MSG_WAITALL)); });
+  ASSERT_TRUE(rd.wait_blocked());  // 4 bytes are there, 10 are asked for
+  pd.inject(in_seg(c.peer_nxt + 4, c.isn + 11, flag::psh | flag::ack, "456789"));
+  EXPECT_EQ(rd.join(), 10);
+  EXPECT_EQ(std::string(w, 10), "0123456789");
 }
 
 TEST(PacketdrillAdapter, PollReadiness) {

@@ -212,12 +212,13 @@ void Adapter::settle_waiters(Lock& lk) {
   // The real-time bound only guards against a thread that never comes back;
   // nothing moves virtual time while we wait.
   const auto me = std::this_thread::get_id();
-  const auto busy = [&] {
-    if (returning_ && *returning_ != me) return true;
+  const auto stale = [&] {
     return std::any_of(waiters_.begin(), waiters_.end(), [&](const Waiter* w) { return w->seen_gen != gen_; });
   };
-  if (!busy()) return;
-  if (!idle_cv_.wait_for(lk, std::chrono::seconds(1), [&] { return !busy(); })) returning_.reset();
+  const auto away = [&] { return returning_ && *returning_ != me; };
+  if (stale()) idle_cv_.wait_for(lk, std::chrono::seconds(10), [&] { return !stale(); });
+  if (away() && !idle_cv_.wait_for(lk, std::chrono::seconds(2), [&] { return !away() && !stale(); }))
+    returning_.reset();
 }
 
 void Adapter::advance_to(Lock& lk, Instant target) {
