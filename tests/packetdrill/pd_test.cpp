@@ -718,6 +718,12 @@ TEST(PacketdrillAdapter, UnsupportedCallsSayEnosys) {
   EXPECT_EQ(pd->socket(pd.u(), AF_UNIX, SOCK_STREAM, 0), -1);
   EXPECT_EQ(errno, EAFNOSUPPORT);
   EXPECT_EQ(pd.socket(), 3);  // none of the failures took a number
+  // The link takes IPv4 only.
+  std::vector<std::uint8_t> v6(40, 0);
+  v6[0] = 0x60;
+  errno = 0;
+  EXPECT_EQ(pd->netdev_send(pd.u(), v6.data(), v6.size()), -1);
+  EXPECT_EQ(errno, EAFNOSUPPORT);
 }
 
 TEST(PacketdrillAdapter, FlagsSetAddressAndDelayedAck) {

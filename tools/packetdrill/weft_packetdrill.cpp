@@ -706,6 +706,7 @@ int Adapter::netdev_receive(void* buf, std::size_t* count, long long* time_usecs
   Lock lk(mu_);
   note_clock_thread();
   if (!buf || !count || !time_usecs) return -EFAULT;
+  if (*count == 0) return -EINVAL;  // never hand out an empty packet
   for (;;) {
     settle_waiters(lk);  // a call finishing now may send
     if (!out_.empty()) {
