@@ -541,7 +541,7 @@ std::optional<Endpoint> TcpLayer::remote_endpoint(SocketId id) const {
 void TcpLayer::connection_done(Tcb& t, std::optional<std::errc> err, Instant now) {
   if (err) {
     t.pending_error = err;
-    if (*err == std::errc::connection_reset || *err == std::errc::connection_refused) t.reset = true;
+    if (*err == std::errc::connection_reset) t.reset = true;
   }
   if (t.state == TcpState::syn_sent || t.state == TcpState::syn_received) {
     if (err) ++counters_.attempt_fails;
@@ -559,8 +559,6 @@ void TcpLayer::connection_done(Tcb& t, std::optional<std::errc> err, Instant now
   if (t.in_index) {
     conns_.erase(t.tuple);
     t.in_index = false;
-    // Keep tuple for introspection; mark as a finished connection.
-    t.reset = t.reset || err.has_value();
   }
   if (t.user_closed || t.parent) {
     free_socket(t);
