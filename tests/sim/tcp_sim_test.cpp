@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <cstdio>
+#include <cstring>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -27,6 +29,17 @@ constexpr Port kPort{5001};
 
 std::uint8_t pattern(int dir, std::size_t off) {
   return static_cast<std::uint8_t>((off * 131 + (off >> 8) * 7 + static_cast<std::size_t>(dir) * 101) & 0xff);
+}
+
+// What each side sends, built once.
+const std::vector<std::uint8_t>& stream(int dir) {
+  static const auto make = [](int d) {
+    std::vector<std::uint8_t> v(kBytes);
+    for (std::size_t i = 0; i < kBytes; ++i) v[i] = pattern(d, i);
+    return v;
+  };
+  static const std::vector<std::uint8_t> s0 = make(0), s1 = make(1);
+  return dir == 0 ? s0 : s1;
 }
 
 struct Conn {
@@ -78,9 +91,7 @@ std::string run_seed(std::uint64_t seed, const std::string& pcap_prefix) {
   auto pump = [&](TcpLayer& t, Conn& c, Instant now) {
     if (!c.open || c.closed) return;
     while (c.sent < kBytes) {
-      const std::size_t n = std::min(buf.size(), kBytes - c.sent);
-      for (std::size_t i = 0; i < n; ++i) buf[i] = pattern(c.dir, c.sent + i);
-      auto s = t.send(c.id, std::span<const std::uint8_t>(buf).first(n), now);
+      auto s = t.send(c.id, std::span<const std::uint8_t>(stream(c.dir)).subspan(c.sent), now);
       if (!s) {
         if (s.error() != std::errc::resource_unavailable_try_again) c.error = "send: " + errc_message(s.error());
         break;
@@ -101,11 +112,8 @@ std::string run_seed(std::uint64_t seed, const std::string& pcap_prefix) {
         c.eof = true;
         break;
       }
-      for (std::size_t i = 0; i < rr->len; ++i)
-        if (buf[i] != pattern(1 - c.dir, c.received + i)) {
-          if (c.error.empty()) c.error = "corrupt byte at " + std::to_string(c.received + i);
-          break;
-        }
+      if (std::memcmp(buf.data(), stream(1 - c.dir).data() + c.received, rr->len) != 0 && c.error.empty())
+        c.error = "wrong bytes in [" + std::to_string(c.received) + ", +" + std::to_string(rr->len) + ")";
       c.received += rr->len;
     }
     if (auto e = t.take_error(c.id)) c.error = "error: " + errc_message(*e);
@@ -158,6 +166,17 @@ std::string run_seed(std::uint64_t seed, const std::string& pcap_prefix) {
   }
   if (!err.str().empty()) return err.str();
   if (ca.received != kBytes || cb.received != kBytes) return "short transfer";
+  if (std::getenv("WEFT_SIM_VERBOSE")) {
+    const auto ia = ta.info(ca.id);
+    std::printf("seed %llu: loss %.3f done at %.3f s; A out %llu retrans %llu rto %llu sack_rec %llu; net sent %llu lost %llu\n",
+                static_cast<unsigned long long>(seed), imp.loss, to_micros(sim.now()) / 1e6,
+                static_cast<unsigned long long>(ia ? ia->bytes_out : 0),
+                static_cast<unsigned long long>(ta.counters().retrans_segs),
+                static_cast<unsigned long long>(ta.counters().rto_expired),
+                static_cast<unsigned long long>(ta.counters().sack_recoveries),
+                static_cast<unsigned long long>(sim.network().counters().sent),
+                static_cast<unsigned long long>(sim.network().counters().lost));
+  }
   (void)tb.close(lis, sim.now());
   // TIME-WAIT (and any last retransmission of a FIN) runs out.
   sim.run_for(60s);
