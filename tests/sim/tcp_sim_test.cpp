@@ -184,6 +184,7 @@ std::string run_seed(std::uint64_t seed, const std::string& pcap_prefix) {
     err << "state left: A " << ta.socket_count() << " sockets, B " << tb.socket_count() << " sockets";
     return err.str();
   }
+  if (ta.next_deadline() || tb.next_deadline()) return "a TCP timer is still armed after every socket went away";
   if (tb.counters().estab_resets + ta.counters().estab_resets != 0) return "a connection was reset";
   return "";
 }

@@ -629,3 +629,70 @@ TEST(TcpOptions, TimestampsAndWindowScaleNegotiated) {
   EXPECT_EQ(out[0].h.ack, SeqNum{e.peer_nxt});
   EXPECT_EQ(counter(s, "tcp.paws_rejected"), 1u);
 }
+
+TEST(TcpTimers, KeepaliveProbesThenTimesOut) {
+  Stack s(config());
+  auto e = established(s, t0);
+  auto& tcp = s.tcp();
+  ASSERT_TRUE(tcp.set_keepalive(e.id, true, 10s, 1s, 2, t0));
+  s.poll(t0 + 10s);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].h.seq, SeqNum{e.host_nxt() - 1}) << "a keepalive is an old sequence number";
+  s.poll(t0 + 11s);
+  EXPECT_EQ(drain(s).size(), 1u);
+  s.poll(t0 + 12s);
+  EXPECT_TRUE(drain(s).empty());
+  EXPECT_EQ(tcp.take_error(e.id), std::errc::timed_out);
+  EXPECT_EQ(counter(s, "tcp.keepalive_probes"), 2u);
+}
+
+TEST(TcpTimers, KeepaliveAnsweredKeepsTheConnection) {
+  Stack s(config());
+  auto e = established(s, t0);
+  auto& tcp = s.tcp();
+  ASSERT_TRUE(tcp.set_keepalive(e.id, true, 10s, 1s, 2, t0));
+  s.poll(t0 + 10s);
+  EXPECT_EQ(drain(s).size(), 1u);
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt(), flag::ack)), t0 + 10s + 5ms);
+  s.poll(t0 + 13s);
+  EXPECT_TRUE(drain(s).empty());
+  EXPECT_FALSE(tcp.take_error(e.id));
+  EXPECT_EQ(tcp.info(e.id)->state, TcpState::established);
+}
+
+TEST(TcpTimers, UserTimeoutAbortsWithEtimedout) {
+  Stack s(config());
+  auto e = established(s, t0);
+  auto& tcp = s.tcp();
+  ASSERT_TRUE(tcp.set_user_timeout(e.id, 3s));
+  ASSERT_TRUE(tcp.send(e.id, bytes(100), t0));
+  (void)drain(s);
+  Instant t = t0;
+  while (auto d = s.next_deadline()) {
+    if (*d > t0 + 60s) break;
+    t = *d;
+    s.poll(t);
+    (void)drain(s);
+  }
+  EXPECT_GE(t - t0, 3s);
+  EXPECT_LT(t - t0, 10s);
+  EXPECT_EQ(tcp.take_error(e.id), std::errc::timed_out);
+  EXPECT_EQ(tcp.info(e.id)->state, TcpState::closed);
+}
+
+TEST(TcpTimers, RetriesLimitAbortsWithoutUserTimeout) {
+  StackConfig cfg = config();
+  cfg.tcp.retries2 = 3;
+  Stack s(cfg);
+  auto e = established(s, t0);
+  ASSERT_TRUE(s.tcp().send(e.id, bytes(100), t0));
+  (void)drain(s);
+  int retransmissions = 0;
+  while (auto d = s.next_deadline()) {
+    s.poll(*d);
+    retransmissions += static_cast<int>(drain(s).size());
+  }
+  EXPECT_EQ(retransmissions, 3);
+  EXPECT_EQ(s.tcp().take_error(e.id), std::errc::timed_out);
+}
