@@ -331,6 +331,12 @@ Status TcpLayer::close(SocketId id, Instant now) {
   if (!t || t->user_closed) return std::errc::bad_file_descriptor;
   const bool unread = t->data && !t->data->rcv.empty();
   const bool linger0 = t->opt.linger && *t->opt.linger == Duration::zero();
+  if (t->state == TcpState::listen) {
+    // Connections nobody will accept are reset, as Linux's inet_csk_listen_stop does.
+    for (const auto* q : {&t->syn_queue, &t->accept_queue})
+      for (SocketId c : *q)
+        if (Tcb* ct = get(c)) send_rst_for(*ct, now);
+  }
   switch (t->state) {
     case TcpState::closed:
     case TcpState::listen:

@@ -696,3 +696,25 @@ TEST(TcpTimers, RetriesLimitAbortsWithoutUserTimeout) {
   EXPECT_EQ(retransmissions, 3);
   EXPECT_EQ(s.tcp().take_error(e.id), std::errc::timed_out);
 }
+
+TEST(TcpClose, ClosingAListenerResetsUnacceptedConnections) {
+  Stack s(config());
+  auto& tcp = s.tcp();
+  SocketId l = tcp.open();
+  ASSERT_TRUE(tcp.bind(l, {Ipv4Addr::any(), kSrvPort}));
+  ASSERT_TRUE(tcp.listen(l, 4));
+  auto syn = hdr(kPeerIsn, 0, flag::syn);
+  syn.options.mss = 1460;
+  s.receive(packet(syn), t0);
+  auto sa = drain(s).at(0);
+  s.receive(packet(hdr(kPeerIsn + 1, sa.h.seq.value() + 1, flag::ack)), t0);
+  EXPECT_TRUE(tcp.events(l) & tcp_event::readable);
+  ASSERT_TRUE(tcp.close(l, t0));
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].has(flag::rst));
+  EXPECT_EQ(tcp.socket_count(), 0u);
+  // The port is free again.
+  SocketId l2 = tcp.open();
+  EXPECT_TRUE(tcp.bind(l2, {Ipv4Addr::any(), kSrvPort}));
+}
