@@ -280,6 +280,13 @@ Result<TcpRecv> TcpLayer::recv(SocketId id, std::span<std::uint8_t> buf, Instant
   std::size_t n;
   if (peek) return TcpRecv{t->data->rcv.peek(0, buf)};
   n = t->data->rcv.read(buf);
+  if (t->state == TcpState::time_wait && t->data->rcv.empty()) {
+    // The last unread bytes of a connection in TIME-WAIT: now its buffers can go.
+    t->snd_buf_seq = t->data_end();
+    t->data.reset();
+    t->cc.reset();
+    return TcpRecv{n};
+  }
   maybe_window_update(*t, now);
   rearm(*t);
   return TcpRecv{n};
