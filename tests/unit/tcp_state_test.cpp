@@ -718,3 +718,29 @@ TEST(TcpClose, ClosingAListenerResetsUnacceptedConnections) {
   SocketId l2 = tcp.open();
   EXPECT_TRUE(tcp.bind(l2, {Ipv4Addr::any(), kSrvPort}));
 }
+
+TEST(TcpWindow, ReceiverSillyWindowAvoidanceThenWindowUpdate) {
+  Stack s(config());
+  auto e = established(s, t0);
+  auto& tcp = s.tcp();
+  std::uint32_t off = 0;
+  while (off < 65535) {
+    const std::uint32_t n = std::min<std::uint32_t>(1460, 65535 - off);
+    s.receive(packet(hdr(e.peer_nxt + off, e.host_nxt(), flag::ack), bytes(n)), t0);
+    off += n;
+  }
+  (void)drain(s);
+  // Data beyond a zero window is not taken, but an ACK comes back.
+  s.receive(packet(hdr(e.peer_nxt + off, e.host_nxt(), flag::ack), bytes(10)), t0);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].h.ack, SeqNum{e.peer_nxt + 65535});
+  EXPECT_EQ(out[0].h.window, 0u) << "buffer full: zero window";
+  std::vector<std::uint8_t> buf(2000);
+  ASSERT_EQ(tcp.recv(e.id, std::span(buf).first(100), t0)->len, 100u);
+  EXPECT_TRUE(drain(s).empty()) << "100 bytes is a silly window (RFC 9293 §3.8.6.2.2)";
+  ASSERT_EQ(tcp.recv(e.id, buf, t0)->len, 2000u);
+  out = drain(s);
+  ASSERT_EQ(out.size(), 1u) << "the window reopened by more than an MSS: update at once";
+  EXPECT_EQ(out[0].h.window, 2100u);
+}
