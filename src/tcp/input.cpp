@@ -527,7 +527,10 @@ bool TcpLayer::process_ack(Tcb& t, const wire::TcpView& seg, Instant now) {
   // window, data outstanding) or SACK evidence of loss (RFC 6675 §2).
   update_window(t, seg);
   const bool plain = seg.payload().empty() && !seg.has(flag::syn) && !seg.has(flag::fin);
-  if (ack == t.snd_una && plain && t.snd_max > t.snd_una && (t.snd_wnd == wnd_before || newly_sacked > 0)) {
+  // RFC 6675 §2: with SACK, an ACK reporting new SACKed octets is a
+  // duplicate ACK even when it carries data or a window change.
+  if (ack == t.snd_una && t.snd_max > t.snd_una &&
+      ((plain && t.snd_wnd == wnd_before) || (t.sack_ok && newly_sacked > 0))) {
     ++t.dupacks;
     on_dupack(t, now);
   }

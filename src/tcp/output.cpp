@@ -68,9 +68,14 @@ void TcpLayer::send_segment(Tcb& t, SeqNum seq, std::uint8_t flags, std::size_t 
     if (offer ? cfg_.timestamps : t.ts_ok) r.options.timestamps = std::pair{ts_now(t, now), t.ts_recent};
   } else {
     if (t.ts_ok) r.options.timestamps = std::pair{ts_now(t, now), t.ts_recent};
-    if (t.sack_ok && t.data && (flags & flag::ack) && !(flags & flag::rst)) {
+    // SACK blocks only as far as they fit beside the data within the MSS:
+    // every segment leaves with don't-fragment set.
+    const std::size_t used = data_len + (t.ts_ok ? 12 : 0);
+    const std::size_t room = t.mss_base > used ? t.mss_base - used : 0;
+    const std::size_t fit = room >= 12 ? std::min<std::size_t>((room - 4) / 8, t.ts_ok ? 3 : 4) : 0;
+    if (t.sack_ok && t.data && fit > 0 && (flags & flag::ack) && !(flags & flag::rst)) {
       std::array<tcp::SackRange, 4> blocks;
-      const std::size_t n = t.data->ooo.sack_blocks(blocks, t.ts_ok ? 3 : 4);
+      const std::size_t n = t.data->ooo.sack_blocks(blocks, fit);
       for (std::size_t i = 0; i < n; ++i) r.options.sack[i] = wire::SackBlock{blocks[i].left, blocks[i].right};
       r.options.sack_count = static_cast<std::uint8_t>(n);
       if (n > 0 && blocks[0].right <= t.rcv_nxt) ++counters_.dsacks_sent;
@@ -105,7 +110,11 @@ void TcpLayer::send_syn(Tcb& t, Instant now) {
   if (t.snd_max < t.snd_nxt) t.snd_max = t.snd_nxt;
 }
 
-void TcpLayer::send_ack(Tcb& t, Instant now) { send_segment(t, t.snd_nxt, flag::ack, 0, now); }
+// A bare ACK (or RST) carries SND.MAX, not SND.NXT: after a timeout pulls
+// SND.NXT back to retransmit, the peer's RCV.NXT may already be past it and
+// an ACK at SND.NXT would fail its acceptance test (BSD's tcp_output does
+// the same).
+void TcpLayer::send_ack(Tcb& t, Instant now) { send_segment(t, t.snd_max, flag::ack, 0, now); }
 
 void TcpLayer::send_probe(Tcb& t, Instant now) {
   // An old sequence number with no data: the peer must answer with an ACK
@@ -115,7 +124,7 @@ void TcpLayer::send_probe(Tcb& t, Instant now) {
 }
 
 void TcpLayer::send_rst_for(Tcb& t, Instant now) {
-  send_segment(t, t.snd_nxt, flag::rst | flag::ack, 0, now);
+  send_segment(t, t.snd_max, flag::rst | flag::ack, 0, now);
 }
 
 void TcpLayer::send_reset_reply(Ipv4Addr src, Ipv4Addr dst, const wire::TcpView& seg, Instant now) {

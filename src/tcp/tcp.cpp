@@ -280,6 +280,13 @@ Result<TcpRecv> TcpLayer::recv(SocketId id, std::span<std::uint8_t> buf, Instant
   std::size_t n;
   if (peek) return TcpRecv{t->data->rcv.peek(0, buf)};
   n = t->data->rcv.read(buf);
+  if (t->state == TcpState::time_wait && t->data->rcv.empty()) {
+    // The last unread bytes of a connection in TIME-WAIT: now its buffers can go.
+    t->snd_buf_seq = t->data_end();
+    t->data.reset();
+    t->cc.reset();
+    return TcpRecv{n};
+  }
   maybe_window_update(*t, now);
   rearm(*t);
   return TcpRecv{n};
@@ -331,6 +338,12 @@ Status TcpLayer::close(SocketId id, Instant now) {
   if (!t || t->user_closed) return std::errc::bad_file_descriptor;
   const bool unread = t->data && !t->data->rcv.empty();
   const bool linger0 = t->opt.linger && *t->opt.linger == Duration::zero();
+  if (t->state == TcpState::listen) {
+    // Connections nobody will accept are reset, as Linux's inet_csk_listen_stop does.
+    for (const auto* q : {&t->syn_queue, &t->accept_queue})
+      for (SocketId c : *q)
+        if (Tcb* ct = get(c)) send_rst_for(*ct, now);
+  }
   switch (t->state) {
     case TcpState::closed:
     case TcpState::listen:
@@ -541,7 +554,7 @@ std::optional<Endpoint> TcpLayer::remote_endpoint(SocketId id) const {
 void TcpLayer::connection_done(Tcb& t, std::optional<std::errc> err, Instant now) {
   if (err) {
     t.pending_error = err;
-    if (*err == std::errc::connection_reset || *err == std::errc::connection_refused) t.reset = true;
+    if (*err == std::errc::connection_reset) t.reset = true;
   }
   if (t.state == TcpState::syn_sent || t.state == TcpState::syn_received) {
     if (err) ++counters_.attempt_fails;
@@ -559,8 +572,6 @@ void TcpLayer::connection_done(Tcb& t, std::optional<std::errc> err, Instant now
   if (t.in_index) {
     conns_.erase(t.tuple);
     t.in_index = false;
-    // Keep tuple for introspection; mark as a finished connection.
-    t.reset = t.reset || err.has_value();
   }
   if (t.user_closed || t.parent) {
     free_socket(t);

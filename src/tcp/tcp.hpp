@@ -182,10 +182,10 @@ class TcpLayer {
   Status connect(SocketId s, Endpoint remote, Instant now);
   // Queues up to the free send buffer space; returns the bytes taken (> 0
   // for non-empty data).
-  // Errors: EBADF, ENOTCONN (never connected / still connecting / listening),
-  // EPIPE (after shutdown(write) or close), ECONNRESET (reset, reported
-  // once; EPIPE afterwards), ETIMEDOUT (timed out, reported once),
-  // EAGAIN (send buffer full).
+  // Errors: EBADF, ENOTCONN (never connected, or listening), EAGAIN (send
+  // buffer full, or the handshake is still in progress), EPIPE (after
+  // shutdown(write), or once the connection has ended or been reset), and
+  // the pending error once (ECONNRESET, ECONNREFUSED, ETIMEDOUT).
   Result<std::size_t> send(SocketId s, std::span<const std::uint8_t> data, Instant now);
   // Reads (or with peek, copies) received bytes in order. len 0 with a
   // non-empty buffer: the peer closed cleanly (end of stream).

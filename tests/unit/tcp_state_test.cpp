@@ -1,0 +1,746 @@
+// TCP as a specification: a Stack with a connection in a given state, fed
+// crafted segments; the segments it answers with are checked.
+#include <gtest/gtest.h>
+
+#include "tcp_test_util.hpp"
+
+using namespace weft;
+using namespace weft::tcptest;
+using tcp::TcpState;
+
+namespace {
+const Instant t0 = Instant{} + 1000s;
+}
+
+// ------------------------------------------------ no connection: RST rules
+
+TEST(TcpReset, SynToClosedPortGetsRstAck) {
+  Stack s(config());
+  s.receive(packet(hdr(5000, 0, flag::syn)), t0);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  // RFC 9293 §3.10.7.1: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
+  EXPECT_TRUE(out[0].has(flag::rst | flag::ack));
+  EXPECT_EQ(out[0].h.seq, SeqNum{0});
+  EXPECT_EQ(out[0].h.ack, SeqNum{5001});
+  EXPECT_EQ(counter(s, "tcp.out_rsts"), 1u);
+  EXPECT_EQ(counter(s, "tcp.no_socket"), 1u);
+  EXPECT_EQ(s.icmp_counters().out_dest_unreachable, 0u) << "TCP answers with RST, not ICMP";
+}
+
+TEST(TcpReset, AckToClosedPortGetsRstAtItsAck) {
+  Stack s(config());
+  auto d = bytes(10);
+  s.receive(packet(hdr(5000, 777, flag::ack), d), t0);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].h.flags, flag::rst);  // <SEQ=SEG.ACK><CTL=RST>
+  EXPECT_EQ(out[0].h.seq, SeqNum{777});
+}
+
+TEST(TcpReset, NeverAnswersRstWithRst) {
+  Stack s(config());
+  s.receive(packet(hdr(5000, 0, flag::rst)), t0);
+  s.receive(packet(hdr(5000, 9, flag::rst | flag::ack)), t0);
+  EXPECT_TRUE(drain(s).empty());
+}
+
+TEST(TcpReset, BadChecksumIsCountedAndDropped) {
+  Stack s(config());
+  auto p = packet(hdr(5000, 0, flag::syn));
+  p[20 + 16] ^= 0xff;
+  s.receive(p, t0);
+  EXPECT_TRUE(drain(s).empty());
+  EXPECT_EQ(counter(s, "tcp.bad_checksum"), 1u);
+}
+
+// ------------------------------------------------------------ handshakes
+
+TEST(TcpOpen, PassiveOpenSynAckCarriesMssFromMtu) {
+  Stack s(config());
+  auto& tcp = s.tcp();
+  SocketId l = tcp.open();
+  ASSERT_TRUE(tcp.bind(l, {Ipv4Addr::any(), kSrvPort}));
+  ASSERT_TRUE(tcp.listen(l, 4));
+  EXPECT_EQ(tcp.accept(l).error(), std::errc::resource_unavailable_try_again);
+  auto syn = hdr(kPeerIsn, 0, flag::syn);
+  syn.options.mss = 1400;
+  s.receive(packet(syn), t0);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].has(flag::syn | flag::ack));
+  EXPECT_EQ(out[0].h.options.mss, 1460);  // MTU 1500 - 40
+  EXPECT_FALSE(out[0].h.options.sack_permitted) << "not offered by the peer";
+  s.receive(packet(hdr(kPeerIsn + 1, out[0].h.seq.value() + 1, flag::ack)), t0);
+  auto a = tcp.accept(l);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->peer, (Endpoint{kPeer, kPeerPort}));
+  auto i = tcp.info(a->id);
+  EXPECT_EQ(i->state, TcpState::established);
+  EXPECT_EQ(i->mss, 1400u);
+  EXPECT_TRUE(tcp.events(a->id) & tcp_event::writable);
+  EXPECT_EQ(counter(s, "tcp.passive_opens"), 1u);
+}
+
+TEST(TcpOpen, ActiveOpenCompletesAndIsWritable) {
+  Stack s(config());
+  auto& tcp = s.tcp();
+  SocketId c = tcp.open();
+  ASSERT_TRUE(tcp.connect(c, {kPeer, Port(9)}, t0));
+  EXPECT_EQ(tcp.info(c)->state, TcpState::syn_sent);
+  EXPECT_FALSE(tcp.events(c) & tcp_event::writable);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].h.flags, flag::syn);
+  EXPECT_TRUE(out[0].h.options.mss);
+  const Port local = out[0].h.src_port;
+  EXPECT_TRUE(local.is_dynamic());
+  auto sa = hdr(7000, out[0].h.seq.value() + 1, flag::syn | flag::ack, 65535, Port(9), local);
+  sa.options.mss = 1460;
+  s.receive(packet(sa), t0 + 10ms);
+  auto ack = drain(s);
+  ASSERT_EQ(ack.size(), 1u);
+  EXPECT_EQ(ack[0].h.flags, flag::ack);
+  EXPECT_EQ(ack[0].h.ack, SeqNum{7001});
+  EXPECT_EQ(tcp.info(c)->state, TcpState::established);
+  EXPECT_TRUE(tcp.events(c) & tcp_event::writable);
+  EXPECT_EQ(tcp.info(c)->srtt, 10ms);
+}
+
+TEST(TcpOpen, RstToSynIsConnectionRefused) {
+  Stack s(config());
+  auto& tcp = s.tcp();
+  SocketId c = tcp.open();
+  ASSERT_TRUE(tcp.connect(c, {kPeer, Port(9)}, t0));
+  auto syn = drain(s).at(0);
+  s.receive(packet(hdr(0, syn.h.seq.value() + 1, flag::rst | flag::ack, 0, Port(9), syn.h.src_port)), t0);
+  EXPECT_TRUE(tcp.events(c) & tcp_event::error);
+  EXPECT_EQ(tcp.take_error(c), std::errc::connection_refused);
+  EXPECT_EQ(tcp.info(c)->state, TcpState::closed);
+  EXPECT_EQ(counter(s, "tcp.attempt_fails"), 1u);
+}
+
+TEST(TcpOpen, RstWithWrongAckInSynSentIsIgnored) {
+  Stack s(config());
+  auto& tcp = s.tcp();
+  SocketId c = tcp.open();
+  ASSERT_TRUE(tcp.connect(c, {kPeer, Port(9)}, t0));
+  auto syn = drain(s).at(0);
+  s.receive(packet(hdr(0, syn.h.seq.value() + 77, flag::rst | flag::ack, 0, Port(9), syn.h.src_port)), t0);
+  EXPECT_EQ(tcp.info(c)->state, TcpState::syn_sent);
+}
+
+TEST(TcpOpen, SynRetriesBackOffThenTimeOut) {
+  StackConfig cfg = config();
+  cfg.tcp.syn_retries = 3;
+  Stack s(cfg);
+  auto& tcp = s.tcp();
+  SocketId c = tcp.open();
+  ASSERT_TRUE(tcp.connect(c, {kPeer, Port(9)}, t0));
+  EXPECT_EQ(drain(s).size(), 1u);
+  // RFC 6298 §2.1: 1 s initial RTO, doubled per retry (§5.5).
+  Instant t = t0;
+  for (Duration d : {1s, 2s, 4s}) {
+    t += d;
+    ASSERT_EQ(s.next_deadline(), t);
+    s.poll(t);
+    auto out = drain(s);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].h.flags, flag::syn);
+  }
+  t += 8s;
+  s.poll(t);
+  EXPECT_TRUE(drain(s).empty());
+  EXPECT_EQ(tcp.take_error(c), std::errc::timed_out);
+}
+
+TEST(TcpOpen, IcmpPortUnreachableRefusesSynSent) {
+  Stack s(config());
+  auto& tcp = s.tcp();
+  SocketId c = tcp.open();
+  ASSERT_TRUE(tcp.connect(c, {kPeer, Port(9)}, t0));
+  std::vector<std::uint8_t> sent;
+  s.drain([&](std::span<const std::uint8_t> p) { sent.assign(p.begin(), p.end()); });
+  // ICMP port unreachable quoting the SYN.
+  std::vector<std::uint8_t> icmp(8 + 28);
+  std::memcpy(icmp.data() + 8, sent.data(), 28);
+  wire::IcmpRepr::dest_unreachable(3, 28).emit(icmp);
+  wire::Ipv4Repr ip;
+  ip.src = kPeer;
+  ip.dst = kHost;
+  ip.protocol = 1;
+  ip.payload_len = static_cast<std::uint16_t>(icmp.size());
+  std::vector<std::uint8_t> p(20 + icmp.size());
+  ip.emit(std::span<std::uint8_t>(p).first(20));
+  std::memcpy(p.data() + 20, icmp.data(), icmp.size());
+  s.receive(p, t0);
+  EXPECT_EQ(tcp.take_error(c), std::errc::connection_refused);
+}
+
+TEST(TcpOpen, SimultaneousOpen) {
+  Stack s(config());
+  auto& tcp = s.tcp();
+  SocketId c = tcp.open();
+  ASSERT_TRUE(tcp.connect(c, {kPeer, Port(9)}, t0));
+  auto syn = drain(s).at(0);
+  // The peer's own SYN crosses ours.
+  auto their = hdr(7000, 0, flag::syn, 65535, Port(9), syn.h.src_port);
+  their.options.mss = 1460;
+  s.receive(packet(their), t0);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].has(flag::syn | flag::ack));
+  EXPECT_EQ(out[0].h.seq, syn.h.seq);
+  EXPECT_EQ(tcp.info(c)->state, TcpState::syn_received);
+  s.receive(packet(hdr(7001, syn.h.seq.value() + 1, flag::syn | flag::ack, 65535, Port(9), syn.h.src_port)), t0);
+  (void)drain(s);
+  s.receive(packet(hdr(7001, syn.h.seq.value() + 1, flag::ack, 65535, Port(9), syn.h.src_port)), t0);
+  EXPECT_EQ(tcp.info(c)->state, TcpState::established);
+}
+
+TEST(TcpOpen, ListenerBacklogDropsExtraSyns) {
+  Stack s(config());
+  auto& tcp = s.tcp();
+  SocketId l = tcp.open();
+  ASSERT_TRUE(tcp.bind(l, {Ipv4Addr::any(), kSrvPort}));
+  ASSERT_TRUE(tcp.listen(l, 2));
+  for (int i = 0; i < 3; ++i) s.receive(packet(hdr(100, 0, flag::syn, 65535, Port(40000 + i))), t0);
+  EXPECT_EQ(drain(s).size(), 2u);
+  EXPECT_EQ(counter(s, "tcp.listen_overflows"), 1u);
+}
+
+// -------------------------------------------------------- data and ACKs
+
+TEST(TcpData, InOrderDataIsAckedAfterTheDelayedAckTimer) {
+  Stack s(config());
+  auto e = established(s, t0);
+  auto d = bytes(100);
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt(), flag::ack | flag::psh), d), t0);
+  EXPECT_TRUE(drain(s).empty()) << "one small segment: the ACK is delayed";
+  EXPECT_TRUE(s.tcp().events(e.id) & tcp_event::readable);
+  ASSERT_EQ(s.next_deadline(), t0 + 40ms);
+  s.poll(t0 + 40ms);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].h.ack, SeqNum{e.peer_nxt + 100});
+  std::vector<std::uint8_t> buf(200);
+  auto r = s.tcp().recv(e.id, buf, t0, true);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->len, 100u);
+  r = s.tcp().recv(e.id, buf, t0);
+  EXPECT_EQ(r->len, 100u);
+  EXPECT_TRUE(std::equal(d.begin(), d.end(), buf.begin()));
+  EXPECT_EQ(s.tcp().recv(e.id, buf, t0).error(), std::errc::resource_unavailable_try_again);
+}
+
+TEST(TcpData, EverySecondFullSegmentIsAckedAtOnce) {
+  Stack s(config());
+  auto e = established(s, t0);
+  auto d = bytes(1460);
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt(), flag::ack), d), t0);
+  EXPECT_TRUE(drain(s).empty());
+  s.receive(packet(hdr(e.peer_nxt + 1460, e.host_nxt(), flag::ack), d), t0);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].h.ack, SeqNum{e.peer_nxt + 2920});
+}
+
+TEST(TcpData, OutOfOrderIsAckedAtOnceWithSackThenHoleFilled) {
+  Stack s(config({.sack = true}));
+  wire::TcpOptions o;
+  o.sack_permitted = true;
+  auto e = established(s, t0, o);
+  auto d = bytes(100);
+  s.receive(packet(hdr(e.peer_nxt + 100, e.host_nxt(), flag::ack), d), t0);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].h.ack, SeqNum{e.peer_nxt});
+  ASSERT_EQ(out[0].h.options.sack_count, 1u);
+  EXPECT_EQ(out[0].h.options.sack[0], (wire::SackBlock{SeqNum{e.peer_nxt + 100}, SeqNum{e.peer_nxt + 200}}));
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt(), flag::ack), d), t0);
+  out = drain(s);
+  ASSERT_EQ(out.size(), 1u) << "a filled hole is acked at once";
+  EXPECT_EQ(out[0].h.ack, SeqNum{e.peer_nxt + 200});
+  EXPECT_EQ(out[0].h.options.sack_count, 0u);
+  EXPECT_EQ(s.tcp().info(e.id)->recv_queue, 200u);
+}
+
+TEST(TcpData, DuplicateSegmentGetsDsack) {
+  Stack s(config({.sack = true}));
+  wire::TcpOptions o;
+  o.sack_permitted = true;
+  auto e = established(s, t0, o);
+  auto d = bytes(100);
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt(), flag::ack), d), t0);
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt(), flag::ack), d), t0);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].h.options.sack_count, 1u);
+  // RFC 2883: the duplicate, below the cumulative ACK.
+  EXPECT_EQ(out[0].h.options.sack[0], (wire::SackBlock{SeqNum{e.peer_nxt}, SeqNum{e.peer_nxt + 100}}));
+  EXPECT_EQ(out[0].h.ack, SeqNum{e.peer_nxt + 100});
+}
+
+TEST(TcpData, SendIsSegmentedToMssAndRetransmittedWithBackoff) {
+  Stack s(config());
+  auto e = established(s, t0);
+  auto& tcp = s.tcp();
+  auto d = bytes(3000);
+  ASSERT_EQ(*tcp.send(e.id, d, t0), 3000u);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 2u) << "Nagle holds the 80-byte tail while data is unacknowledged";
+  EXPECT_EQ(out[0].data.size(), 1460u);
+  EXPECT_EQ(out[0].h.seq, SeqNum{e.host_nxt()});
+  EXPECT_EQ(out[1].data.size(), 1460u);
+  // No ACK: the first segment is resent at the RTO (1 s, no sample yet... the
+  // handshake gave one of 0, so the minimum 200 ms applies), then doubled.
+  auto first = s.next_deadline();
+  ASSERT_TRUE(first);
+  s.poll(*first);
+  out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].h.seq, SeqNum{e.host_nxt()});
+  auto second = s.next_deadline();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(*second - *first, 2 * (*first - t0));
+  EXPECT_EQ(counter(s, "tcp.retrans_segs"), 1u);
+  EXPECT_EQ(tcp.info(e.id)->send_queue, 3000u);
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt() + 2920, flag::ack)), *first + 1ms);
+  out = drain(s);
+  ASSERT_EQ(out.size(), 1u) << "everything acknowledged: Nagle lets the tail go";
+  EXPECT_EQ(out[0].data.size(), 80u);
+  EXPECT_TRUE(out[0].has(flag::psh));
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt() + 3000, flag::ack)), *first + 2ms);
+  EXPECT_EQ(tcp.info(e.id)->send_queue, 0u);
+  EXPECT_FALSE(s.next_deadline()) << "nothing outstanding: no timer";
+}
+
+TEST(TcpData, FastRetransmitOnThreeDuplicateAcks) {
+  Stack s(config());
+  auto e = established(s, t0);
+  auto& tcp = s.tcp();
+  ASSERT_TRUE(tcp.send(e.id, bytes(1460 * 5), t0));
+  ASSERT_EQ(drain(s).size(), 5u);
+  for (int i = 0; i < 2; ++i) s.receive(packet(hdr(e.peer_nxt, e.host_nxt(), flag::ack)), t0 + 1ms);
+  EXPECT_TRUE(drain(s).empty()) << "two duplicate ACKs are not yet a loss";
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt(), flag::ack)), t0 + 1ms);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].h.seq, SeqNum{e.host_nxt()});
+  EXPECT_EQ(counter(s, "tcp.fast_retransmits"), 1u);
+  EXPECT_EQ(counter(s, "tcp.newreno_recoveries"), 1u);
+}
+
+TEST(TcpData, SendBufferFullIsEagain) {
+  Stack s(config());
+  auto e = established(s, t0);
+  auto big = bytes(100000);
+  auto n = s.tcp().send(e.id, big, t0);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 65536u);
+  EXPECT_FALSE(s.tcp().events(e.id) & tcp_event::writable);
+  EXPECT_EQ(s.tcp().send(e.id, big, t0).error(), std::errc::resource_unavailable_try_again);
+}
+
+TEST(TcpWindow, ZeroWindowIsProbedByThePersistTimer) {
+  Stack s(config());
+  auto e = established(s, t0);
+  auto& tcp = s.tcp();
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt(), flag::ack, 0)), t0);
+  ASSERT_TRUE(tcp.send(e.id, bytes(500), t0));
+  EXPECT_TRUE(drain(s).empty()) << "zero window: nothing may be sent";
+  auto d = s.next_deadline();
+  ASSERT_TRUE(d);
+  s.poll(*d);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].h.seq, SeqNum{e.host_nxt() - 1}) << "probe: an old sequence number elicits an ACK";
+  EXPECT_EQ(counter(s, "tcp.persist_probes"), 1u);
+  auto d2 = s.next_deadline();
+  ASSERT_TRUE(d2);
+  EXPECT_GT(*d2 - *d, *d - t0) << "backoff";
+  // The window opens: the data goes at once.
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt(), flag::ack, 1000)), *d + 1ms);
+  out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].data.size(), 500u);
+}
+
+TEST(TcpWindow, ReceiverAdvertisesFreeSpaceAndNeverAcceptsBeyondIt) {
+  Stack s(config());
+  auto e = established(s, t0);
+  // 65535-byte buffer: after 60000 unread bytes, the window is 5535.
+  for (std::uint32_t off = 0; off < 60000; off += 1000)
+    s.receive(packet(hdr(e.peer_nxt + off, e.host_nxt(), flag::ack), bytes(1000)), t0);
+  auto out = drain(s);
+  ASSERT_FALSE(out.empty());
+  EXPECT_EQ(out.back().h.window, 5535u);
+  EXPECT_EQ(s.tcp().info(e.id)->recv_queue, 60000u);
+}
+
+// ------------------------------------------------- RFC 5961 and resets
+
+TEST(TcpRfc5961, RstInWindowButNotExactGetsChallengeAck) {
+  Stack s(config());
+  auto e = established(s, t0);
+  s.receive(packet(hdr(e.peer_nxt + 10, 0, flag::rst)), t0);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].h.flags, flag::ack);
+  EXPECT_EQ(out[0].h.ack, SeqNum{e.peer_nxt});
+  EXPECT_EQ(s.tcp().info(e.id)->state, TcpState::established);
+  EXPECT_EQ(counter(s, "tcp.challenge_acks"), 1u);
+}
+
+TEST(TcpRfc5961, RstOutOfWindowIsDroppedSilently) {
+  Stack s(config());
+  auto e = established(s, t0);
+  s.receive(packet(hdr(e.peer_nxt + 1000000, 0, flag::rst)), t0);
+  EXPECT_TRUE(drain(s).empty());
+  EXPECT_EQ(s.tcp().info(e.id)->state, TcpState::established);
+}
+
+TEST(TcpRfc5961, ExactRstResetsAndRecvReportsIt) {
+  Stack s(config());
+  auto e = established(s, t0);
+  s.receive(packet(hdr(e.peer_nxt, 0, flag::rst)), t0);
+  EXPECT_TRUE(drain(s).empty());
+  std::vector<std::uint8_t> buf(10);
+  EXPECT_EQ(s.tcp().recv(e.id, buf, t0).error(), std::errc::connection_reset);
+  EXPECT_EQ(s.tcp().recv(e.id, buf, t0).error(), std::errc::connection_reset) << "not an end of stream";
+  EXPECT_EQ(s.tcp().send(e.id, buf, t0).error(), std::errc::broken_pipe);
+  EXPECT_EQ(counter(s, "tcp.estab_resets"), 1u);
+}
+
+TEST(TcpRfc5961, SynInEstablishedGetsChallengeAck) {
+  Stack s(config());
+  auto e = established(s, t0);
+  s.receive(packet(hdr(e.peer_nxt + 5, 0, flag::syn)), t0);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].h.flags, flag::ack);
+  EXPECT_EQ(s.tcp().info(e.id)->state, TcpState::established);
+}
+
+TEST(TcpRfc5961, AckOfUnsentDataGetsAckAndIsDropped) {
+  Stack s(config());
+  auto e = established(s, t0);
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt() + 5000, flag::ack), bytes(10)), t0);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].h.ack, SeqNum{e.peer_nxt}) << "the data was dropped with the segment";
+  EXPECT_EQ(s.tcp().info(e.id)->recv_queue, 0u);
+}
+
+TEST(TcpRfc5961, ChallengeAcksAreRateLimited) {
+  Stack s(config());
+  auto e = established(s, t0);
+  for (int i = 0; i < 50; ++i) s.receive(packet(hdr(e.peer_nxt + 10, 0, flag::rst)), t0);
+  EXPECT_EQ(drain(s).size(), 10u);
+  EXPECT_EQ(counter(s, "tcp.challenge_limited"), 40u);
+}
+
+// ------------------------------------------------------------- closing
+
+TEST(TcpClose, ActiveCloseThroughTimeWait) {
+  Stack s(config());
+  auto e = established(s, t0);
+  auto& tcp = s.tcp();
+  ASSERT_TRUE(tcp.close(e.id, t0));
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].has(flag::fin | flag::ack));
+  EXPECT_EQ(tcp.info(e.id)->state, TcpState::fin_wait_1);
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt() + 1, flag::ack)), t0);
+  EXPECT_EQ(tcp.info(e.id)->state, TcpState::fin_wait_2);
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt() + 1, flag::fin | flag::ack)), t0);
+  out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].h.ack, SeqNum{e.peer_nxt + 1});
+  EXPECT_EQ(tcp.info(e.id)->state, TcpState::time_wait);
+  // A retransmitted FIN is acked again.
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt() + 1, flag::fin | flag::ack)), t0 + 100ms);
+  EXPECT_EQ(drain(s).size(), 1u);
+  s.poll(t0 + 100ms + 2s);
+  EXPECT_FALSE(tcp.info(e.id)) << "TIME-WAIT over: the socket is gone";
+  EXPECT_EQ(tcp.socket_count(), 1u);  // the listener
+}
+
+TEST(TcpClose, PassiveCloseEndOfStreamThenLastAck) {
+  Stack s(config());
+  auto e = established(s, t0);
+  auto& tcp = s.tcp();
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt(), flag::fin | flag::ack)), t0);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].h.ack, SeqNum{e.peer_nxt + 1}) << "a FIN is acked at once";
+  EXPECT_EQ(tcp.info(e.id)->state, TcpState::close_wait);
+  std::vector<std::uint8_t> buf(10);
+  auto r = tcp.recv(e.id, buf, t0);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->len, 0u) << "end of stream";
+  // Half-close: we can still send.
+  ASSERT_TRUE(tcp.send(e.id, bytes(10), t0));
+  EXPECT_EQ(drain(s).size(), 1u);
+  ASSERT_TRUE(tcp.close(e.id, t0));
+  out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].has(flag::fin));
+  EXPECT_EQ(tcp.info(e.id)->state, TcpState::last_ack);
+  s.receive(packet(hdr(e.peer_nxt + 1, e.host_nxt() + 11, flag::ack)), t0);
+  EXPECT_FALSE(tcp.info(e.id));
+}
+
+TEST(TcpClose, SimultaneousCloseGoesThroughClosing) {
+  Stack s(config());
+  auto e = established(s, t0);
+  auto& tcp = s.tcp();
+  ASSERT_TRUE(tcp.shutdown(e.id, Shutdown::write, t0));
+  (void)drain(s);
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt(), flag::fin | flag::ack)), t0);
+  EXPECT_EQ(tcp.info(e.id)->state, TcpState::closing);
+  s.receive(packet(hdr(e.peer_nxt + 1, e.host_nxt() + 1, flag::ack)), t0);
+  EXPECT_EQ(tcp.info(e.id)->state, TcpState::time_wait);
+}
+
+TEST(TcpClose, CloseWithUnreadDataSendsRst) {
+  Stack s(config());
+  auto e = established(s, t0);
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt(), flag::ack), bytes(10)), t0);
+  (void)drain(s);
+  ASSERT_TRUE(s.tcp().close(e.id, t0));
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].has(flag::rst));
+  EXPECT_FALSE(s.tcp().info(e.id));
+}
+
+TEST(TcpClose, LingerZeroSendsRst) {
+  Stack s(config());
+  auto e = established(s, t0);
+  ASSERT_TRUE(s.tcp().set_linger(e.id, Duration::zero()));
+  ASSERT_TRUE(s.tcp().close(e.id, t0));
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].has(flag::rst));
+}
+
+TEST(TcpClose, SendAfterShutdownIsEpipe) {
+  Stack s(config());
+  auto e = established(s, t0);
+  ASSERT_TRUE(s.tcp().shutdown(e.id, Shutdown::write, t0));
+  EXPECT_EQ(s.tcp().send(e.id, bytes(1), t0).error(), std::errc::broken_pipe);
+}
+
+TEST(TcpClose, TimeWaitIsReusedByANewerSyn) {
+  Stack s(config());
+  auto e = established(s, t0);
+  auto& tcp = s.tcp();
+  ASSERT_TRUE(tcp.close(e.id, t0));
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt() + 1, flag::fin | flag::ack)), t0);
+  (void)drain(s);
+  ASSERT_EQ(tcp.info(e.id)->state, TcpState::time_wait);
+  auto syn = hdr(e.peer_nxt + 100000, 0, flag::syn);
+  syn.options.mss = 1460;
+  s.receive(packet(syn), t0 + 1ms);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].has(flag::syn | flag::ack));
+  EXPECT_EQ(counter(s, "tcp.timewait_reused"), 1u);
+}
+
+// ---------------------------------------------------------------- misc
+
+TEST(TcpApi, ErrorsUsersExpect) {
+  Stack s(config());
+  auto& tcp = s.tcp();
+  std::vector<std::uint8_t> buf(4);
+  EXPECT_EQ(tcp.send(999, buf, t0).error(), std::errc::bad_file_descriptor);
+  SocketId a = tcp.open();
+  EXPECT_EQ(tcp.send(a, buf, t0).error(), std::errc::not_connected);
+  EXPECT_EQ(tcp.recv(a, buf, t0).error(), std::errc::not_connected);
+  EXPECT_EQ(tcp.bind(a, {Ipv4Addr(10, 9, 9, 9), Port(1)}).error(), std::errc::address_not_available);
+  ASSERT_TRUE(tcp.bind(a, {Ipv4Addr::any(), Port(81)}));
+  EXPECT_EQ(tcp.bind(a, {Ipv4Addr::any(), Port(82)}).error(), std::errc::invalid_argument);
+  SocketId b = tcp.open();
+  EXPECT_EQ(tcp.bind(b, {Ipv4Addr::any(), Port(81)}).error(), std::errc::address_in_use);
+  EXPECT_EQ(tcp.connect(b, {kPeer, Port(0)}, t0).error(), std::errc::invalid_argument);
+  EXPECT_EQ(tcp.accept(b).error(), std::errc::invalid_argument);
+  ASSERT_TRUE(tcp.close(a, t0));
+  EXPECT_EQ(tcp.close(a, t0).error(), std::errc::bad_file_descriptor);
+}
+
+TEST(TcpApi, IsnDependsOnTupleAndAdvancesWithTime) {
+  Stack s(config());
+  auto& tcp = s.tcp();
+  SocketId a = tcp.open(), b = tcp.open();
+  ASSERT_TRUE(tcp.connect(a, {kPeer, Port(9)}, t0));
+  ASSERT_TRUE(tcp.connect(b, {kPeer, Port(10)}, t0));
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_NE(out[0].h.seq, out[1].h.seq);
+  // Same tuple later: RFC 6528's 4 us clock moves it forward.
+  Stack s2(config());
+  SocketId c = s2.tcp().open();
+  ASSERT_TRUE(s2.tcp().connect(c, {kPeer, Port(9)}, t0 + 4ms));
+  auto out2 = drain(s2);
+  ASSERT_EQ(out2.size(), 1u);
+  EXPECT_EQ(out2[0].h.seq - out[0].h.seq, 1000) << "4 ms = 1000 ticks of 4 us";
+}
+
+TEST(TcpApi, InfoAndForEachSocket) {
+  Stack s(config());
+  auto e = established(s, t0);
+  int n = 0;
+  s.tcp().for_each_socket([&](const TcpInfo& i) {
+    ++n;
+    if (i.id == e.id) {
+      EXPECT_EQ(i.state, TcpState::established);
+      EXPECT_EQ(i.local, (Endpoint{kHost, kSrvPort}));
+      EXPECT_EQ(i.remote, (Endpoint{kPeer, kPeerPort}));
+      EXPECT_EQ(i.mss, 1460u);
+      EXPECT_GT(i.cwnd, 0u);
+    } else {
+      EXPECT_EQ(i.state, TcpState::listen);
+    }
+  });
+  EXPECT_EQ(n, 2);
+  EXPECT_STREQ(tcp::state_name(TcpState::fin_wait_1), "FIN_WAIT1");
+}
+
+TEST(TcpOptions, TimestampsAndWindowScaleNegotiated) {
+  Stack s(config({.sack = true, .timestamps = true, .wscale = true}));
+  wire::TcpOptions o;
+  o.sack_permitted = true;
+  o.timestamps = std::pair{5000u, 0u};
+  o.window_scale = 7;
+  auto e = established(s, t0, o);
+  auto i = s.tcp().info(e.id);
+  EXPECT_TRUE(i->timestamps);
+  EXPECT_TRUE(i->sack);
+  EXPECT_EQ(i->snd_wscale, 7);
+  EXPECT_EQ(i->mss, 1460u - 12) << "timestamps take 12 bytes of every segment";
+  // PAWS: an older timestamp is rejected with an ACK.
+  auto old = hdr(e.peer_nxt, e.host_nxt(), flag::ack);
+  old.options.timestamps = std::pair{4000u, 0u};
+  s.receive(packet(old, bytes(10)), t0);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].h.ack, SeqNum{e.peer_nxt});
+  EXPECT_EQ(counter(s, "tcp.paws_rejected"), 1u);
+}
+
+TEST(TcpTimers, KeepaliveProbesThenTimesOut) {
+  Stack s(config());
+  auto e = established(s, t0);
+  auto& tcp = s.tcp();
+  ASSERT_TRUE(tcp.set_keepalive(e.id, true, 10s, 1s, 2, t0));
+  s.poll(t0 + 10s);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].h.seq, SeqNum{e.host_nxt() - 1}) << "a keepalive is an old sequence number";
+  s.poll(t0 + 11s);
+  EXPECT_EQ(drain(s).size(), 1u);
+  s.poll(t0 + 12s);
+  EXPECT_TRUE(drain(s).empty());
+  EXPECT_EQ(tcp.take_error(e.id), std::errc::timed_out);
+  EXPECT_EQ(counter(s, "tcp.keepalive_probes"), 2u);
+}
+
+TEST(TcpTimers, KeepaliveAnsweredKeepsTheConnection) {
+  Stack s(config());
+  auto e = established(s, t0);
+  auto& tcp = s.tcp();
+  ASSERT_TRUE(tcp.set_keepalive(e.id, true, 10s, 1s, 2, t0));
+  s.poll(t0 + 10s);
+  EXPECT_EQ(drain(s).size(), 1u);
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt(), flag::ack)), t0 + 10s + 5ms);
+  s.poll(t0 + 13s);
+  EXPECT_TRUE(drain(s).empty());
+  EXPECT_FALSE(tcp.take_error(e.id));
+  EXPECT_EQ(tcp.info(e.id)->state, TcpState::established);
+}
+
+TEST(TcpTimers, UserTimeoutAbortsWithEtimedout) {
+  Stack s(config());
+  auto e = established(s, t0);
+  auto& tcp = s.tcp();
+  ASSERT_TRUE(tcp.set_user_timeout(e.id, 3s));
+  ASSERT_TRUE(tcp.send(e.id, bytes(100), t0));
+  (void)drain(s);
+  Instant t = t0;
+  while (auto d = s.next_deadline()) {
+    if (*d > t0 + 60s) break;
+    t = *d;
+    s.poll(t);
+    (void)drain(s);
+  }
+  EXPECT_GE(t - t0, 3s);
+  EXPECT_LT(t - t0, 10s);
+  EXPECT_EQ(tcp.take_error(e.id), std::errc::timed_out);
+  EXPECT_EQ(tcp.info(e.id)->state, TcpState::closed);
+}
+
+TEST(TcpTimers, RetriesLimitAbortsWithoutUserTimeout) {
+  StackConfig cfg = config();
+  cfg.tcp.retries2 = 3;
+  Stack s(cfg);
+  auto e = established(s, t0);
+  ASSERT_TRUE(s.tcp().send(e.id, bytes(100), t0));
+  (void)drain(s);
+  int retransmissions = 0;
+  while (auto d = s.next_deadline()) {
+    s.poll(*d);
+    retransmissions += static_cast<int>(drain(s).size());
+  }
+  EXPECT_EQ(retransmissions, 3);
+  EXPECT_EQ(s.tcp().take_error(e.id), std::errc::timed_out);
+}
+
+TEST(TcpClose, ClosingAListenerResetsUnacceptedConnections) {
+  Stack s(config());
+  auto& tcp = s.tcp();
+  SocketId l = tcp.open();
+  ASSERT_TRUE(tcp.bind(l, {Ipv4Addr::any(), kSrvPort}));
+  ASSERT_TRUE(tcp.listen(l, 4));
+  auto syn = hdr(kPeerIsn, 0, flag::syn);
+  syn.options.mss = 1460;
+  s.receive(packet(syn), t0);
+  auto sa = drain(s).at(0);
+  s.receive(packet(hdr(kPeerIsn + 1, sa.h.seq.value() + 1, flag::ack)), t0);
+  EXPECT_TRUE(tcp.events(l) & tcp_event::readable);
+  ASSERT_TRUE(tcp.close(l, t0));
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].has(flag::rst));
+  EXPECT_EQ(tcp.socket_count(), 0u);
+  // The port is free again.
+  SocketId l2 = tcp.open();
+  EXPECT_TRUE(tcp.bind(l2, {Ipv4Addr::any(), kSrvPort}));
+}
+
+TEST(TcpWindow, ReceiverSillyWindowAvoidanceThenWindowUpdate) {
+  Stack s(config());
+  auto e = established(s, t0);
+  auto& tcp = s.tcp();
+  std::uint32_t off = 0;
+  while (off < 65535) {
+    const std::uint32_t n = std::min<std::uint32_t>(1460, 65535 - off);
+    s.receive(packet(hdr(e.peer_nxt + off, e.host_nxt(), flag::ack), bytes(n)), t0);
+    off += n;
+  }
+  (void)drain(s);
+  // Data beyond a zero window is not taken, but an ACK comes back.
+  s.receive(packet(hdr(e.peer_nxt + off, e.host_nxt(), flag::ack), bytes(10)), t0);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].h.ack, SeqNum{e.peer_nxt + 65535});
+  EXPECT_EQ(out[0].h.window, 0u) << "buffer full: zero window";
+  std::vector<std::uint8_t> buf(2000);
+  ASSERT_EQ(tcp.recv(e.id, std::span(buf).first(100), t0)->len, 100u);
+  EXPECT_TRUE(drain(s).empty()) << "100 bytes is a silly window (RFC 9293 §3.8.6.2.2)";
+  ASSERT_EQ(tcp.recv(e.id, buf, t0)->len, 2000u);
+  out = drain(s);
+  ASSERT_EQ(out.size(), 1u) << "the window reopened by more than an MSS: update at once";
+  EXPECT_EQ(out[0].h.window, 2100u);
+}

@@ -1,0 +1,141 @@
+// Helpers for TCP unit tests: a Stack with a peer that is the test itself,
+// crafting segments with TcpRepr and reading the Stack's output with TcpView
+// (the smoltcp / gVisor style: segments in, segments expected out).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "stack/stack.hpp"
+#include "wire/ipv4.hpp"
+#include "wire/icmp.hpp"
+#include "wire/tcp.hpp"
+
+namespace weft::tcptest {
+
+namespace flag = wire::tcp_flag;
+
+inline const Ipv4Addr kHost(192, 0, 2, 2);
+inline const Ipv4Addr kPeer(192, 0, 2, 1);
+inline constexpr Port kSrvPort{80};
+inline constexpr Port kPeerPort{40000};
+inline constexpr std::uint32_t kPeerIsn = 1000;
+
+struct Options {
+  bool sack = false, timestamps = false, wscale = false;
+};
+
+inline StackConfig config(Options o = {}) {
+  StackConfig c;
+  c.address = Ipv4Cidr{kHost, 24};
+  c.seed = 42;
+  c.tcp.sack = o.sack;
+  c.tcp.timestamps = o.timestamps;
+  c.tcp.window_scaling = o.wscale;
+  c.tcp.rcvbuf = 65535;
+  c.tcp.sndbuf = 65536;
+  c.tcp.msl = 1s;
+  return c;
+}
+
+// A segment the stack sent.
+struct Seg {
+  wire::TcpRepr h;
+  std::vector<std::uint8_t> data;
+  bool has(std::uint8_t f) const { return (h.flags & f) == f; }
+};
+
+inline std::vector<Seg> drain(Stack& s) {
+  std::vector<Seg> out;
+  s.drain([&](std::span<const std::uint8_t> p) {
+    auto ip = wire::Ipv4View::parse(p);
+    EXPECT_TRUE(ip);
+    if (!ip) return;
+    EXPECT_TRUE(ip->dont_fragment());
+    auto v = wire::TcpView::parse(ip->payload(), ip->src(), ip->dst());
+    EXPECT_TRUE(v) << "the stack sent a malformed segment";
+    if (!v) return;
+    out.push_back(Seg{wire::TcpRepr::from(*v), {v->payload().begin(), v->payload().end()}});
+  });
+  return out;
+}
+
+inline std::vector<std::uint8_t> packet(const wire::TcpRepr& h, std::span<const std::uint8_t> data = {},
+                                        Ipv4Addr src = kPeer, Ipv4Addr dst = kHost) {
+  const std::size_t hl = h.header_len();
+  std::vector<std::uint8_t> p(20 + hl + data.size());
+  if (!data.empty()) std::memcpy(p.data() + 20 + hl, data.data(), data.size());
+  h.emit(std::span<std::uint8_t>(p).subspan(20), src, dst, data.size());
+  wire::Ipv4Repr ip;
+  ip.src = src;
+  ip.dst = dst;
+  ip.protocol = static_cast<std::uint8_t>(IpProto::tcp);
+  ip.payload_len = static_cast<std::uint16_t>(hl + data.size());
+  ip.emit(std::span<std::uint8_t>(p).first(20));
+  return p;
+}
+
+inline wire::TcpRepr hdr(std::uint32_t seq, std::uint32_t ack, std::uint8_t flags, std::uint16_t window = 65535,
+                         Port from = kPeerPort, Port to = kSrvPort) {
+  wire::TcpRepr h;
+  h.src_port = from;
+  h.dst_port = to;
+  h.seq = SeqNum{seq};
+  h.ack = SeqNum{ack};
+  h.flags = flags;
+  h.window = window;
+  return h;
+}
+
+inline std::vector<std::uint8_t> bytes(std::size_t n, std::uint8_t seed = 1) {
+  std::vector<std::uint8_t> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::uint8_t>(seed + i * 7);
+  return v;
+}
+
+inline std::uint64_t counter(const Stack& s, const std::string& name) {
+  for (auto& [k, v] : s.all_counters())
+    if (k == name) return v;
+  ADD_FAILURE() << "no counter " << name;
+  return 0;
+}
+
+// A connection accepted by a listener on kSrvPort: the peer is at
+// kPeerIsn+1 and the host's next sequence number is iss+1.
+struct Established {
+  SocketId listener = 0, id = 0;
+  std::uint32_t iss = 0;       // the host's ISS
+  std::uint32_t peer_nxt = kPeerIsn + 1;
+  std::uint32_t host_nxt() const { return iss + 1; }
+};
+
+inline Established established(Stack& s, Instant now, wire::TcpOptions syn_opts = {}) {
+  Established e;
+  auto& tcp = s.tcp();
+  e.listener = tcp.open();
+  EXPECT_TRUE(tcp.bind(e.listener, {Ipv4Addr::any(), kSrvPort}));
+  EXPECT_TRUE(tcp.listen(e.listener, 4));
+  auto syn = hdr(kPeerIsn, 0, flag::syn);
+  if (!syn_opts.mss) syn_opts.mss = 1460;
+  syn.options = syn_opts;
+  s.receive(packet(syn), now);
+  auto out = drain(s);
+  EXPECT_EQ(out.size(), 1u);
+  if (out.empty()) return e;
+  EXPECT_TRUE(out[0].has(flag::syn | flag::ack));
+  EXPECT_EQ(out[0].h.ack, SeqNum{kPeerIsn + 1});
+  e.iss = out[0].h.seq.value();
+  auto ack = hdr(kPeerIsn + 1, e.iss + 1, flag::ack);
+  if (syn_opts.timestamps) ack.options.timestamps = std::pair{syn_opts.timestamps->first + 1, out[0].h.options.timestamps ? out[0].h.options.timestamps->first : 0};
+  s.receive(packet(ack), now);
+  auto a = tcp.accept(e.listener);
+  EXPECT_TRUE(a);
+  if (a) e.id = a->id;
+  EXPECT_TRUE(drain(s).empty());
+  return e;
+}
+
+}  // namespace weft::tcptest
