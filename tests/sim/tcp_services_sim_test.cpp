@@ -305,7 +305,7 @@ TEST(TcpServicesSim, ManyClientsAtOnceEachGetTheirOwnBytes) {
 // RTO or a fast retransmit (which may carry SACK blocks again) repairs it.
 // RFC 9293 §3.7.1 / RFC 6691: the data must shrink by the options' size.
 // Enable once output.cpp subtracts the options actually sent.
-TEST(TcpServicesSim, DISABLED_NoSegmentExceedsTheMtuWhenSackBlocksAreSent) {
+TEST(TcpServicesSim, NoSegmentExceedsTheMtuWhenSackBlocksAreSent) {
   Impairments imp;
   imp.loss = 0.02;
   imp.delay = 5ms;
