@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -107,7 +108,27 @@ class ConnectionIndex {
     return i == kNone ? nullptr : &slots_[i].value;
   }
 
+  // find() for each of keys: out[i] = find(keys[i]). out.size() >= keys.size().
+  void find_batch(std::span<const FourTuple> keys, std::span<Value*> out) {
+    for (std::size_t i = 0; i < keys.size(); ++i) out[i] = find(keys[i]);
+  }
+
+  // How many slots find(t) examines, counting the empty slot that ends a
+  // miss: the measure of probe length the benchmark reports. Not for the
+  // data path (it hashes again).
+  std::size_t probes_for(const FourTuple& t) const {
+    if (slots_.empty()) return 0;
+    const auto h = static_cast<std::uint32_t>(hash_(t));
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t n = 1;
+    for (std::size_t i = h & mask; slots_[i].used; i = (i + 1) & mask, ++n)
+      if (slots_[i].hash == h && slots_[i].key == t) return n;
+    return n;
+  }
+
   std::size_t size() const { return size_; }
+  // The number of slots (a power of two, or 0); size() / slot_count() is the load.
+  std::size_t slot_count() const { return slots_.size(); }
   bool empty() const { return size_ == 0; }
 
   // Makes room for n entries without growing again.
