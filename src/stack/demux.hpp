@@ -25,20 +25,22 @@ namespace weft {
 // small beside the cache miss a lookup in a large table takes anyway.
 class FourTupleHash {
  public:
-  explicit FourTupleHash(const SipKey& key) : key_(key) {}
+  explicit FourTupleHash(const SipKey& key) : sip_(key) {}
 
   std::size_t operator()(const FourTuple& t) const noexcept {
-    const std::uint32_t la = t.local.addr.value(), ra = t.remote.addr.value();
-    const std::uint16_t lp = t.local.port.value(), rp = t.remote.port.value();
-    const std::array<std::uint8_t, 12> b{
-        std::uint8_t(la >> 24), std::uint8_t(la >> 16), std::uint8_t(la >> 8), std::uint8_t(la),
-        std::uint8_t(lp >> 8),  std::uint8_t(lp),       std::uint8_t(ra >> 24), std::uint8_t(ra >> 16),
-        std::uint8_t(ra >> 8),  std::uint8_t(ra),       std::uint8_t(rp >> 8),  std::uint8_t(rp)};
-    return static_cast<std::size_t>(siphash24(key_, b));
+    return static_cast<std::size_t>(sip_(word0(t), word1(t)));
   }
 
+  // The tuple's 12 bytes as two words: local addr, local port, remote port;
+  // remote addr. Also the form ConnectionIndex stores and compares.
+  static std::uint64_t word0(const FourTuple& t) noexcept {
+    return std::uint64_t{t.local.addr.value()} | (std::uint64_t{t.local.port.value()} << 32) |
+           (std::uint64_t{t.remote.port.value()} << 48);
+  }
+  static std::uint32_t word1(const FourTuple& t) noexcept { return t.remote.addr.value(); }
+
  private:
-  SipKey key_;
+  SipHash12<1, 3> sip_;
 };
 
 // A map from FourTuple to Value (typically a SocketId): open addressing with
