@@ -239,10 +239,11 @@ TEST(ConnectionIndex, ProbesForCountsSlotsExamined) {
   EXPECT_EQ(idx.probes_for(tuple(1, 1)), 1u);
   EXPECT_GE(idx.probes_for(tuple(9, 9)), 1u);
 
-  // Fill to the load limit of the smallest table: every probe count is at
-  // least 1, their sum is the sum of (distance from home + 1), and a lookup
-  // never examines more slots than there are.
-  for (std::uint16_t p = 2; idx.size() < idx.slot_count() * 3 / 4; ++p) ASSERT_TRUE(idx.insert(tuple(1, p), p));
+  // Fill the smallest table to its load limit (1/2): every probe count is
+  // at least 1, and a hit never examines more slots than there are entries.
+  const std::size_t slots = idx.slot_count();
+  for (std::uint16_t p = 2; idx.size() < slots / 2; ++p) ASSERT_TRUE(idx.insert(tuple(1, p), p));
+  EXPECT_EQ(idx.slot_count(), slots);
   std::size_t total = 0;
   idx.for_each([&](const FourTuple& t, SocketId) {
     const std::size_t n = idx.probes_for(t);
