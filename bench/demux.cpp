@@ -94,14 +94,13 @@ struct Setup {
 void build(Setup& s) {
   const std::size_t n = s.entries;
   Rng rng(n);
-  std::vector<FourTuple> keys;
-  keys.reserve(n);
+  std::vector<FourTuple> keys(n);  // every array is touched before rss_before
   s.lookups.resize(kLookups);
   std::vector<FourTuple> misses(kLookups / 8);
   const long rss_before = rss_kib();
-  while (keys.size() < n) {
+  for (std::size_t have = 0; have < n;) {
     const FourTuple t = random_tuple(rng);
-    if (s.idx.insert(t, static_cast<SocketId>(keys.size()))) keys.push_back(t);
+    if (s.idx.insert(t, static_cast<SocketId>(have))) keys[have++] = t;
   }
   s.rss_kib = rss_kib();
   s.index_kib = s.rss_kib - rss_before;
@@ -189,16 +188,17 @@ int main() {
   for (int r = 0; r < kRounds; ++r)
     for (auto& s : setups) run_round(*s, true);
 
-  std::printf("| entries   | slots     | load | ns/lookup single | ns/lookup batched | probes/hit | probes/miss | index MiB | RSS MiB | huge pages MiB |\n");
-  std::printf("| --------- | --------- | ---- | ---------------- | ----------------- | ---------- | ----------- | --------- | ------- | -------------- |\n");
+  std::printf("| entries   | slots     | load | ns/lookup single | ns/lookup batched | probes/hit | probes/miss | slots MiB | RSS growth MiB | RSS MiB | huge pages MiB |\n");
+  std::printf("| --------- | --------- | ---- | ---------------- | ----------------- | ---------- | ----------- | --------- | -------------- | ------- | -------------- |\n");
   for (const auto& s : setups) {
-    std::printf("| %9zu | %9zu | %4.2f | %16.1f | %17.1f | %10.3f | %11.3f | %9.1f | %7.1f | %14.1f |\n", s->entries,
+    std::printf("| %9zu | %9zu | %4.2f | %16.1f | %17.1f | %10.3f | %11.3f | %9.1f | %14.1f | %7.1f | %14.1f |\n", s->entries,
                 s->idx.slot_count(), static_cast<double>(s->entries) / static_cast<double>(s->idx.slot_count()),
-                median(s->ns_single), median(s->ns_batched), s->probes_hit, s->probes_miss, s->index_kib / 1024.0,
+                median(s->ns_single), median(s->ns_batched), s->probes_hit, s->probes_miss, static_cast<double>(s->idx.memory_bytes()) / (1 << 20), s->index_kib / 1024.0,
                 s->rss_kib / 1024.0, s->huge_kib / 1024.0);
   }
-  std::printf("\nindex MiB: RSS growth while inserting; RSS and huge pages: the whole process just after, so\n"
-              "they include the smaller sizes' tables and every size's key arrays.\n\n");
+  std::printf("\nslots MiB: the slot array (memory_bytes()). RSS growth: while inserting, so it also holds\n"
+              "arrays freed by growing that malloc kept. RSS and huge pages: the whole process just after,\n"
+              "so they include the smaller sizes' tables and every size's key arrays.\n\n");
 
   std::vector<double> ratio_batched, ratio_single;
   for (int r = 0; r < kRounds; ++r) {

@@ -202,6 +202,8 @@ class ConnectionIndex {
   // The number of slots (a power of two, or 0); size() / slot_count() is the load.
   std::size_t slot_count() const { return slots_.size(); }
   bool empty() const { return size_ == 0; }
+  // The bytes of the slot array (what the index holds beyond the object).
+  std::size_t memory_bytes() const { return slots_.size() * sizeof(Slot); }
 
   // Makes room for n entries without growing again.
   void reserve(std::size_t n) {

@@ -273,3 +273,14 @@ TEST(ConnectionIndex, ProbesPerHitMatchLinearProbingTheory) {
   const double mean = static_cast<double>(total) / static_cast<double>(idx.size());
   EXPECT_NEAR(mean, (1 + 1 / (1 - load)) / 2, 0.05) << "load " << load;
 }
+
+TEST(ConnectionIndex, MemoryBytesIsTheSlotArray) {
+  ConnectionIndex<SocketId> idx(secret(13));
+  EXPECT_EQ(idx.memory_bytes(), 0u);
+  idx.reserve(1000);
+  ASSERT_GT(idx.slot_count(), 0u);
+  EXPECT_EQ(idx.memory_bytes() % idx.slot_count(), 0u);
+  // A SocketId slot is one 32-byte, cache-line-aligned unit: 12 bytes of
+  // tuple, 4 of hash, 4 of value, padded.
+  EXPECT_EQ(idx.memory_bytes() / idx.slot_count(), 32u);
+}
