@@ -186,3 +186,101 @@ TEST(FourTupleHash, IsKeyedAndSpreadsNearbyTuples) {
   EXPECT_LT(low_bits.size(), 2800u);
   EXPECT_EQ(h1(tuple(1, 1)), FourTupleHash(secret(1))(tuple(1, 1)));
 }
+
+// find_batch() is find() for a burst of keys: hits, misses and repeats in
+// any mix, bursts of every length around the prefetch group, including
+// lengths that are not a multiple of it.
+TEST(ConnectionIndex, FindBatchAgreesWithFind) {
+  ConnectionIndex<SocketId> idx(secret(10));
+  Rng rng(3);
+  std::vector<FourTuple> present;
+  for (SocketId s = 0; s < 5000; ++s) {
+    const FourTuple t = tuple(static_cast<std::uint32_t>(rng.next()), static_cast<std::uint16_t>(rng.next()));
+    if (idx.insert(t, s)) present.push_back(t);
+  }
+  std::vector<FourTuple> keys;
+  for (int i = 0; i < 3000; ++i) {
+    if (rng.chance(0.7)) {
+      keys.push_back(present[rng.below(present.size())]);
+    } else {
+      keys.push_back(tuple(static_cast<std::uint32_t>(rng.next()), static_cast<std::uint16_t>(rng.next())));
+    }
+  }
+  std::size_t hits = 0;
+  for (std::size_t len : {std::size_t{0}, std::size_t{1}, std::size_t{15}, std::size_t{16}, std::size_t{17},
+                          std::size_t{31}, std::size_t{256}, keys.size()}) {
+    const std::span<const FourTuple> burst(keys.data(), len);
+    std::vector<SocketId*> out(len + 1, nullptr);
+    SocketId sentinel = 12345;
+    out[len] = &sentinel;  // find_batch writes exactly keys.size() results
+    idx.find_batch(burst, std::span<SocketId*>(out));
+    for (std::size_t i = 0; i < len; ++i) {
+      ASSERT_EQ(out[i], idx.find(burst[i])) << "burst " << len << " key " << i;
+      hits += out[i] != nullptr;
+    }
+    EXPECT_EQ(out[len], &sentinel);
+  }
+  EXPECT_GT(hits, 0u);
+
+  ConnectionIndex<SocketId> none(secret(10));  // no slots at all
+  SocketId sentinel = 0;
+  std::vector<SocketId*> out(keys.size(), &sentinel);
+  none.find_batch(keys, std::span<SocketId*>(out));
+  for (SocketId* v : out) EXPECT_EQ(v, nullptr);
+}
+
+// probes_for() counts the slots a lookup examines: one for a tuple in its
+// home slot, one more per entry ahead of it in the run; a miss counts the
+// empty slot that ends the run.
+TEST(ConnectionIndex, ProbesForCountsSlotsExamined) {
+  ConnectionIndex<SocketId> idx(secret(11));
+  EXPECT_EQ(idx.probes_for(tuple(1, 1)), 0u);  // no slots yet
+  ASSERT_TRUE(idx.insert(tuple(1, 1), 1));
+  EXPECT_EQ(idx.probes_for(tuple(1, 1)), 1u);
+  EXPECT_GE(idx.probes_for(tuple(9, 9)), 1u);
+
+  // Fill the smallest table to its load limit (1/2): every probe count is
+  // at least 1, and a hit never examines more slots than there are entries.
+  const std::size_t slots = idx.slot_count();
+  for (std::uint16_t p = 2; idx.size() < slots / 2; ++p) ASSERT_TRUE(idx.insert(tuple(1, p), p));
+  EXPECT_EQ(idx.slot_count(), slots);
+  std::size_t total = 0;
+  idx.for_each([&](const FourTuple& t, SocketId) {
+    const std::size_t n = idx.probes_for(t);
+    EXPECT_GE(n, 1u);
+    EXPECT_LE(n, idx.size());
+    total += n;
+  });
+  EXPECT_GE(total, idx.size());
+  for (std::uint16_t p = 1000; p < 1100; ++p) {
+    const std::size_t n = idx.probes_for(tuple(2, p));
+    EXPECT_GE(n, 1u);
+    EXPECT_LE(n, idx.size() + 1);
+  }
+}
+
+// With a uniform hash, linear probing examines (1 + 1/(1 - load)) / 2 slots
+// per hit on average (Knuth, TAOCP vol. 3, 6.4): a check that probes_for()
+// counts what a lookup does, and that the hash spreads real-looking tuples.
+TEST(ConnectionIndex, ProbesPerHitMatchLinearProbingTheory) {
+  ConnectionIndex<SocketId> idx(secret(12));
+  Rng rng(5);
+  while (idx.size() < 100'000)
+    idx.insert(tuple(static_cast<std::uint32_t>(rng.next()), static_cast<std::uint16_t>(rng.next())), 0);
+  std::size_t total = 0;
+  idx.for_each([&](const FourTuple& t, SocketId) { total += idx.probes_for(t); });
+  const double load = static_cast<double>(idx.size()) / static_cast<double>(idx.slot_count());
+  const double mean = static_cast<double>(total) / static_cast<double>(idx.size());
+  EXPECT_NEAR(mean, (1 + 1 / (1 - load)) / 2, 0.05) << "load " << load;
+}
+
+TEST(ConnectionIndex, MemoryBytesIsTheSlotArray) {
+  ConnectionIndex<SocketId> idx(secret(13));
+  EXPECT_EQ(idx.memory_bytes(), 0u);
+  idx.reserve(1000);
+  ASSERT_GT(idx.slot_count(), 0u);
+  EXPECT_EQ(idx.memory_bytes() % idx.slot_count(), 0u);
+  // A SocketId slot is one 32-byte, cache-line-aligned unit: 12 bytes of
+  // tuple, 4 of hash, 4 of value, padded.
+  EXPECT_EQ(idx.memory_bytes() / idx.slot_count(), 32u);
+}

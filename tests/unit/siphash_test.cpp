@@ -74,3 +74,25 @@ TEST(SipHash24, DependsOnEveryKeyByteAndOnLength) {
   const std::uint8_t longer[9] = {0, 1, 2, 3, 4, 5, 6, 7, 0};
   EXPECT_NE(siphash24(key, longer), base);
 }
+
+// The inline 12-byte form is SipHash itself, not a look-alike: with 2 and 4
+// rounds it agrees with siphash24() (checked above against the paper's
+// vectors) on the same 12 bytes. SipHash-1-3 differs from it only in the
+// round counts, which are template arguments of the same code.
+TEST(SipHash12, TwoFourEqualsSipHash24OfTheSameTwelveBytes) {
+  SipKey key = reference_key();
+  std::uint64_t x = 0x0123456789abcdefULL;
+  for (int n = 0; n < 1000; ++n) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    const std::uint64_t m0 = x;
+    const auto m1 = static_cast<std::uint32_t>(x >> 17);
+    std::array<std::uint8_t, 12> bytes{};
+    for (int i = 0; i < 8; ++i) bytes[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(m0 >> (8 * i));
+    for (int i = 0; i < 4; ++i) bytes[static_cast<std::size_t>(8 + i)] = static_cast<std::uint8_t>(m1 >> (8 * i));
+    ASSERT_EQ((SipHash12<2, 4>(key)(m0, m1)), siphash24(key, bytes)) << n;
+    if (n % 100 == 0) key[static_cast<std::size_t>(n / 100)] ^= 0x5a;  // other keys too
+  }
+  // The message bytes 00 .. 0b: vector 12 of the reference vectors.
+  EXPECT_EQ((SipHash12<2, 4>(reference_key())(0x0706050403020100ULL, 0x0b0a0908u)), kVectors[12]);
+  EXPECT_NE((SipHash12<1, 3>(reference_key())(0x0706050403020100ULL, 0x0b0a0908u)), kVectors[12]);
+}
