@@ -195,6 +195,19 @@ std::optional<std::uint64_t> only_seed() {
   return std::strtoull(s, nullptr, 10);
 }
 
+// WEFT_SEEDS=LO-HI replaces the default range (scripts/sweep uses it for
+// the long sweep of seeds 0-19999).
+std::pair<std::uint64_t, std::uint64_t> seed_range() {
+  const std::uint64_t def_hi = simtest::scale_divisor() == 1 ? 1000 : 100;
+  const char* s = std::getenv("WEFT_SEEDS");
+  if (!s || !*s) return {0, def_hi};
+  char* end = nullptr;
+  const std::uint64_t lo = std::strtoull(s, &end, 10);
+  if (!end || *end != '-') return {0, def_hi};
+  const std::uint64_t hi = std::strtoull(end + 1, nullptr, 10);
+  return {lo, hi + 1};
+}
+
 class TcpSim : public ::testing::TestWithParam<int> {};
 
 }  // namespace
@@ -206,8 +219,8 @@ TEST_P(TcpSim, TwoWayMegabyteThroughImpairments) {
     if (shard != 0) GTEST_SKIP() << "WEFT_SEED set: shard 0 runs it";
     seeds.push_back(*one);
   } else {
-    const int n = simtest::scale_divisor() == 1 ? 1000 : 100;
-    for (int s = shard; s < n; s += kShards) seeds.push_back(static_cast<std::uint64_t>(s));
+    const auto [lo, hi] = seed_range();
+    for (std::uint64_t s = lo + static_cast<std::uint64_t>(shard); s < hi; s += kShards) seeds.push_back(s);
   }
   for (std::uint64_t seed : seeds) {
     const std::string why = run_seed(seed, "");
