@@ -178,10 +178,17 @@ std::string run_seed(std::uint64_t seed, const std::string& pcap_prefix) {
                 static_cast<unsigned long long>(sim.network().counters().lost));
   }
   (void)tb.close(lis, sim.now());
-  // TIME-WAIT (and any last retransmission of a FIN) runs out.
-  sim.run_for(60s);
+  // TIME-WAIT runs out, and so does a last FIN still being retransmitted
+  // (a LAST-ACK may end only on the peer's RST after its TIME-WAIT is over;
+  // under 20% loss its backed-off RTO can reach the 120 s maximum, so allow
+  // for several of those, in simulated time).
+  std::string last_state;
+  if (ca.open)
+    if (auto ia = ta.info(ca.id)) last_state = tcp::state_name(ia->state);
+  sim.run_while_not([&] { return ta.socket_count() == 0 && tb.socket_count() == 0; }, sim.now() + 1800s);
   if (ta.socket_count() != 0 || tb.socket_count() != 0) {
-    err << "state left: A " << ta.socket_count() << " sockets, B " << tb.socket_count() << " sockets";
+    err << "state left 30 min after close: A " << ta.socket_count() << " sockets (was " << last_state << "), B "
+        << tb.socket_count() << " sockets";
     return err.str();
   }
   if (ta.next_deadline() || tb.next_deadline()) return "a TCP timer is still armed after every socket went away";
