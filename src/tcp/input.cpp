@@ -169,6 +169,10 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
   // lost; answer it again (RFC 9293 §3.10.7.4 treats it as a duplicate).
   if (t.state == TcpState::syn_received && seg.has(flag::syn) && !seg.has(flag::ack) && !seg.has(flag::rst) &&
       seq == t.irs) {
+    // RFC 7323 §4.3: SEG.SEQ (IRS) <= Last.ACK.sent (IRS + 1) and the TSval
+    // is newer, so TS.Recent takes it; the SYN-ACK then echoes the SYN that
+    // is being answered, not the first one.
+    if (t.ts_ok && ts && static_cast<std::int32_t>(ts->first - t.ts_recent) > 0) t.ts_recent = ts->first;
     send_syn(t, now);
     return;
   }

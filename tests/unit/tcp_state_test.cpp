@@ -82,6 +82,32 @@ TEST(TcpOpen, PassiveOpenSynAckCarriesMssFromMtu) {
   EXPECT_EQ(counter(s, "tcp.passive_opens"), 1u);
 }
 
+// RFC 7323 §4.3: a retransmitted SYN is at or below Last.ACK.sent and its
+// TSval is newer, so TS.Recent takes it and the repeated SYN-ACK echoes it
+// (found against the kernel: the stale TSecr made Linux's first RTT sample
+// include its 1 s SYN timeout).
+TEST(TcpOpen, RepeatedSynAckEchoesTheRetransmittedSynsTimestamp) {
+  Stack s(config({.timestamps = true}));
+  auto& tcp = s.tcp();
+  SocketId l = tcp.open();
+  ASSERT_TRUE(tcp.bind(l, {Ipv4Addr::any(), kSrvPort}));
+  ASSERT_TRUE(tcp.listen(l, 4));
+  auto syn = hdr(kPeerIsn, 0, flag::syn);
+  syn.options.timestamps = std::pair<std::uint32_t, std::uint32_t>{1000, 0};
+  s.receive(packet(syn), t0);
+  auto first = drain(s);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_TRUE(first[0].h.options.timestamps);
+  EXPECT_EQ(first[0].h.options.timestamps->second, 1000u);
+  syn.options.timestamps = std::pair<std::uint32_t, std::uint32_t>{2000, 0};
+  s.receive(packet(syn), t0 + 1s);
+  auto again = drain(s);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_TRUE(again[0].has(flag::syn | flag::ack));
+  ASSERT_TRUE(again[0].h.options.timestamps);
+  EXPECT_EQ(again[0].h.options.timestamps->second, 2000u);
+}
+
 TEST(TcpOpen, ActiveOpenCompletesAndIsWritable) {
   Stack s(config());
   auto& tcp = s.tcp();
