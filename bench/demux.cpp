@@ -9,6 +9,7 @@
 //   batched  find_batch() over bursts of 256 keys, the receive path's batch
 //            (Host::kRxBatch): the index hashes and prefetches a group of
 //            keys before resolving them, so their cache misses overlap.
+// Probes are buckets examined, i.e. cache lines (ConnectionIndex, demux.hpp).
 // The targets (probes per hit <= 1.5, time(1M) / time(1k) <= 3) apply to the
 // batched path. This is a benchmark that prints numbers, not a test: it
 // exits 0 whether or not the targets are met.
@@ -196,7 +197,9 @@ int main() {
                 median(s->ns_single), median(s->ns_batched), s->probes_hit, s->probes_miss, static_cast<double>(s->idx.memory_bytes()) / (1 << 20), s->index_kib / 1024.0,
                 s->rss_kib / 1024.0, s->huge_kib / 1024.0);
   }
-  std::printf("\nslots MiB: the slot array (memory_bytes()). RSS growth: while inserting, so it also holds\n"
+  std::printf("\nprobes: buckets examined per lookup (probes_for()), counting the bucket with an empty slot that\n"
+              "ends a miss; a bucket is 4 slots of 16 bytes, one 64-byte cache line.\n");
+  std::printf("slots MiB: the slot array (memory_bytes()). RSS growth: while inserting, so it also holds\n"
               "arrays freed by growing that malloc kept. RSS and huge pages: the whole process just after,\n"
               "so they include the smaller sizes' tables and every size's key arrays.\n\n");
 

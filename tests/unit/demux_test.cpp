@@ -229,18 +229,18 @@ TEST(ConnectionIndex, FindBatchAgreesWithFind) {
   for (SocketId* v : out) EXPECT_EQ(v, nullptr);
 }
 
-// probes_for() counts the slots a lookup examines: one for a tuple in its
-// home slot, one more per entry ahead of it in the run; a miss counts the
-// empty slot that ends the run.
-TEST(ConnectionIndex, ProbesForCountsSlotsExamined) {
+// probes_for() counts the buckets a lookup examines: one for a tuple in its
+// home bucket, one more per full bucket before it; a miss counts the bucket
+// with an empty slot that ends the run.
+TEST(ConnectionIndex, ProbesForCountsBucketsExamined) {
   ConnectionIndex<SocketId> idx(secret(11));
   EXPECT_EQ(idx.probes_for(tuple(1, 1)), 0u);  // no slots yet
   ASSERT_TRUE(idx.insert(tuple(1, 1), 1));
   EXPECT_EQ(idx.probes_for(tuple(1, 1)), 1u);
-  EXPECT_GE(idx.probes_for(tuple(9, 9)), 1u);
+  EXPECT_EQ(idx.probes_for(tuple(9, 9)), 1u);  // 1 entry: every bucket has room
 
-  // Fill the smallest table to its load limit (1/2): every probe count is
-  // at least 1, and a hit never examines more slots than there are entries.
+  // Fill the smallest table (16 slots, 4 buckets) to its load limit (1/2):
+  // every probe count is at least 1 and at most the number of buckets.
   const std::size_t slots = idx.slot_count();
   for (std::uint16_t p = 2; idx.size() < slots / 2; ++p) ASSERT_TRUE(idx.insert(tuple(1, p), p));
   EXPECT_EQ(idx.slot_count(), slots);
@@ -248,30 +248,94 @@ TEST(ConnectionIndex, ProbesForCountsSlotsExamined) {
   idx.for_each([&](const FourTuple& t, SocketId) {
     const std::size_t n = idx.probes_for(t);
     EXPECT_GE(n, 1u);
-    EXPECT_LE(n, idx.size());
+    EXPECT_LE(n, slots / 4);
     total += n;
   });
   EXPECT_GE(total, idx.size());
   for (std::uint16_t p = 1000; p < 1100; ++p) {
     const std::size_t n = idx.probes_for(tuple(2, p));
     EXPECT_GE(n, 1u);
-    EXPECT_LE(n, idx.size() + 1);
+    EXPECT_LE(n, slots / 4);
   }
 }
 
-// With a uniform hash, linear probing examines (1 + 1/(1 - load)) / 2 slots
-// per hit on average (Knuth, TAOCP vol. 3, 6.4): a check that probes_for()
-// counts what a lookup does, and that the hash spreads real-looking tuples.
-TEST(ConnectionIndex, ProbesPerHitMatchLinearProbingTheory) {
-  ConnectionIndex<SocketId> idx(secret(12));
-  Rng rng(5);
-  while (idx.size() < 100'000)
-    idx.insert(tuple(static_cast<std::uint32_t>(rng.next()), static_cast<std::uint16_t>(rng.next())), 0);
-  std::size_t total = 0;
-  idx.for_each([&](const FourTuple& t, SocketId) { total += idx.probes_for(t); });
-  const double load = static_cast<double>(idx.size()) / static_cast<double>(idx.slot_count());
-  const double mean = static_cast<double>(total) / static_cast<double>(idx.size());
-  EXPECT_NEAR(mean, (1 + 1 / (1 - load)) / 2, 0.05) << "load " << load;
+// With four slots to a bucket and load <= 1/2, a hit almost always finds its
+// tuple in the home bucket and a miss almost always stops there: a check
+// that probes_for() counts what a lookup does, and that the hash spreads
+// real-looking tuples. (Bucketized linear probing, b = 4, load 0.38-0.5:
+// bench_demux measures 1.02-1.05 buckets per hit, 1.09-1.22 per miss.)
+TEST(ConnectionIndex, ProbesPerHitAndMissAtMostLoad) {
+  for (std::size_t n : {std::size_t{1000}, std::size_t{100'000}, std::size_t{130'000}}) {
+    ConnectionIndex<SocketId> idx(secret(12));
+    Rng rng(5);
+    while (idx.size() < n)
+      idx.insert(tuple(static_cast<std::uint32_t>(rng.next()), static_cast<std::uint16_t>(rng.next())), 0);
+    std::size_t total = 0;
+    idx.for_each([&](const FourTuple& t, SocketId) { total += idx.probes_for(t); });
+    const double hit = static_cast<double>(total) / static_cast<double>(idx.size());
+    total = 0;
+    for (int i = 0; i < 10000; ++i) {
+      const FourTuple t = tuple(static_cast<std::uint32_t>(rng.next()), static_cast<std::uint16_t>(rng.next()));
+      if (idx.find(t) == nullptr) total += idx.probes_for(t);
+    }
+    const double miss = static_cast<double>(total) / 10000;
+    EXPECT_LE(hit, 1.1) << n;
+    EXPECT_LE(miss, 1.3) << n;
+  }
+}
+
+// Churn in the smallest table (4 buckets, at most 8 entries): runs of full
+// buckets that wrap around the end, and the backward shift across them.
+TEST(ConnectionIndex, ChurnInTheSmallestTable) {
+  ConnectionIndex<SocketId> idx(secret(14));
+  std::map<FourTuple, SocketId> model;
+  Rng rng(17);
+  const std::size_t slots = 16;
+  for (SocketId step = 0; step < 50000; ++step) {
+    const FourTuple t = tuple(static_cast<std::uint32_t>(rng.below(3)), static_cast<std::uint16_t>(rng.below(4)));
+    if (model.size() < slots / 2 && rng.chance(0.6)) {
+      EXPECT_EQ(idx.insert(t, step), model.emplace(t, step).second);
+    } else {
+      EXPECT_EQ(idx.erase(t), model.erase(t) == 1);
+    }
+    ASSERT_EQ(idx.size(), model.size());
+    ASSERT_LE(idx.slot_count(), slots);
+    for (std::uint32_t a = 0; a < 3; ++a) {
+      for (std::uint16_t p = 0; p < 4; ++p) {
+        const SocketId* got = idx.find(tuple(a, p));
+        auto want = model.find(tuple(a, p));
+        if (want == model.end()) {
+          ASSERT_EQ(got, nullptr) << "step " << step;
+        } else {
+          ASSERT_NE(got, nullptr) << "step " << step;
+          ASSERT_EQ(*got, want->second) << "step " << step;
+        }
+      }
+    }
+  }
+}
+
+// The all-zero tuple marks empty slots: it is never found, and a lookup for
+// it does not mistake an empty slot for it. (Inserting it is a
+// precondition violation; it asserts, so it is not tried here.)
+TEST(ConnectionIndex, TheAllZeroTupleIsNeverFound) {
+  ConnectionIndex<SocketId> idx(secret(15));
+  const FourTuple zero{{Ipv4Addr(0u), Port(0)}, {Ipv4Addr(0u), Port(0)}};
+  EXPECT_EQ(idx.find(zero), nullptr);
+  ASSERT_TRUE(idx.insert(tuple(1, 1), 1));
+  EXPECT_EQ(idx.find(zero), nullptr);
+  EXPECT_FALSE(idx.erase(zero));
+  std::vector<FourTuple> keys{zero, tuple(1, 1)};
+  std::vector<SocketId*> out(2);
+  idx.find_batch(keys, std::span<SocketId*>(out));
+  EXPECT_EQ(out[0], nullptr);
+  ASSERT_NE(out[1], nullptr);
+  EXPECT_EQ(*out[1], 1u);
+  // Tuples with some zero fields are ordinary.
+  const FourTuple half{{Ipv4Addr(0u), Port(0)}, {Ipv4Addr(0u), Port(1)}};
+  EXPECT_TRUE(idx.insert(half, 2));
+  EXPECT_EQ(*idx.find(half), 2u);
+  EXPECT_TRUE(idx.erase(half));
 }
 
 TEST(ConnectionIndex, MemoryBytesIsTheSlotArray) {
@@ -280,7 +344,7 @@ TEST(ConnectionIndex, MemoryBytesIsTheSlotArray) {
   idx.reserve(1000);
   ASSERT_GT(idx.slot_count(), 0u);
   EXPECT_EQ(idx.memory_bytes() % idx.slot_count(), 0u);
-  // A SocketId slot is one 32-byte, cache-line-aligned unit: 12 bytes of
-  // tuple, 4 of hash, 4 of value, padded.
-  EXPECT_EQ(idx.memory_bytes() / idx.slot_count(), 32u);
+  // A SocketId slot is 16 bytes: 12 of tuple, 4 of value; four make a
+  // bucket of one 64-byte cache line.
+  EXPECT_EQ(idx.memory_bytes() / idx.slot_count(), 16u);
 }
