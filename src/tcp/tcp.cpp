@@ -25,14 +25,7 @@ tcp::Tcb* TcpLayer::get(SocketId s) { return s < sockets_.size() ? sockets_[s].g
 const tcp::Tcb* TcpLayer::get(SocketId s) const { return s < sockets_.size() ? sockets_[s].get() : nullptr; }
 
 tcp::Tcb& TcpLayer::create() {
-  SocketId id;
-  if (!free_ids_.empty()) {
-    id = free_ids_.back();
-    free_ids_.pop_back();
-  } else {
-    id = static_cast<SocketId>(sockets_.size());
-    sockets_.emplace_back();
-  }
+  const SocketId id = ids_.take(sockets_);
   sockets_[id] = std::make_unique<Tcb>(cfg_.rto);
   sockets_[id]->id = id;
   ++live_;
@@ -52,7 +45,7 @@ void TcpLayer::free_socket(Tcb& t) {
   t.syn_queue.clear();
   t.accept_queue.clear();
   sockets_[id].reset();
-  free_ids_.push_back(id);
+  ids_.give(id);
   --live_;
   for (SocketId c : children)
     if (Tcb* ct = get(c)) {

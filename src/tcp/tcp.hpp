@@ -324,7 +324,7 @@ class TcpLayer {
   ConnectionIndex<SocketId> conns_;
   TimerHeap<SocketId> timers_;
   std::vector<std::unique_ptr<Tcb>> sockets_;
-  std::vector<SocketId> free_ids_;
+  SocketIds ids_;
   std::size_t live_ = 0;
   TcpCounters counters_;
   std::function<void(SocketId)> on_event_;

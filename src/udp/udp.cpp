@@ -28,14 +28,7 @@ const UdpLayer::Socket* UdpLayer::get(SocketId s) const {
 }
 
 SocketId UdpLayer::open() {
-  SocketId id;
-  if (!free_ids_.empty()) {
-    id = free_ids_.back();
-    free_ids_.pop_back();
-  } else {
-    id = static_cast<SocketId>(sockets_.size());
-    sockets_.emplace_back();
-  }
+  const SocketId id = ids_.take(sockets_);
   sockets_[id] = Socket{};
   sockets_[id].in_use = true;
   ++live_;
@@ -158,7 +151,7 @@ Status UdpLayer::close(SocketId id) {
   ports_.release(id);
   while (!s->queue.empty()) pool_.give(s->queue.pop_front().data);
   *s = Socket{};
-  free_ids_.push_back(id);
+  ids_.give(id);
   --live_;
   return ok_status();
 }

@@ -155,7 +155,7 @@ class UdpLayer {
   PortTable ports_;
   ConnectionIndex<SocketId> connected_;
   std::vector<Socket> sockets_;
-  std::vector<SocketId> free_ids_;
+  SocketIds ids_;
   std::size_t live_ = 0;
   UdpCounters counters_;
   std::function<void(SocketId)> on_readable_;
