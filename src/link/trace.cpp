@@ -4,6 +4,8 @@
 #include <cstdarg>
 #include <ostream>
 
+#include "wire/bytes.hpp"
+
 namespace weft {
 
 namespace {
@@ -30,12 +32,8 @@ class LineBuf {
   std::size_t len_ = 0;
 };
 
-std::uint16_t be16(std::span<const std::uint8_t> p, std::size_t at) {
-  return static_cast<std::uint16_t>((p[at] << 8) | p[at + 1]);
-}
-std::uint32_t be32(std::span<const std::uint8_t> p, std::size_t at) {
-  return (std::uint32_t{p[at]} << 24) | (std::uint32_t{p[at + 1]} << 16) | (std::uint32_t{p[at + 2]} << 8) | p[at + 3];
-}
+using wire::load_be16;
+using wire::load_be32;
 
 void add_addr(LineBuf& out, std::span<const std::uint8_t> p, std::size_t at) {
   out.add("%u.%u.%u.%u", p[at], p[at + 1], p[at + 2], p[at + 3]);
@@ -47,9 +45,11 @@ void decode_transport(LineBuf& out, std::uint8_t proto, std::span<const std::uin
     case 1:  // ICMP: type and code are the first two bytes (RFC 792)
       if (l4.size() < 2) return out.add(" icmp truncated");
       return out.add(" icmp type %u code %u", l4[0], l4[1]);
-    case 17:  // UDP (RFC 768)
+    case 17: {  // UDP (RFC 768)
       if (l4.size() < 8) return out.add(" udp truncated");
-      return out.add(" udp %u > %u len %u", be16(l4, 0), be16(l4, 2), be16(l4, 4) >= 8 ? be16(l4, 4) - 8u : 0u);
+      const unsigned len = load_be16(&l4[4]);
+      return out.add(" udp %u > %u len %u", load_be16(&l4[0]), load_be16(&l4[2]), len >= 8 ? len - 8 : 0u);
+    }
     case 6: {  // TCP (RFC 9293 §3.1)
       if (l4.size() < 20) return out.add(" tcp truncated");
       // Flags in tcpdump's order and letters, so traces read the same.
@@ -62,8 +62,8 @@ void decode_transport(LineBuf& out, std::uint8_t proto, std::span<const std::uin
       for (auto f : kFlags)
         if (l4[13] & f.bit) flags[n++] = f.c;
       flags[n] = '\0';
-      return out.add(" tcp %u > %u [%s] seq %u ack %u win %u", be16(l4, 0), be16(l4, 2), flags, be32(l4, 4),
-                     be32(l4, 8), be16(l4, 14));
+      return out.add(" tcp %u > %u [%s] seq %u ack %u win %u", load_be16(&l4[0]), load_be16(&l4[2]), flags,
+                     load_be32(&l4[4]), load_be32(&l4[8]), load_be16(&l4[14]));
     }
     default:
       return out.add(" proto %u", proto);
@@ -84,9 +84,9 @@ void decode(LineBuf& out, std::span<const std::uint8_t> p) {
   add_addr(out, p, 16);
   // Transport bytes end at the IPv4 total length, not at the buffer's end
   // (a link may pad); take whichever is shorter.
-  const std::size_t total = std::min<std::size_t>(std::max<std::size_t>(be16(p, 2), ihl), p.size());
+  const std::size_t total = std::min<std::size_t>(std::max<std::size_t>(load_be16(&p[2]), ihl), p.size());
   const std::uint8_t proto = p[9];
-  const std::uint16_t frag = be16(p, 6);
+  const std::uint16_t frag = load_be16(&p[6]);
   const unsigned offset = (frag & 0x1fffu) * 8u;
   if (offset != 0) {
     // A later fragment carries no transport header to decode.

@@ -7,9 +7,9 @@
 //
 // Fields: time in µs (the `now` passed in), direction, packet length, then a
 // decode of the IPv4 header and the transport ports (or ICMP type/code). The
-// decode reads raw bytes with its own bounds checks rather than the wire
-// parsers, so a malformed packet is described ("ipv4 truncated") instead of
-// hidden, and the link layer depends on nothing above it.
+// decode reads raw bytes (with wire/bytes.hpp) and its own bounds checks
+// rather than the wire parsers, so a malformed packet is described ("ipv4
+// truncated") instead of hidden.
 #pragma once
 
 #include <cstdint>
