@@ -1,6 +1,5 @@
 #include "base/siphash.hpp"
 
-#include <bit>
 #include <cstddef>
 
 namespace weft {
@@ -12,62 +11,22 @@ std::uint64_t load_le64(const std::uint8_t* p) {
   return v;
 }
 
-struct SipState {
-  std::uint64_t v0, v1, v2, v3;
-
-  // One SipRound: the ARX network of the paper's Figure 2.
-  void round() {
-    v0 += v1;
-    v1 = std::rotl(v1, 13);
-    v1 ^= v0;
-    v0 = std::rotl(v0, 32);
-    v2 += v3;
-    v3 = std::rotl(v3, 16);
-    v3 ^= v2;
-    v0 += v3;
-    v3 = std::rotl(v3, 21);
-    v3 ^= v0;
-    v2 += v1;
-    v1 = std::rotl(v1, 17);
-    v1 ^= v2;
-    v2 = std::rotl(v2, 32);
-  }
-
-  // Compression: c = 2 rounds per message word.
-  void absorb(std::uint64_t m) {
-    v3 ^= m;
-    round();
-    round();
-    v0 ^= m;
-  }
-};
-
 }  // namespace
 
 std::uint64_t siphash24(const SipKey& key, std::span<const std::uint8_t> data) {
-  const std::uint64_t k0 = load_le64(key.data());
-  const std::uint64_t k1 = load_le64(key.data() + 8);
-  // Initialisation: the key XORed with "somepseudorandomlygeneratedbytes".
-  SipState s{k0 ^ 0x736f6d6570736575ULL, k1 ^ 0x646f72616e646f6dULL, k0 ^ 0x6c7967656e657261ULL,
-             k1 ^ 0x7465646279746573ULL};
+  SipState s(key);
 
   const std::size_t n = data.size();
   const std::size_t whole = n - n % 8;
-  for (std::size_t i = 0; i < whole; i += 8) s.absorb(load_le64(data.data() + i));
+  for (std::size_t i = 0; i < whole; i += 8) s.absorb<2>(load_le64(data.data() + i));
 
   // The last word: the 0..7 remaining bytes, little-endian, with the message
   // length mod 256 in the top byte.
   std::uint64_t last = static_cast<std::uint64_t>(n & 0xff) << 56;
   for (std::size_t i = whole; i < n; ++i) last |= std::uint64_t{data[i]} << (8 * (i - whole));
-  s.absorb(last);
+  s.absorb<2>(last);
 
-  // Finalisation: d = 4 rounds.
-  s.v2 ^= 0xff;
-  s.round();
-  s.round();
-  s.round();
-  s.round();
-  return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+  return s.finish<4>();
 }
 
 }  // namespace weft

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 
@@ -18,6 +19,49 @@ using SipKey = std::array<std::uint8_t, 16>;
 // two little-endian 64-bit words, as in the paper's reference code).
 std::uint64_t siphash24(const SipKey& key, std::span<const std::uint8_t> data);
 
+// The SipHash state and its ARX round (the paper's Figure 2), shared by
+// siphash24() and SipHash12.
+struct SipState {
+  std::uint64_t v0, v1, v2, v3;
+
+  // Initialisation: the key, as two little-endian words, XORed with
+  // "somepseudorandomlygeneratedbytes".
+  explicit SipState(const SipKey& key) {
+    std::uint64_t k0 = 0, k1 = 0;
+    for (int i = 7; i >= 0; --i) {
+      k0 = (k0 << 8) | key[static_cast<std::size_t>(i)];
+      k1 = (k1 << 8) | key[static_cast<std::size_t>(i + 8)];
+    }
+    v0 = k0 ^ 0x736f6d6570736575ULL;
+    v1 = k1 ^ 0x646f72616e646f6dULL;
+    v2 = k0 ^ 0x6c7967656e657261ULL;
+    v3 = k1 ^ 0x7465646279746573ULL;
+  }
+
+  void round() {
+    v0 += v1; v1 = std::rotl(v1, 13); v1 ^= v0; v0 = std::rotl(v0, 32);
+    v2 += v3; v3 = std::rotl(v3, 16); v3 ^= v2;
+    v0 += v3; v3 = std::rotl(v3, 21); v3 ^= v0;
+    v2 += v1; v1 = std::rotl(v1, 17); v1 ^= v2; v2 = std::rotl(v2, 32);
+  }
+
+  // Compression: C rounds per message word.
+  template <int C>
+  void absorb(std::uint64_t m) {
+    v3 ^= m;
+    for (int i = 0; i < C; ++i) round();
+    v0 ^= m;
+  }
+
+  // Finalisation: D rounds.
+  template <int D>
+  std::uint64_t finish() {
+    v2 ^= 0xff;
+    for (int i = 0; i < D; ++i) round();
+    return v0 ^ v1 ^ v2 ^ v3;
+  }
+};
+
 // SipHash-C-D of a 12-byte message, inline, for hash tables on a hot path:
 // the message is the 8 bytes of m0 then the 4 bytes of m1, each
 // little-endian, so SipHash12<2, 4>{key}(m0, m1) equals siphash24() of those
@@ -28,38 +72,17 @@ std::uint64_t siphash24(const SipKey& key, std::span<const std::uint8_t> data);
 template <int C, int D>
 class SipHash12 {
  public:
-  explicit SipHash12(const SipKey& key) {
-    std::uint64_t k0 = 0, k1 = 0;
-    for (int i = 7; i >= 0; --i) {
-      k0 = (k0 << 8) | key[static_cast<std::size_t>(i)];
-      k1 = (k1 << 8) | key[static_cast<std::size_t>(i + 8)];
-    }
-    v_ = {k0 ^ 0x736f6d6570736575ULL, k1 ^ 0x646f72616e646f6dULL, k0 ^ 0x6c7967656e657261ULL,
-          k1 ^ 0x7465646279746573ULL};
-  }
+  explicit SipHash12(const SipKey& key) : init_(key) {}
 
   std::uint64_t operator()(std::uint64_t m0, std::uint32_t m1) const noexcept {
-    std::uint64_t v0 = v_[0], v1 = v_[1], v2 = v_[2], v3 = v_[3];
-    const auto round = [&] {
-      v0 += v1; v1 = std::rotl(v1, 13); v1 ^= v0; v0 = std::rotl(v0, 32);
-      v2 += v3; v3 = std::rotl(v3, 16); v3 ^= v2;
-      v0 += v3; v3 = std::rotl(v3, 21); v3 ^= v0;
-      v2 += v1; v1 = std::rotl(v1, 17); v1 ^= v2; v2 = std::rotl(v2, 32);
-    };
-    const auto absorb = [&](std::uint64_t m) {
-      v3 ^= m;
-      for (int i = 0; i < C; ++i) round();
-      v0 ^= m;
-    };
-    absorb(m0);
-    absorb((std::uint64_t{12} << 56) | m1);  // the last 4 bytes and the length
-    v2 ^= 0xff;
-    for (int i = 0; i < D; ++i) round();
-    return v0 ^ v1 ^ v2 ^ v3;
+    SipState s = init_;
+    s.absorb<C>(m0);
+    s.absorb<C>((std::uint64_t{12} << 56) | m1);  // the last 4 bytes and the length
+    return s.finish<D>();
   }
 
  private:
-  std::array<std::uint64_t, 4> v_;
+  SipState init_;
 };
 
 }  // namespace weft
