@@ -231,7 +231,7 @@ TEST(Tcp, ChecksumCoversPseudoHeaderAndCanBeSkipped) {
   auto b = hex(kSyn);
   EXPECT_EQ(TcpView::parse(b, kSrc, Ipv4Addr(10, 0, 0, 3)).error(), ParseError::bad_checksum);
   EXPECT_TRUE(TcpView::parse(b, kSrc, Ipv4Addr(10, 0, 0, 3), /*verify_checksum=*/false));
-  std::vector<std::uint8_t> c(60);
+  std::vector<std::uint8_t> c(60, 0xee);  // not zero: emit must write the 0
   TcpRepr{.src_port = Port(1), .dst_port = Port(2)}.emit(c, kSrc, kDst, 40, /*compute_checksum=*/false);
   EXPECT_EQ(load_be16(&c[16]), 0);
 }
