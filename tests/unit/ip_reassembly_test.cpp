@@ -195,19 +195,23 @@ TEST_P(Overlap, DropsTheWholeDatagramAndCounts) {
   EXPECT_EQ(r.datagrams(), 0u);
   EXPECT_EQ(r.bytes_held(), 0u);
 
-  // The earlier fragments are gone: re-sending all but the first never
-  // completes from what was dropped.
-  for (std::size_t i = 1; i + 1 < frags.size(); ++i) {
+  // The earlier fragments are gone: re-sending them (all but the
+  // overlapping last) starts a new datagram, neither completing from what
+  // was dropped nor meeting a held copy (a duplicate or an overlap).
+  for (std::size_t i = 0; i + 1 < frags.size(); ++i) {
     auto& [off, len, more, fill] = frags[i];
     EXPECT_FALSE(add(r, key(7), off, more, data[i]));
   }
+  EXPECT_EQ(r.counters().duplicate, 0u);
+  EXPECT_EQ(r.counters().overlap_drop, 1u);
+  EXPECT_EQ(r.datagrams(), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Reassembler, Overlap,
     ::testing::Values(
         OverlapCase{"partial_front", {{32, 8, false, 1}, {16, 16, true, 1}, {8, 16, true, 1}}},
-        OverlapCase{"partial_back", {{32, 8, false, 1}, {0, 16, true, 1}, {8, 16, true, 1}}},
+        OverlapCase{"partial_back", {{32, 8, false, 1}, {0, 16, true, 1}, {8, 16, true, 2}}},
         OverlapCase{"new_contains_old", {{32, 8, false, 1}, {8, 8, true, 1}, {0, 24, true, 1}}},
         OverlapCase{"old_contains_new", {{32, 8, false, 1}, {0, 24, true, 1}, {8, 8, true, 1}}},
         OverlapCase{"spans_two", {{40, 8, false, 1}, {0, 8, true, 1}, {16, 8, true, 1}, {0, 24, true, 1}}},
