@@ -183,7 +183,7 @@ TEST(SimNetwork, CorruptionFlipsExactlyOneBitThatTheChecksumCatches) {
     if (header_changed) {
       ++header_hits;
       // Verifying a header that includes its checksum yields 0 only if intact.
-      EXPECT_NE(weft::test::inet_checksum(std::span(got[i].bytes).first(20)), 0) << "packet " << i;
+      EXPECT_NE(wire::internet_checksum(std::span(got[i].bytes).first(20)), 0) << "packet " << i;
     }
   }
   EXPECT_EQ(flipped, net.counters().corrupted);

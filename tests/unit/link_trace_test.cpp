@@ -15,7 +15,8 @@
 
 using namespace weft;
 using weft::test::ipv4;
-using weft::test::put16;
+using weft::wire::store_be16;
+using weft::wire::store_be32;
 
 namespace {
 
@@ -33,12 +34,12 @@ std::string line(std::span<const std::uint8_t> p, TraceDirection dir = TraceDire
 
 std::vector<std::uint8_t> tcp_syn() {
   std::vector<std::uint8_t> t(20);
-  put16(t, 0, 40000);
-  put16(t, 2, 80);
-  t[4] = 0, t[5] = 0, t[6] = 0x03, t[7] = 0xe8;  // seq 1000
-  t[12] = 5 << 4;                                // data offset 5
-  t[13] = 0x02;                                  // SYN
-  put16(t, 14, 65535);
+  store_be16(&t[0], 40000);
+  store_be16(&t[2], 80);
+  store_be32(&t[4], 1000);  // seq
+  t[12] = 5 << 4;           // data offset 5
+  t[13] = 0x02;             // SYN
+  store_be16(&t[14], 65535);
   return ipv4(kA, kB, IpProto::tcp, t);
 }
 
@@ -80,7 +81,7 @@ TEST(TraceFormat, DescribesMalformedPacketsWithoutReadingPastThem) {
   // A TCP header cut short by the IPv4 total length, although the buffer
   // (padded by the link) is long enough: the total length wins.
   auto syn = tcp_syn();
-  put16(syn, 2, 30);
+  store_be16(&syn[2], 30);
   EXPECT_EQ(line(syn), "1000250 tx 40 192.0.2.1 > 203.0.113.5 tcp truncated");
 }
 
@@ -90,7 +91,7 @@ TEST(TraceFormat, FragmentsShowPortsOnlyInTheFirst) {
   first[6] = 0x20;  // MF, offset 0
   EXPECT_EQ(line(first), "1000250 tx 44 192.0.2.1 > 203.0.113.5 udp 1000 > 2000 len 16 frag mf");
   auto later = first;
-  put16(later, 6, 185);  // offset 185 * 8 = 1480, last fragment
+  store_be16(&later[6], 185);  // offset 185 * 8 = 1480, last fragment
   EXPECT_EQ(line(later), "1000250 tx 44 192.0.2.1 > 203.0.113.5 proto 17 frag off 1480");
 }
 

@@ -23,8 +23,8 @@
 #include "link_packets.hpp"
 
 using namespace weft;
-using weft::test::get16;
-using weft::test::get_addr;
+using weft::wire::load_be16;
+using weft::wire::load_be32;
 
 namespace {
 
@@ -169,8 +169,8 @@ TEST(TunLink, ReceivesWhatTheKernelRoutesToTheDevice) {
 
     std::vector<std::uint8_t> buf(65535);
     bool got = receive_matching(*tun, buf, [&](std::span<const std::uint8_t> p) {
-      return p.size() >= 28 && (p[0] >> 4) == 4 && p[9] == 17 && get_addr(p, 16) == kWeft &&
-             get_addr(p, 12) == kKernel && get16(p, 22) == 9999 && p.size() == 28 + sizeof payload &&
+      return p.size() >= 28 && (p[0] >> 4) == 4 && p[9] == 17 && Ipv4Addr{load_be32(&p[16])} == kWeft &&
+             Ipv4Addr{load_be32(&p[12])} == kKernel && load_be16(&p[22]) == 9999 && p.size() == 28 + sizeof payload &&
              std::memcmp(p.data() + 28, payload, sizeof payload) == 0;
     });
     if (!got) return "no IPv4/UDP packet to 192.0.2.2:9999 arrived on the TUN";
