@@ -12,7 +12,6 @@ const char* to_string(ParseError e) {
     case ParseError::bad_length: return "bad_length";
     case ParseError::bad_checksum: return "bad_checksum";
     case ParseError::bad_option: return "bad_option";
-    case ParseError::unsupported: return "unsupported";
   }
   return "unknown";  // unreachable for a valid enumerator; keeps -Wreturn-type quiet
 }

@@ -18,7 +18,6 @@ enum class ParseError : std::uint8_t {
   bad_length,         // UDP: length field < 8 or beyond the bytes
   bad_checksum,       // the Internet checksum does not verify
   bad_option,         // an option of length 0/1 or running past the header
-  unsupported,        // well-formed but not something weft handles (e.g. ICMP type)
 };
 
 const char* to_string(ParseError e);
@@ -30,7 +29,6 @@ class Parsed {
   Parsed(ParseError e) : v_(e) {}    // NOLINT: implicit by design
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
-  const View& view() const { return std::get<0>(v_); }
   const View* operator->() const { return &std::get<0>(v_); }
   const View& operator*() const { return std::get<0>(v_); }
   ParseError error() const { return std::get<1>(v_); }
