@@ -56,7 +56,6 @@ class LinkDecorator : public Link {
   int poll_fd() const override { return inner_.poll_fd(); }
   std::size_t mtu() const override { return inner_.mtu(); }
   std::string name() const override { return inner_.name(); }
-  Link& inner() { return inner_; }
 
  protected:
   explicit LinkDecorator(Link& inner) : inner_(inner) {}
