@@ -22,30 +22,32 @@ Status Host::start_services(ServiceSet set, std::function<std::string()> daytime
   return ok_status();
 }
 
+namespace {
+// Serves each socket in `ready` once, in id order (a socket is often marked
+// ready several times over). Sockets become ready while others are served;
+// they go round again until none is left. `batch` is scratch space.
+template <class Serve>
+void serve_ready(std::vector<SocketId>& ready, std::vector<SocketId>& batch, Serve&& serve) {
+  while (!ready.empty()) {
+    batch.swap(ready);
+    ready.clear();
+    std::sort(batch.begin(), batch.end());
+    batch.erase(std::unique(batch.begin(), batch.end()), batch.end());
+    for (SocketId id : batch) serve(id);
+    batch.clear();
+  }
+}
+}  // namespace
+
 void Host::dispatch(Instant now) {
-  // Sockets become ready while others are served; take the list each round.
-  while (!ready_.empty()) {
-    dispatching_.swap(ready_);
-    ready_.clear();
-    std::sort(dispatching_.begin(), dispatching_.end());
-    dispatching_.erase(std::unique(dispatching_.begin(), dispatching_.end()), dispatching_.end());
-    for (SocketId id : dispatching_) {
-      if (udp_services_ && udp_services_->on_readable(id, now)) continue;
-      if (on_udp_readable_) on_udp_readable_(id, now);
-    }
-    dispatching_.clear();
-  }
-  while (!tcp_ready_.empty()) {
-    tcp_dispatching_.swap(tcp_ready_);
-    tcp_ready_.clear();
-    std::sort(tcp_dispatching_.begin(), tcp_dispatching_.end());
-    tcp_dispatching_.erase(std::unique(tcp_dispatching_.begin(), tcp_dispatching_.end()), tcp_dispatching_.end());
-    for (SocketId id : tcp_dispatching_) {
-      if (tcp_services_ && tcp_services_->on_event(id, now)) continue;
-      if (on_tcp_event_) on_tcp_event_(id, now);
-    }
-    tcp_dispatching_.clear();
-  }
+  serve_ready(ready_, dispatching_, [&](SocketId id) {
+    if (udp_services_ && udp_services_->on_readable(id, now)) return;
+    if (on_udp_readable_) on_udp_readable_(id, now);
+  });
+  serve_ready(tcp_ready_, tcp_dispatching_, [&](SocketId id) {
+    if (tcp_services_ && tcp_services_->on_event(id, now)) return;
+    if (on_tcp_event_) on_tcp_event_(id, now);
+  });
 }
 
 void Host::flush(Instant now) {

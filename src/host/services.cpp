@@ -27,19 +27,15 @@ std::optional<ServiceSet> ServiceSet::parse(std::string_view list, std::string* 
 Result<std::unique_ptr<UdpServices>> UdpServices::start(Stack& stack, ServiceSet set,
                                                         std::function<std::string()> daytime_text) {
   std::unique_ptr<UdpServices> svc(new UdpServices(stack, std::move(daytime_text)));
-  auto open = [&](bool on, std::uint16_t port, Service kind) -> Status {
-    if (!on) return ok_status();
+  for (const ServiceInfo& s : kServices) {
+    if (!set.has(s.kind)) continue;
     SocketId id = stack.udp().open();
-    if (auto st = stack.udp().bind(id, Endpoint{Ipv4Addr::any(), Port{port}}); !st) {
+    if (auto st = stack.udp().bind(id, Endpoint{Ipv4Addr::any(), Port{s.port}}); !st) {
       (void)stack.udp().close(id);
-      return st;
+      return st.error();  // ~UdpServices closes the ones already open
     }
-    svc->sockets_.emplace_back(id, kind);
-    return ok_status();
-  };
-  for (auto st : {open(set.echo, 7, Service::echo), open(set.discard, 9, Service::discard),
-                  open(set.daytime, 13, Service::daytime), open(set.chargen, 19, Service::chargen)})
-    if (!st) return st.error();
+    svc->sockets_.emplace_back(id, s.kind);
+  }
   return svc;
 }
 

@@ -17,9 +17,29 @@ namespace weft {
 
 enum class Service : std::uint8_t { echo, discard, daytime, chargen };
 
+// Each service's name and well-known port, in Service order; both the UDP
+// and the TCP services open theirs from this table.
+struct ServiceInfo {
+  Service kind;
+  std::uint16_t port;
+  const char* name;
+};
+inline constexpr ServiceInfo kServices[] = {
+    {Service::echo, 7, "echo"}, {Service::discard, 9, "discard"},
+    {Service::daytime, 13, "daytime"}, {Service::chargen, 19, "chargen"}};
+
 struct ServiceSet {
   bool echo = false, discard = false, daytime = false, chargen = false;
   bool any() const { return echo || discard || daytime || chargen; }
+  bool has(Service s) const {
+    switch (s) {
+      case Service::echo: return echo;
+      case Service::discard: return discard;
+      case Service::daytime: return daytime;
+      case Service::chargen: return chargen;
+    }
+    return false;
+  }
   // "echo,discard", "all", "none" or ""; nullopt with `error` set on a bad name.
   static std::optional<ServiceSet> parse(std::string_view list, std::string* error);
 };

@@ -24,21 +24,17 @@ Result<std::unique_ptr<TcpServices>> TcpServices::start(Stack& stack, ServiceSet
                                                         std::function<std::string()> daytime_text) {
   std::unique_ptr<TcpServices> svc(new TcpServices(stack, std::move(daytime_text)));
   TcpLayer& tcp = stack.tcp();
-  auto open = [&](bool on, std::uint16_t port, Service kind) -> Status {
-    if (!on) return ok_status();
+  for (const ServiceInfo& s : kServices) {
+    if (!set.has(s.kind)) continue;
     SocketId id = tcp.open();
-    Status st = tcp.bind(id, Endpoint{Ipv4Addr::any(), Port{port}});
+    Status st = tcp.bind(id, Endpoint{Ipv4Addr::any(), Port{s.port}});
     if (st) st = tcp.listen(id, kBacklog);
     if (!st) {
       (void)tcp.close(id, Instant{});
-      return st;
+      return st.error();  // ~TcpServices closes the listeners already open
     }
-    svc->listeners_.emplace_back(id, kind);
-    return ok_status();
-  };
-  for (auto st : {open(set.echo, 7, Service::echo), open(set.discard, 9, Service::discard),
-                  open(set.daytime, 13, Service::daytime), open(set.chargen, 19, Service::chargen)})
-    if (!st) return st.error();
+    svc->listeners_.emplace_back(id, s.kind);
+  }
   return svc;
 }
 

@@ -61,9 +61,8 @@ class TcpServices {
   std::size_t connection_count() const { return conns_.size(); }
   template <class F>
   void visit(F&& f) const {
-    static constexpr const char* kNames[] = {"echo", "discard", "daytime", "chargen"};
-    for (std::size_t i = 0; i < 4; ++i)
-      counters_[i].visit([&](const char* name, std::uint64_t v) { f(kNames[i], name, v); });
+    for (const ServiceInfo& s : kServices)
+      counters(s.kind).visit([&](const char* name, std::uint64_t v) { f(s.name, name, v); });
   }
 
  private:

@@ -4,16 +4,15 @@
 #include <cstring>
 
 #include "stack/stack.hpp"
+#include "wire/bytes.hpp"
 #include "wire/icmp.hpp"
 #include "wire/ipv4.hpp"
 
 namespace weft {
 
 namespace {
-std::uint16_t be16(const std::uint8_t* p) { return static_cast<std::uint16_t>((p[0] << 8) | p[1]); }
-std::uint32_t be32(const std::uint8_t* p) {
-  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
-}
+using wire::load_be16;
+using wire::load_be32;
 bool is_icmp_error_type(std::uint8_t t) { return t == 3 || t == 4 || t == 5 || t == 11 || t == 12; }
 }  // namespace
 
@@ -52,9 +51,9 @@ void Stack::icmp_input(Ipv4Addr src, Ipv4Addr dst, std::uint8_t ttl, std::span<c
       if (q.size() < 20 || (q[0] >> 4) != 4) return;
       const std::size_t ihl = std::size_t{q[0] & 0x0fu} * 4;
       if (ihl < 20 || q.size() < ihl + 8) return;
-      const Ipv4Addr qsrc{be32(&q[12])}, qdst{be32(&q[16])};
+      const Ipv4Addr qsrc{load_be32(&q[12])}, qdst{load_be32(&q[16])};
       const std::uint8_t qproto = q[9];
-      const Endpoint qlocal{qsrc, Port{be16(&q[ihl])}}, qremote{qdst, Port{be16(&q[ihl + 2])}};
+      const Endpoint qlocal{qsrc, Port{load_be16(&q[ihl])}}, qremote{qdst, Port{load_be16(&q[ihl + 2])}};
       if (qproto == static_cast<std::uint8_t>(IpProto::tcp) && is_local_address(qsrc)) {
         // RFC 1122 §4.2.3.9: port and protocol unreachable are hard errors
         // (they abort a connection attempt); the others are soft.
@@ -62,7 +61,7 @@ void Stack::icmp_input(Ipv4Addr src, Ipv4Addr dst, std::uint8_t ttl, std::span<c
                           v->code() == wire::icmp_code::protocol_unreachable;
         const std::errc err = hard ? std::errc::connection_refused
                                    : (v->code() == 0 ? std::errc::network_unreachable : std::errc::host_unreachable);
-        tcp_.icmp_error(qlocal, qremote, SeqNum{be32(&q[ihl + 4])}, err, hard, now);
+        tcp_.icmp_error(qlocal, qremote, SeqNum{load_be32(&q[ihl + 4])}, err, hard, now);
         return;
       }
       // As Linux's icmp_err_convert: only port and protocol unreachable are

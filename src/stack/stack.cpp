@@ -154,19 +154,12 @@ Status Stack::send_ip(PacketBuf&& buf, const IpSendParams& p, Instant) {
     link_out_.push_back(std::move(buf));
     return ok_status();
   }
-  transmit_fragments(std::move(buf), cfg_.mtu);
+  transmit_fragments(std::move(buf), h, cfg_.mtu);
   return ok_status();
 }
 
-void Stack::transmit_fragments(PacketBuf&& buf, std::size_t mtu) {
+void Stack::transmit_fragments(PacketBuf&& buf, wire::Ipv4Repr h, std::size_t mtu) {
   const std::span<const std::uint8_t> whole(buf);
-  auto original = wire::Ipv4View::parse(whole);  // we just emitted it: cannot fail
-  wire::Ipv4Repr h;
-  h.src = original->src();
-  h.dst = original->dst();
-  h.protocol = original->protocol();
-  h.ident = original->ident();
-  h.ttl = original->ttl();
   ip::fragment_payload(whole.subspan(kHeaderRoom), mtu, kHeaderRoom,
                        [&](std::size_t offset, bool more, std::span<const std::uint8_t> chunk) {
                          PacketBuf f = pool_.take(kHeaderRoom + chunk.size());

@@ -21,6 +21,7 @@
 #include "stack/packet.hpp"
 #include "tcp/tcp.hpp"
 #include "udp/udp.hpp"
+#include "wire/ipv4.hpp"
 #include "wire/types.hpp"
 
 namespace weft {
@@ -178,7 +179,9 @@ class Stack final : private IpSender {
   void input(std::span<const std::uint8_t> packet, Instant now, bool from_loopback);
   void deliver(Ipv4Addr src, Ipv4Addr dst, std::uint8_t protocol, std::uint8_t ttl,
                std::span<const std::uint8_t> ip_header, std::span<const std::uint8_t> payload, Instant now);
-  void transmit_fragments(PacketBuf&& buf, std::size_t mtu);
+  // Sends the datagram in `buf` (header `h` already emitted in front) as
+  // fragments of at most `mtu` bytes, each with `h`'s fields.
+  void transmit_fragments(PacketBuf&& buf, wire::Ipv4Repr h, std::size_t mtu);
 
   // ICMP (icmp.cpp)
   void icmp_input(Ipv4Addr src, Ipv4Addr dst, std::uint8_t ttl, std::span<const std::uint8_t> message, Instant now);
