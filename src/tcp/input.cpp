@@ -427,7 +427,6 @@ void TcpLayer::input_syn_sent(Tcb& t, const wire::TcpView& seg, Instant now) {
     }
     t.rtx_at.reset();
     t.rtx_count = 0;
-    t.connecting = false;
     set_state(t, TcpState::established, now);
     arm_keepalive(t, now);
     // "form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and send it"

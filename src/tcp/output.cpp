@@ -150,7 +150,7 @@ void TcpLayer::send_reset_reply(Ipv4Addr src, Ipv4Addr dst, const wire::TcpView&
   send_raw(FourTuple{{dst, seg.dst_port()}, {src, seg.src_port()}}, r, {}, now);
 }
 
-std::uint32_t TcpLayer::transmit(Tcb& t, SeqNum seq, std::uint32_t max_len, Instant now, bool) {
+std::uint32_t TcpLayer::transmit(Tcb& t, SeqNum seq, std::uint32_t max_len, Instant now) {
   const SeqNum end_data = t.data_end();
   std::uint32_t len = 0;
   if (seq < end_data) len = std::min<std::uint32_t>(max_len, static_cast<std::uint32_t>(end_data - seq));

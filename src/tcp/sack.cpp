@@ -6,8 +6,6 @@
 namespace weft::tcp {
 
 namespace {
-SeqNum seq_max(SeqNum a, SeqNum b) { return a < b ? b : a; }
-SeqNum seq_min(SeqNum a, SeqNum b) { return a < b ? a : b; }
 std::uint32_t span_len(SeqNum from, SeqNum to) { return to.value() - from.value(); }
 }  // namespace
 
@@ -41,7 +39,7 @@ std::uint32_t SackScoreboard::insert(SeqNum l, SeqNum r) {
   std::size_t j = i;
   std::uint32_t already = 0;
   while (j < n_ && ranges_[j].left <= r) {
-    const SeqNum a = seq_max(l, ranges_[j].left), b = seq_min(r, ranges_[j].right);
+    const SeqNum a = std::max(l, ranges_[j].left), b = std::min(r, ranges_[j].right);
     if (a < b) already += span_len(a, b);
     ++j;
   }
@@ -62,7 +60,7 @@ std::uint32_t SackScoreboard::insert(SeqNum l, SeqNum r) {
     ++n_;
     ranges_[i] = SackRange{l, r};
   } else {
-    ranges_[i] = SackRange{seq_min(l, ranges_[i].left), seq_max(r, ranges_[j - 1].right)};
+    ranges_[i] = SackRange{std::min(l, ranges_[i].left), std::max(r, ranges_[j - 1].right)};
     erase(i + 1, j);
   }
   sacked_ += fresh;
@@ -92,7 +90,7 @@ std::uint32_t SackScoreboard::on_ack(SeqNum cum_ack, std::span<const SackRange> 
   std::uint32_t fresh = 0;
   for (std::size_t k = first; k < blocks.size(); ++k) {
     // Anything at or below the cumulative ACK is already acknowledged.
-    const SeqNum l = seq_max(blocks[k].left, snd_una_);
+    const SeqNum l = std::max(blocks[k].left, snd_una_);
     const SeqNum r = blocks[k].right;
     if (l < r) fresh += insert(l, r);
   }
@@ -112,7 +110,7 @@ SackScoreboard::Above SackScoreboard::above(SeqNum seq) const {
   const SeqNum from = seq + 1;
   for (std::size_t k = n_; k-- > 0;) {
     if (ranges_[k].right <= from) break;  // sorted: nothing lower is above seq
-    a.bytes += span_len(seq_max(ranges_[k].left, from), ranges_[k].right);
+    a.bytes += span_len(std::max(ranges_[k].left, from), ranges_[k].right);
     ++a.ranges;
   }
   return a;
@@ -127,13 +125,13 @@ std::uint32_t SackScoreboard::pipe(SeqNum snd_una, SeqNum snd_nxt, SeqNum high_r
   std::uint64_t pipe = 0;
   auto account = [&](SeqNum a, SeqNum b) {
     if (!lost(above(a), smss)) pipe += span_len(a, b);             // (a) not lost: still in flight
-    if (a <= high_rxt) pipe += span_len(a, seq_min(b, high_rxt + 1));  // (b) retransmitted: in flight again
+    if (a <= high_rxt) pipe += span_len(a, std::min(b, high_rxt + 1));  // (b) retransmitted: in flight again
   };
   SeqNum cur = snd_una;
   for (std::size_t k = 0; k < n_ && cur < snd_nxt; ++k) {
-    const SeqNum hole_end = seq_min(ranges_[k].left, snd_nxt);
+    const SeqNum hole_end = std::min(ranges_[k].left, snd_nxt);
     if (cur < hole_end) account(cur, hole_end);
-    cur = seq_max(cur, ranges_[k].right);
+    cur = std::max(cur, ranges_[k].right);
   }
   if (cur < snd_nxt) account(cur, snd_nxt);
   return static_cast<std::uint32_t>(std::min<std::uint64_t>(pipe, std::numeric_limits<std::uint32_t>::max()));
@@ -148,7 +146,7 @@ std::optional<SackRange> SackScoreboard::first_hole_from(SeqNum from, SeqNum snd
       continue;
     }
     // cur is unSACKed and a SACKed octet lies above it (rule 1.b).
-    const SeqNum end = seq_min(ranges_[k].left, snd_nxt);
+    const SeqNum end = std::min(ranges_[k].left, snd_nxt);
     if (cur < end) return SackRange{cur, end};
     return std::nullopt;
   }
@@ -160,7 +158,7 @@ std::optional<SackRange> SackScoreboard::next_lost_seg(SeqNum snd_una, SeqNum sn
   if (smss == 0) return std::nullopt;
   // Rule (1.a): above HighRxt, so nothing is retransmitted twice in one
   // recovery; and never below SND.UNA.
-  const auto hole = first_hole_from(seq_max(snd_una, high_rxt + 1), snd_nxt);
+  const auto hole = first_hole_from(std::max(snd_una, high_rxt + 1), snd_nxt);
   // IsLost() only falls as seq rises, so if the first candidate is not lost
   // no later one is (rule 1.c).
   if (!hole || !is_lost(hole->left, smss)) return std::nullopt;
@@ -170,7 +168,7 @@ std::optional<SackRange> SackScoreboard::next_lost_seg(SeqNum snd_una, SeqNum sn
 std::optional<SackRange> SackScoreboard::next_unsacked_seg(SeqNum snd_una, SeqNum snd_nxt, SeqNum high_rxt,
                                                            std::uint32_t smss) const {
   if (smss == 0) return std::nullopt;
-  const auto hole = first_hole_from(seq_max(snd_una, high_rxt + 1), snd_nxt);
+  const auto hole = first_hole_from(std::max(snd_una, high_rxt + 1), snd_nxt);
   if (!hole) return std::nullopt;
   return SackRange{hole->left, hole->left + std::min(smss, hole->length())};
 }
@@ -195,7 +193,7 @@ std::optional<SackRange> SackScoreboard::rescue_seg(SeqNum snd_una, SeqNum snd_n
       end = ranges_[k].left;
       continue;
     }
-    floor = seq_max(floor, ranges_[k].right);
+    floor = std::max(floor, ranges_[k].right);
     break;
   }
   if (end <= floor) return std::nullopt;

@@ -132,7 +132,6 @@ struct Tcb {
   bool reset = false;                   // connection was reset (ECONNRESET)
   std::optional<std::errc> pending_error;  // SO_ERROR
   std::optional<std::errc> soft_error;     // last ICMP soft error
-  bool connecting = false;              // active open in progress (for writable event)
 
   // --- statistics (struct tcp_info)
   std::uint64_t retransmits = 0, bytes_in = 0, bytes_out = 0;

@@ -193,7 +193,6 @@ Status TcpLayer::connect(SocketId id, Endpoint remote, Instant now) {
   t->snd_nxt = t->iss;
   t->snd_max = t->iss;
   t->snd_buf_seq = t->iss + 1;
-  t->connecting = true;
   set_state(*t, TcpState::syn_sent, now);
   ++counters_.active_opens;
   send_syn(*t, now);

@@ -291,7 +291,7 @@ class TcpLayer {
   void output_sack_recovery(Tcb& t, Instant now);
   // Sends up to max_len bytes from seq (plus FIN when it is reached); returns
   // the sequence space consumed.
-  std::uint32_t transmit(Tcb& t, SeqNum seq, std::uint32_t max_len, Instant now, bool force_fin_room = false);
+  std::uint32_t transmit(Tcb& t, SeqNum seq, std::uint32_t max_len, Instant now);
   void send_syn(Tcb& t, Instant now);
   void send_ack(Tcb& t, Instant now);
   void send_probe(Tcb& t, Instant now);  // seq snd_una - 1: elicits an ACK
@@ -328,7 +328,6 @@ class TcpLayer {
   std::size_t live_ = 0;
   TcpCounters counters_;
   std::function<void(SocketId)> on_event_;
-  std::vector<std::uint8_t> scratch_;
 };
 
 }  // namespace weft
