@@ -56,6 +56,14 @@ class TcpServices {
 
   // Serves socket `id` after a readiness event; false if `id` is not ours.
   bool on_event(SocketId id, Instant now);
+  // Whether `id` is one of the services' listeners or open connections
+  // (netstat names the daemon as their owner).
+  bool owns(SocketId id) const {
+    if (conns_.count(id)) return true;
+    for (auto& [l, kind] : listeners_)
+      if (l == id) return true;
+    return false;
+  }
 
   const TcpServiceCounters& counters(Service s) const { return counters_[static_cast<std::size_t>(s)]; }
   std::size_t connection_count() const { return conns_.size(); }

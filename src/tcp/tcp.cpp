@@ -505,6 +505,12 @@ std::optional<TcpInfo> TcpLayer::info(SocketId id) const {
     i.send_queue = t->snd_queued();
     i.rcv_wnd = static_cast<std::uint32_t>(t->data->rcv.free());
   }
+  if (t->state == TcpState::listen) {
+    // As Linux reports listeners (inet_diag, /proc/net/tcp): Recv-Q is the
+    // accept queue's length, Send-Q the backlog.
+    i.recv_queue = t->accept_queue.size();
+    i.send_queue = t->backlog;
+  }
   i.srtt = t->rto.srtt().value_or(Duration::zero());
   i.rttvar = t->rto.rttvar();
   i.rto = t->rto.rto();

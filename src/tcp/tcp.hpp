@@ -123,8 +123,8 @@ struct TcpInfo {
   tcp::TcpState state = tcp::TcpState::closed;
   Endpoint local{};
   std::optional<Endpoint> remote;
-  std::size_t recv_queue = 0;   // bytes received, not read
-  std::size_t send_queue = 0;   // bytes queued, not acknowledged
+  std::size_t recv_queue = 0;   // bytes received, not read (LISTEN: connections in the accept queue)
+  std::size_t send_queue = 0;   // bytes queued, not acknowledged (LISTEN: the backlog)
   Duration srtt{0}, rttvar{0}, rto{0};
   std::uint32_t cwnd = 0, ssthresh = 0, snd_wnd = 0, rcv_wnd = 0, mss = 0;
   std::uint64_t retransmits = 0, bytes_in = 0, bytes_out = 0;

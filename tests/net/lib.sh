@@ -28,6 +28,9 @@ need_root_tun() {
 }
 
 TMP=$(mktemp -d /tmp/weft-net.XXXXXX)
+# Control sockets of the hosts this test starts live in its own directory,
+# never beside a real daemon's.
+export WEFT_RUNTIME_DIR=$TMP/run
 HOST_PID=""
 cleanup() {
   if [ -n "$HOST_PID" ] && kill -0 "$HOST_PID" 2>/dev/null; then kill -TERM "$HOST_PID" 2>/dev/null; wait "$HOST_PID" 2>/dev/null; fi

@@ -1,4 +1,5 @@
 // weft host: a weft host on a TUN device, serving until SIGINT/SIGTERM.
+#include <grp.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,6 +10,8 @@
 #include <random>
 
 #include "cli.hpp"
+#include "host/control.hpp"
+#include "host/daemon.hpp"
 #include "host/event_loop.hpp"
 #include "host/host.hpp"
 #include "link/pcap.hpp"
@@ -30,11 +33,36 @@ struct HostOptions {
   std::string trace;
   std::uint64_t seed = 0;
   bool seed_given = false;
+  std::string name = "default";
+  std::string socket_group;
+  std::vector<std::uint32_t> privileged_uids;
+  std::size_t max_sockets = 4096;
 };
 
-void print_counters(const Host& host, const char* when) {
+// The daemon's side of the host: its control socket, from --name and the
+// runtime-directory rule that clients use too.
+DaemonConfig daemon_config(const HostOptions& o, const std::string& link) {
+  if (o.name.empty() || o.name.find('/') != std::string::npos || o.name.size() > 64)
+    usage_error(fmt::format("--name: '{}' must be 1-64 characters without '/'", o.name));
+  DaemonConfig d;
+  d.name = o.name;
+  auto path = control::control_socket_path(o.name);
+  if (!path) throw std::runtime_error("no runtime directory: set WEFT_RUNTIME_DIR or XDG_RUNTIME_DIR");
+  d.socket_path = *path;
+  if (!o.socket_group.empty()) {
+    group* g = ::getgrnam(o.socket_group.c_str());
+    if (!g) usage_error(fmt::format("--socket-group: no group '{}'", o.socket_group));
+    d.socket_group = g->gr_gid;
+  }
+  for (auto u : o.privileged_uids) d.privileged_uids.push_back(static_cast<uid_t>(u));
+  d.max_sockets = o.max_sockets;
+  d.link_description = link;
+  return d;
+}
+
+void print_counters(const Daemon& daemon, const char* when) {
   std::printf("weft host: counters (%s)\n", when);
-  for (auto& [name, value] : host.all_counters()) std::printf("  %-32s %llu\n", name.c_str(), (unsigned long long)value);
+  for (auto& [name, value] : daemon.all_counters()) std::printf("  %-32s %llu\n", name.c_str(), (unsigned long long)value);
   std::fflush(stdout);
 }
 
@@ -120,13 +148,18 @@ int run_host(const HostOptions& o) {
   if (auto st = host.start_services(*services, daytime_now); !st)
     throw std::runtime_error(fmt::format("start services: {}", errc_message(st.error())));
 
-  std::printf("weft host: ready on %s, %s\n", o.tun.c_str(), cidr->to_string().c_str());
+  std::vector<std::string> notes;
+  auto daemon = Daemon::start(host, daemon_config(o, "tun:" + o.tun), notes);
+  for (auto& n : notes) std::fprintf(stderr, "weft host: %s\n", n.c_str());
+  std::printf("weft host: ready on %s, %s, control socket %s\n", o.tun.c_str(), cidr->to_string().c_str(),
+              control::control_socket_path(o.name)->c_str());
   std::fflush(stdout);
   EventLoopHooks hooks;
-  hooks.on_usr1 = [&] { print_counters(host, "SIGUSR1"); };
-  auto st = run_event_loop(host, hooks);
+  hooks.on_usr1 = [&] { print_counters(*daemon, "SIGUSR1"); };
+  auto st = daemon->run(hooks);
   if (!st) throw std::runtime_error(fmt::format("event loop: {}", errc_message(st.error())));
-  print_counters(host, "exit");
+  print_counters(*daemon, "exit");
+  daemon.reset();
   trace.reset();
   if (trace_file && trace_file != stderr) std::fclose(trace_file);
   return 0;
@@ -145,6 +178,10 @@ Command add_host_command(CLI::App& root) {
   app->add_option("--services", o->services, "echo,discard,daytime,chargen | all | none (default none)");
   app->add_option("--pcap", o->pcap, "capture every packet to this pcap file");
   app->add_option("--trace", o->trace, "write one line per packet to this file ('-': stderr)");
+  app->add_option("--name", o->name, "the host's name: its control socket is NAME.sock in the runtime directory (default 'default')");
+  app->add_option("--socket-group", o->socket_group, "group given access to the control socket (mode 0660; default the daemon's group)");
+  app->add_option("--allow-privileged-uid", o->privileged_uids, "a uid besides 0 that may bind ports below 1024 (repeatable)");
+  app->add_option("--max-sockets", o->max_sockets, "sockets to size the open-file limit for (default 4096)");
   app->add_option("--seed", o->seed, "fix the random seed (tests only)")->each([o](const std::string&) { o->seed_given = true; });
   return Command{app, [o] { return run_host(*o); }};
 }
