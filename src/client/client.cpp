@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -152,8 +153,25 @@ struct State {
   std::unordered_map<int, Entry> table;
 };
 
+State& make_state();
 State& state() {
+  static State& s = make_state();
+  return s;
+}
+
+// After fork() the child must not share the parent's control connection:
+// the daemon knows that connection as the parent (SO_PEERCRED is taken at
+// connect), and replies would go to whichever process reads first. The
+// child starts afresh; descriptors it inherited are not weft sockets for
+// it (ENOTSOCK), since the daemon cannot tell the two processes' uses apart.
+State& make_state() {
   static State* s = new State;  // never destroyed: usable from atexit handlers
+  ::pthread_atfork([] { s->mu.lock(); }, [] { s->mu.unlock(); },
+                   [] {
+                     s->conn.drop();
+                     s->table.clear();
+                     s->mu.unlock();
+                   });
   return *s;
 }
 
