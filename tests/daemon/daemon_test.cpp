@@ -130,6 +130,7 @@ class DaemonTest : public ::testing::Test {
       d.name = "t";
       d.socket_path = *control::control_socket_path("t");
       d.link_description = "null";
+      d.privileged_uids = {65533};  // --allow-privileged-uid
       std::vector<std::string> notes;
       std::unique_ptr<Daemon> daemon;
       try {
@@ -455,6 +456,20 @@ TEST_F(DaemonTest, PortsBelow1024NeedUidZero) {
   EXPECT_EQ(results[0], EACCES);
   EXPECT_EQ(results[1], 0);
   EXPECT_EQ(results[2], EACCES);
+  // A uid given to --allow-privileged-uid may.
+  pid = ::fork();
+  if (pid == 0) {
+    int code = 2;
+    if (::setgid(65533) == 0 && ::setuid(65533) == 0) {
+      int s = weft_socket(AF_INET, SOCK_STREAM, 0);
+      auto p81 = sa(kAddr, 81);
+      code = weft_bind(s, reinterpret_cast<sockaddr*>(&p81), sizeof p81) == 0 ? 0 : 1;
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "uid 65533 could not bind port 81";
   // And root may.
   int s = tcp_socket();
   auto p80 = sa(kAddr, 80);
@@ -572,6 +587,31 @@ TEST_F(DaemonTest, AnotherProtocolVersionIsRefusedClearly) {
   EXPECT_EQ(r.err, EPROTONOSUPPORT);
   EXPECT_EQ(r.value, static_cast<std::int64_t>(control::kVersion));
   ::close(fd);
+}
+
+TEST_F(DaemonTest, CppSocketApi) {
+  using client::Socket;
+  auto l = Socket::open(Socket::Type::tcp);
+  ASSERT_TRUE(l.ok());
+  Endpoint here{*Ipv4Addr::parse(kAddr), Port{5011}};
+  ASSERT_TRUE(l.value().bind(here).ok());
+  ASSERT_TRUE(l.value().listen(4).ok());
+  auto c = Socket::open(Socket::Type::tcp);
+  ASSERT_TRUE(c.value().connect(here).ok());
+  Endpoint peer;
+  auto a = l.value().accept(&peer);
+  ASSERT_TRUE(a.ok()) << errc_message(a.error());
+  EXPECT_EQ(peer, c.value().local_endpoint().value());
+  EXPECT_EQ(a.value().remote_endpoint().value(), peer);
+  const std::uint8_t msg[] = {1, 2, 3};
+  EXPECT_EQ(c.value().send(msg).value(), 3u);
+  std::uint8_t got[8];
+  EXPECT_EQ(a.value().recv(std::span<std::uint8_t>(got, 3), MSG_WAITALL).value(), 3u);
+  c.value().reset();
+  EXPECT_EQ(a.value().recv(got).value(), 0u);  // end of stream
+  auto d = Socket::open(Socket::Type::tcp);
+  auto r = d.value().connect(Endpoint{*Ipv4Addr::parse(kAddr), Port{5997}});
+  EXPECT_EQ(r.error(), std::errc::connection_refused);
 }
 
 TEST_F(DaemonTest, UdpSendtoRecvfromAndRefused) {
