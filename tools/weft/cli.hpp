@@ -27,5 +27,6 @@ struct Command {
 
 Command add_host_command(CLI::App& root);
 Command add_sim_command(CLI::App& root);
+Command add_netstat_command(CLI::App& root);
 
 }  // namespace weft::cli
