@@ -118,6 +118,27 @@ udp_pair() {
 }
 udp_pair || fails=$((fails + 1))
 
+# The open-file limit: raised as far as allowed, and said when too low for
+# --max-sockets (each socket costs the daemon two descriptors).
+for try in 1 2 3 4 5; do
+  p=$((20000 + RANDOM % 12000))
+  ( ulimit -n 300; exec "$WEFT" host --udp-link "127.0.0.1:$p" --addr 192.0.2.10/24 --name lim --max-sockets 4096 ) \
+    >"$TMP/l.out" 2>"$TMP/l.err" & l=$!
+  PIDS=("$l")
+  if wait_ready "$TMP/l.out" "$l"; then
+    kill -TERM "$l"; wait "$l"; PIDS=()
+    if grep -qF "weft host: open-file limit is 300 (hard limit 300); 4096 sockets need about 8448" "$TMP/l.err"; then
+      echo "ok: a low open-file limit is reported"
+    else
+      echo "FAIL: no open-file limit note: $(cat "$TMP/l.err")"; fails=$((fails + 1))
+    fi
+    break
+  fi
+  kill "$l" 2>/dev/null; wait "$l" 2>/dev/null; PIDS=()
+  grep -qi 'in use' "$TMP/l.err" && continue
+  echo "FAIL: host with a low open-file limit: $(cat "$TMP/l.err")"; fails=$((fails + 1)); break
+done
+
 # A stale control socket (its daemon died without removing it) is replaced.
 /usr/bin/python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.bind(sys.argv[1])' "$WEFT_RUNTIME_DIR/stale.sock"
 for try in 1 2 3 4 5; do
