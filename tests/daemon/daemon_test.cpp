@@ -96,6 +96,12 @@ std::vector<nlohmann::json> sockets_where(P&& pred) {
   return out;
 }
 
+std::uint64_t counter(const char* group, const char* name) {
+  auto snap = client::netstat_snapshot("t");
+  if (!snap) return ~std::uint64_t{0};
+  return (*snap)["counters"][group][name].get<std::uint64_t>();
+}
+
 bool has_port(const nlohmann::json& s, std::uint16_t port) {
   return s["local"]["port"] == port || (!s["remote"].is_null() && s["remote"]["port"] == port);
 }
@@ -372,8 +378,11 @@ TEST_F(DaemonTest, QueuesCountBytesInTheSocketpairs) {
 }
 
 TEST_F(DaemonTest, NetstatShowsStatesAndOwners) {
+  auto opens = counter("tcp", "active_opens"), passive = counter("tcp", "passive_opens");
   int l = tcp_listen(5006);
   int c = tcp_connect(5006);
+  EXPECT_EQ(counter("tcp", "active_opens"), opens + 1);
+  EXPECT_EQ(counter("tcp", "passive_opens"), passive + 1);
   int a = weft_accept(l, nullptr, nullptr);
   ASSERT_GE(a, 0);
   auto state_of = [&](bool local_side) {
@@ -481,6 +490,8 @@ TEST_F(DaemonTest, PortsBelow1024NeedUidZero) {
 // kill -9 of a client: its connections end at the peer (FIN when it had
 // read everything, RST when it had not) and leave netstat at once.
 TEST_F(DaemonTest, ADeadProcessLosesItsSockets) {
+  auto orphaned = counter("daemon", "orphaned_closes");
+  auto resets = counter("daemon", "resets_on_close");
   int l = tcp_listen(5008);
   for (bool unread : {false, true}) {
     int ready[2];
@@ -532,6 +543,8 @@ TEST_F(DaemonTest, ADeadProcessLosesItsSockets) {
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
     weft_close(a);
   }
+  EXPECT_EQ(counter("daemon", "orphaned_closes"), orphaned + 2) << "one socket per dead child";
+  EXPECT_EQ(counter("daemon", "resets_on_close"), resets + 1) << "only the child with unread data resets";
   weft_close(l);
 }
 
@@ -548,6 +561,7 @@ int raw_control() {
 }
 
 TEST_F(DaemonTest, GarbageOnTheControlSocketGetsEPROTOAndAClosedConnection) {
+  auto errors_before = counter("daemon", "protocol_errors");
   int l = tcp_listen(5009);
   int c = tcp_connect(5009);
   int a = weft_accept(l, nullptr, nullptr);
@@ -570,6 +584,7 @@ TEST_F(DaemonTest, GarbageOnTheControlSocketGetsEPROTOAndAClosedConnection) {
   ASSERT_EQ(::recv(fd, &r, sizeof r, 0), static_cast<ssize_t>(sizeof r));
   EXPECT_EQ(r.err, EPROTO);
   ::close(fd);
+  EXPECT_EQ(counter("daemon", "protocol_errors"), errors_before + 4);
   // Others are unharmed.
   ASSERT_EQ(weft_send(c, "still", 5, 0), 5);
   char b[8];
