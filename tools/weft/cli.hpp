@@ -27,5 +27,7 @@ struct Command {
 
 Command add_host_command(CLI::App& root);
 Command add_sim_command(CLI::App& root);
+Command add_cat_command(CLI::App& root);
+Command add_ping_command(CLI::App& root);
 
 }  // namespace weft::cli
