@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every subcommand answers bad arguments with one line on stderr and exit 2.
+# Every subcommand answers bad arguments with one line on stderr and exit 2,
+# runtime failures with one line and exit 1.
 set -uo pipefail
 WEFT=${1:?usage: $0 PATH_TO_WEFT}
 fails=0
@@ -9,7 +10,7 @@ expect() {  # expect CODE ARGS...
   err=$("$WEFT" "$@" 2>&1 >/dev/null); rc=$?
   local lines
   lines=$(printf '%s' "$err" | grep -c '' || true)
-  if [ "$rc" -ne "$want" ] || { [ "$want" -eq 2 ] && [ "$lines" -ne 1 ]; }; then
+  if [ "$rc" -ne "$want" ] || { [ "$want" -ne 0 ] && [ "$lines" -ne 1 ]; }; then
     echo "FAIL: weft $* -> exit $rc (want $want), stderr ($lines lines): $err"
     fails=$((fails + 1))
   else
@@ -35,4 +36,174 @@ expect 2 sim --clients 0
 expect 0 sim --clients 2
 expect 0 --help
 expect 1 host --tun this-name-is-too-long-for-linux --addr 192.0.2.2/24
+# The link flags: exactly one of --tun and --udp-link, and each link's own flags only with it.
+U="--udp-link 127.0.0.1:9000 --addr 192.0.2.10/24"
+expect 2 host --addr 192.0.2.10/24
+expect 2 host --tun t0 $U
+expect 2 host $U --kernel-addr 192.0.2.1
+expect 2 host $U --gateway 192.0.2.1
+expect 2 host --tun t0 --addr 192.0.2.10/24 --udp-peer 192.0.2.20=127.0.0.1:9001
+expect 2 host --udp-link 127.0.0.1 --addr 192.0.2.10/24
+expect 2 host --udp-link 127.0.0.1:0 --addr 192.0.2.10/24
+expect 2 host --udp-link 127.0.0.1:65536 --addr 192.0.2.10/24
+expect 2 host --udp-link localhost:9000 --addr 192.0.2.10/24
+expect 2 host $U --mtu 65508
+expect 2 host $U --udp-peer 192.0.2.20
+expect 2 host $U --udp-peer 192.0.2.20=127.0.0.1
+expect 2 host $U --udp-peer 192.0.2.20=127.0.0.1:0
+expect 2 host $U --udp-peer 198.51.100.20=127.0.0.1:9001
+expect 2 host $U --udp-peer 192.0.2.10=127.0.0.1:9001
+expect 2 host $U --udp-peer 192.0.2.255=127.0.0.1:9001
+expect 2 host $U --udp-peer 192.0.2.20=127.0.0.1:9001 --udp-peer 192.0.2.20=127.0.0.1:9002
+expect 2 host $U --udp-peer 192.0.2.20=127.0.0.1:9000
+
+# Two hosts joined by the UDP tunnel on 127.0.0.1, no privileges: both say
+# ready, both stop cleanly on SIGTERM. Ports are picked at random below the
+# kernel's ephemeral range; a port someone holds (exit 1, "in use") means
+# another try.
+TMP=$(mktemp -d)
+export WEFT_RUNTIME_DIR=$TMP/run   # control sockets of the hosts started here
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+# wait_ready FILE PID: 0 once FILE holds the ready line, 1 if PID exits or 10 s pass first.
+wait_ready() {
+  local i
+  for i in $(seq 100); do
+    grep -q '^weft host: ready on ' "$1" && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+udp_pair() {
+  local try pa pb a b
+  for try in 1 2 3 4 5; do
+    pa=$((20000 + RANDOM % 12000)); pb=$((pa + 1))
+    "$WEFT" host --udp-link "127.0.0.1:$pa" --addr 192.0.2.10/24 --udp-peer "192.0.2.20=127.0.0.1:$pb" \
+      --name a --services all >"$TMP/a.out" 2>"$TMP/a.err" & a=$!
+    "$WEFT" host --udp-link "127.0.0.1:$pb" --addr 192.0.2.20/24 --udp-peer "192.0.2.10=127.0.0.1:$pa" \
+      --name b --services all >"$TMP/b.out" 2>"$TMP/b.err" & b=$!
+    PIDS=("$a" "$b")
+    if wait_ready "$TMP/a.out" "$a" && wait_ready "$TMP/b.out" "$b"; then
+      local ok=1 want rc
+      for want in "udp:127.0.0.1:$pa, 192.0.2.10/24" "udp:127.0.0.1:$pb, 192.0.2.20/24"; do
+        grep -qF "weft host: ready on $want, control socket $WEFT_RUNTIME_DIR/" "$TMP/a.out" "$TMP/b.out" || { echo "FAIL: no ready line '$want'"; ok=0; }
+      done
+      # A live daemon keeps its name: a second one refuses to start.
+      rc=0; "$WEFT" host --udp-link "127.0.0.1:$((pb + 1))" --addr 192.0.2.30/24 --name a >"$TMP/c.out" 2>"$TMP/c.err" || rc=$?
+      if [ "$rc" -ne 1 ] || ! grep -qF "weft host: another weft host is already serving 'a' at $WEFT_RUNTIME_DIR/a.sock" "$TMP/c.err"; then
+        echo "FAIL: a second host named 'a' exited $rc: $(cat "$TMP/c.err")"; ok=0
+      fi
+      [ "$(stat -c %a "$WEFT_RUNTIME_DIR/a.sock")" = 660 ] || { echo "FAIL: control socket mode $(stat -c %a "$WEFT_RUNTIME_DIR/a.sock"), want 660"; ok=0; }
+      kill -TERM "$a" "$b"
+      wait "$a"; rc=$?; [ "$rc" -eq 0 ] || { echo "FAIL: host A exit $rc after SIGTERM: $(cat "$TMP/a.err")"; ok=0; }
+      wait "$b"; rc=$?; [ "$rc" -eq 0 ] || { echo "FAIL: host B exit $rc after SIGTERM: $(cat "$TMP/b.err")"; ok=0; }
+      PIDS=()
+      grep -q 'udp_link.rx_unknown_source' "$TMP/a.out" || { echo "FAIL: no udp_link counters in A's exit print"; ok=0; }
+      [ "$ok" -eq 1 ] && echo "ok: two hosts on the UDP tunnel (ports $pa, $pb) ready, exit 0 on SIGTERM"
+      return $((1 - ok))
+    fi
+    kill "$a" "$b" 2>/dev/null; wait "$a" "$b" 2>/dev/null; PIDS=()
+    grep -qi 'in use' "$TMP/a.err" "$TMP/b.err" && continue
+    echo "FAIL: UDP tunnel hosts not ready: A: $(cat "$TMP/a.err") B: $(cat "$TMP/b.err")"
+    return 1
+  done
+  echo "FAIL: no free UDP port pair after 5 tries"
+  return 1
+}
+udp_pair || fails=$((fails + 1))
+
+# The open-file limit: raised as far as allowed, and said when too low for
+# --max-sockets (each socket costs the daemon two descriptors).
+for try in 1 2 3 4 5; do
+  p=$((20000 + RANDOM % 12000))
+  ( ulimit -n 300; exec "$WEFT" host --udp-link "127.0.0.1:$p" --addr 192.0.2.10/24 --name lim --max-sockets 4096 ) \
+    >"$TMP/l.out" 2>"$TMP/l.err" & l=$!
+  PIDS=("$l")
+  if wait_ready "$TMP/l.out" "$l"; then
+    kill -TERM "$l"; wait "$l"; PIDS=()
+    if grep -qF "weft host: open-file limit is 300 (hard limit 300); 4096 sockets need about 8448" "$TMP/l.err"; then
+      echo "ok: a low open-file limit is reported"
+    else
+      echo "FAIL: no open-file limit note: $(cat "$TMP/l.err")"; fails=$((fails + 1))
+    fi
+    break
+  fi
+  kill "$l" 2>/dev/null; wait "$l" 2>/dev/null; PIDS=()
+  grep -qi 'in use' "$TMP/l.err" && continue
+  echo "FAIL: host with a low open-file limit: $(cat "$TMP/l.err")"; fails=$((fails + 1)); break
+done
+
+# A stale control socket (its daemon died without removing it) is replaced.
+/usr/bin/python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.bind(sys.argv[1])' "$WEFT_RUNTIME_DIR/stale.sock"
+for try in 1 2 3 4 5; do
+  p=$((20000 + RANDOM % 12000))
+  "$WEFT" host --udp-link "127.0.0.1:$p" --addr 192.0.2.10/24 --name stale >"$TMP/s.out" 2>"$TMP/s.err" & s=$!
+  PIDS=("$s")
+  if wait_ready "$TMP/s.out" "$s"; then
+    kill -TERM "$s"; wait "$s"; PIDS=()
+    [ -e "$WEFT_RUNTIME_DIR/stale.sock" ] && { echo "FAIL: the control socket outlived its daemon"; fails=$((fails + 1)); }
+    echo "ok: a stale control socket is replaced, and removed at exit"
+    break
+  fi
+  kill "$s" 2>/dev/null; wait "$s" 2>/dev/null; PIDS=()
+  grep -qi 'in use' "$TMP/s.err" && continue
+  echo "FAIL: host over a stale control socket: $(cat "$TMP/s.err")"; fails=$((fails + 1)); break
+done
+
+# weft netstat, on saved snapshots (--from-file) until the daemon answers.
+HERE=$(cd "$(dirname "$0")" && pwd)
+SNAP=$HERE/netstat_snapshot.json
+NTMP=$TMP/netstat
+mkdir -p "$NTMP"
+printf '{"schema": "weft-netstat/1", "sockets": [' >"$NTMP/truncated.json"
+sed 's/"proto": "udp"/"proto": "sctp"/' "$SNAP" >"$NTMP/bad_proto.json"
+expect 0 netstat --from-file "$SNAP"
+expect 0 netstat --from-file "$SNAP" -tulpn
+expect 0 netstat --from-file "$SNAP" -a -e -p --info
+expect 0 netstat --from-file "$SNAP" -s
+expect 0 netstat --from-file "$SNAP" --json -t
+expect 2 netstat --from-file "$SNAP" --no-such-flag
+expect 2 netstat --from-file "$SNAP" stray-argument
+expect 2 netstat --from-file "$SNAP" -s --info
+expect 2 netstat --from-file "$SNAP" --json -s
+expect 2 netstat --from-file - -c
+expect 1 netstat --from-file "$NTMP/missing.json"
+expect 1 netstat --from-file "$NTMP/truncated.json"
+expect 1 netstat --from-file "$NTMP/bad_proto.json"
+expect 1 netstat --host "$NTMP/no-such-host.sock"
+
+check() {  # check NAME WANT GOT
+  if [ "$2" = "$3" ]; then
+    echo "ok: $1"
+  else
+    echo "FAIL: $1: want '$2', got '$3'"
+    fails=$((fails + 1))
+  fi
+}
+out=$("$WEFT" netstat --from-file "$SNAP" -tn)
+check "netstat -tn header" "Active Internet connections (w/o servers)" "$(sed -n 1p <<<"$out")"
+check "netstat -tn columns" "Proto Recv-Q Send-Q Local Address           Foreign Address         State" "$(sed -n 2p <<<"$out")"
+check "netstat -tn row" "tcp       12   3400 192.0.2.10:7            192.0.2.20:50123        ESTABLISHED" "$(sed -n 3p <<<"$out")"
+check "netstat -tn rows" 3 "$(grep -c '' <<<"$out")"
+out=$("$WEFT" netstat --from-file - -tulpn <"$SNAP")
+check "netstat -tulpn header" "Active Internet connections (only servers)" "$(sed -n 1p <<<"$out")"
+check "netstat -tulpn listener" "tcp        0      0 0.0.0.0:7               0.0.0.0:*               LISTEN      -" "$(sed -n 3p <<<"$out")"
+out=$("$WEFT" netstat --from-file "$SNAP" -st)
+check "netstat -st" "    3 active connection openings" "$(grep 'active connection' <<<"$out")"
+out=$("$WEFT" netstat --from-file "$SNAP" --json -u)
+check "netstat --json -u schema" 1 "$(grep -c '"schema": "weft-netstat/1"' <<<"$out")"
+check "netstat --json -u sockets" 1 "$(grep -c '"proto": "udp"' <<<"$out")"
+err=$("$WEFT" netstat --from-file "$NTMP/bad_proto.json" 2>&1 >/dev/null)
+check "netstat bad snapshot message" "weft netstat: invalid snapshot: sockets[2].proto: 'sctp' is not tcp or udp" "$err"
+# -c prints once a second until SIGINT, then exits 0.
+timeout --preserve-status -s INT 1.5 "$WEFT" netstat --from-file "$SNAP" -c >"$NTMP/c.out"
+check "netstat -c exit on SIGINT" 0 "$?"
+check "netstat -c repeats" 2 "$(grep -c '^Active' "$NTMP/c.out")"
+
 [ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }

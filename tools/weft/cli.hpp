@@ -29,5 +29,7 @@ Command add_host_command(CLI::App& root);
 Command add_sim_command(CLI::App& root);
 Command add_cat_command(CLI::App& root);
 Command add_ping_command(CLI::App& root);
+Command add_serve_command(CLI::App& root);
+Command add_netstat_command(CLI::App& root);
 
 }  // namespace weft::cli

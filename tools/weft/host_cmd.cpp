@@ -1,4 +1,5 @@
-// weft host: a weft host on a TUN device, serving until SIGINT/SIGTERM.
+// weft host: a weft host on a TUN device or a UDP tunnel, serving until
+// SIGINT/SIGTERM, and the daemon that other processes use it through.
 #include <grp.h>
 #include <unistd.h>
 
@@ -16,18 +17,16 @@
 #include "host/host.hpp"
 #include "link/pcap.hpp"
 #include "link/trace.hpp"
-#include "link/tun.hpp"
+#include "link_options.hpp"
 
 namespace weft::cli {
 
 namespace {
 
 struct HostOptions {
-  std::string tun;
+  LinkFlags link;
   std::string addr;
-  std::string kernel_addr;
   std::string gateway;
-  std::size_t mtu = 1500;
   std::string services = "none";
   std::string pcap;
   std::string trace;
@@ -60,9 +59,14 @@ DaemonConfig daemon_config(const HostOptions& o, const std::string& link) {
   return d;
 }
 
-void print_counters(const Daemon& daemon, const char* when) {
+void print_counters(const Daemon& daemon, const HostLink& hl, const char* when) {
   std::printf("weft host: counters (%s)\n", when);
-  for (auto& [name, value] : daemon.all_counters()) std::printf("  %-32s %llu\n", name.c_str(), (unsigned long long)value);
+  auto all = daemon.all_counters();
+  if (hl.counters) {
+    auto more = hl.counters();
+    all.insert(all.end(), more.begin(), more.end());
+  }
+  for (auto& [name, value] : all) std::printf("  %-32s %llu\n", name.c_str(), (unsigned long long)value);
   std::fflush(stdout);
 }
 
@@ -82,28 +86,22 @@ int run_host(const HostOptions& o) {
     usage_error(fmt::format("--addr: '{}' is not an IPv4 address with a prefix length 1-30, like 192.0.2.2/24", o.addr));
   if (cidr->addr == cidr->network() || cidr->addr == cidr->directed_broadcast())
     usage_error(fmt::format("--addr: {} is the network or broadcast address of its prefix", o.addr));
-  if (o.mtu < 68 || o.mtu > 65535) usage_error(fmt::format("--mtu: {} is outside 68-65535 (RFC 791 §3.2)", o.mtu));
   std::string why;
   auto services = ServiceSet::parse(o.services, &why);
   if (!services) usage_error("--services: " + why);
 
+  LinkPlan plan = check_link_flags(o.link, *cidr, !o.gateway.empty());
+
   StackConfig cfg;
   cfg.address = *cidr;
-  cfg.mtu = o.mtu;
-  std::optional<Ipv4Addr> kernel;
-  if (!o.kernel_addr.empty()) {
-    kernel = Ipv4Addr::parse(o.kernel_addr);
-    if (!kernel) usage_error(fmt::format("--kernel-addr: '{}' is not an IPv4 address", o.kernel_addr));
-    if (!cidr->contains(*kernel) || *kernel == cidr->addr)
-      usage_error(fmt::format("--kernel-addr: {} must be another address in {}", o.kernel_addr, cidr->to_string()));
-  }
+  cfg.mtu = plan.mtu;
   if (!o.gateway.empty()) {
     auto gw = Ipv4Addr::parse(o.gateway);
     if (!gw) usage_error(fmt::format("--gateway: '{}' is not an IPv4 address", o.gateway));
     if (!cidr->contains(*gw)) usage_error(fmt::format("--gateway: {} is not inside {}", o.gateway, cidr->to_string()));
     cfg.gateway = gw;
   } else {
-    cfg.gateway = kernel;  // on TUN the kernel is the way out
+    cfg.gateway = plan.kernel;  // on TUN the kernel is the way out
   }
   // Secrets (ephemeral ports, IP ident) must not be guessable on a real
   // network: seed from the OS unless a test fixes the seed.
@@ -114,20 +112,8 @@ int run_host(const HostOptions& o) {
     cfg.seed = (std::uint64_t{rd()} << 32) ^ rd();
   }
 
-  auto tun = TunLink::open(o.tun, o.mtu);
-  if (!tun) throw std::runtime_error(fmt::format("open TUN {}: {}", o.tun, errc_message(tun.error())));
-  if (auto st = TunLink::set_mtu(o.tun, o.mtu); !st)
-    throw std::runtime_error(fmt::format("set MTU of {}: {}", o.tun, errc_message(st.error())));
-  if (auto st = TunLink::set_tx_queue_len(o.tun, 4096); !st)
-    throw std::runtime_error(fmt::format("set queue length of {}: {}", o.tun, errc_message(st.error())));
-  if (kernel) {
-    if (auto st = TunLink::add_address(o.tun, Ipv4Cidr{*kernel, cidr->prefix_len}); !st)
-      throw std::runtime_error(fmt::format("give {} address {}: {}", o.tun, kernel->to_string(), errc_message(st.error())));
-  }
-  if (auto st = TunLink::set_up(o.tun); !st)
-    throw std::runtime_error(fmt::format("bring {} up: {}", o.tun, errc_message(st.error())));
-
-  Link* link = tun.value().get();
+  HostLink hl = make_link(plan, *cidr);
+  Link* link = hl.link.get();
   std::unique_ptr<Link> pcap;
   if (!o.pcap.empty()) {
     auto p = PcapLink::open(*link, o.pcap);
@@ -149,16 +135,16 @@ int run_host(const HostOptions& o) {
     throw std::runtime_error(fmt::format("start services: {}", errc_message(st.error())));
 
   std::vector<std::string> notes;
-  auto daemon = Daemon::start(host, daemon_config(o, "tun:" + o.tun), notes);
+  auto daemon = Daemon::start(host, daemon_config(o, hl.where), notes);
   for (auto& n : notes) std::fprintf(stderr, "weft host: %s\n", n.c_str());
-  std::printf("weft host: ready on %s, %s, control socket %s\n", o.tun.c_str(), cidr->to_string().c_str(),
+  std::printf("weft host: ready on %s, %s, control socket %s\n", hl.where.c_str(), cidr->to_string().c_str(),
               control::control_socket_path(o.name)->c_str());
   std::fflush(stdout);
   EventLoopHooks hooks;
-  hooks.on_usr1 = [&] { print_counters(*daemon, "SIGUSR1"); };
+  hooks.on_usr1 = [&] { print_counters(*daemon, hl, "SIGUSR1"); };
   auto st = daemon->run(hooks);
   if (!st) throw std::runtime_error(fmt::format("event loop: {}", errc_message(st.error())));
-  print_counters(*daemon, "exit");
+  print_counters(*daemon, hl, "exit");
   daemon.reset();
   trace.reset();
   if (trace_file && trace_file != stderr) std::fclose(trace_file);
@@ -169,12 +155,10 @@ int run_host(const HostOptions& o) {
 
 Command add_host_command(CLI::App& root) {
   auto o = std::make_shared<HostOptions>();
-  CLI::App* app = root.add_subcommand("host", "run a weft host on a TUN device");
-  app->add_option("--tun", o->tun, "TUN device name (created if absent)")->required();
+  CLI::App* app = root.add_subcommand("host", "run a weft host on a TUN device or a UDP tunnel");
+  add_link_options(app, o->link);
   app->add_option("--addr", o->addr, "the host's address and prefix, e.g. 192.0.2.2/24")->required();
-  app->add_option("--kernel-addr", o->kernel_addr, "address given to the kernel's side of the TUN");
-  app->add_option("--gateway", o->gateway, "next hop outside the prefix (default: --kernel-addr)");
-  app->add_option("--mtu", o->mtu, "link MTU in bytes (default 1500)");
+  app->add_option("--gateway", o->gateway, "with --tun: next hop outside the prefix (default: --kernel-addr)");
   app->add_option("--services", o->services, "echo,discard,daytime,chargen | all | none (default none)");
   app->add_option("--pcap", o->pcap, "capture every packet to this pcap file");
   app->add_option("--trace", o->trace, "write one line per packet to this file ('-': stderr)");
