@@ -103,19 +103,6 @@ class NonBlockingStdio {
   NonBlockingStdio& operator=(const NonBlockingStdio&) = delete;
 };
 
-// Descriptors 0-2 that are not open are opened on /dev/null first, so that
-// a weft socket never lands on one of them and is taken for stdin/stdout.
-void ensure_std_fds() {
-  for (int fd = 0; fd <= 2; ++fd) {
-    if (::fcntl(fd, F_GETFD) >= 0) continue;
-    int n = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
-    if (n >= 0 && n != fd) {
-      ::dup2(n, fd);
-      ::close(n);
-    }
-  }
-}
-
 // A buffer in flight from one descriptor to another.
 struct Pending {
   std::vector<char> data = std::vector<char>(kBuf);
@@ -154,9 +141,16 @@ bool read_stdin(Pending& p, std::size_t max) {
 
 constexpr short kInEvents = POLLIN | POLLHUP | POLLERR | POLLNVAL;
 
-int poll_ms(std::optional<std::chrono::steady_clock::time_point> until) {
+using Clock = std::chrono::steady_clock;
+
+Clock::duration seconds(double s) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
+
+// poll()'s timeout until `until` (-1: none).
+int poll_ms(std::optional<Clock::time_point> until) {
   if (!until) return -1;
-  auto left = std::chrono::ceil<std::chrono::milliseconds>(*until - std::chrono::steady_clock::now()).count();
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(*until - Clock::now()).count();
   return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30));
 }
 
@@ -229,8 +223,8 @@ void connect_stream(int s, const sockaddr_in& to, double wait) {
   std::string where = "connect " + endpoint_string(to);
   if (weft_connect(s, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0) return;
   if (errno != EINPROGRESS) sys_fail(where, errno);
-  std::optional<std::chrono::steady_clock::time_point> until;
-  if (wait >= 0) until = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(wait));
+  std::optional<Clock::time_point> until;
+  if (wait >= 0) until = Clock::now() + seconds(wait);
   for (;;) {
     pollfd p{s, POLLOUT, 0};
     int n = ::poll(&p, 1, poll_ms(until));
@@ -278,13 +272,13 @@ int copy_datagrams(int s, Pending& down, double linger) {
   Pending up;
   up.data.resize(kMaxDatagram);
   bool in_eof = false;
-  std::optional<std::chrono::steady_clock::time_point> quiet_until;
-  auto linger_dur = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(linger));
+  std::optional<Clock::time_point> quiet_until;  // after end of stdin: exit when no datagram came by then
+  auto linger_dur = seconds(linger);
   for (;;) {
     if (!down.empty()) write_stdout(down);
     if (in_eof && up.empty() && down.empty()) {
       if (linger < 0) return 0;
-      auto now = std::chrono::steady_clock::now();
+      auto now = Clock::now();
       if (!quiet_until) quiet_until = now + linger_dur;
       if (now >= *quiet_until) return 0;
     }
@@ -300,7 +294,7 @@ int copy_datagrams(int s, Pending& down, double linger) {
       ssize_t n = weft_recv(s, down.data.data(), kBuf, 0);
       if (n >= 0) {
         down.fill(static_cast<std::size_t>(n));
-        if (quiet_until) quiet_until = std::chrono::steady_clock::now() + linger_dur;
+        if (quiet_until) quiet_until = Clock::now() + linger_dur;
       } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         sys_fail("recv", errno);  // e.g. ECONNREFUSED: ICMP port unreachable
       }
@@ -349,7 +343,8 @@ int run_udp(const CatOptions& o, const sockaddr_in& local, bool bind_local, cons
 }
 
 int run_cat(const CatOptions& o) {
-  if (o.wait_given && !(o.wait > 0 && o.wait <= 1e6)) usage_error(fmt::format("-w: {} is not a number of seconds > 0", o.wait));
+  if (o.wait_given && !(o.wait > 0 && o.wait <= 1e6))
+    usage_error(fmt::format("-w: {} is not a number of seconds > 0", o.wait));
   sockaddr_in local = make_sockaddr(in_addr{htonl(INADDR_ANY)}, 0);
   sockaddr_in remote{};
   bool bind_local = false;

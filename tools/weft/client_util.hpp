@@ -5,7 +5,9 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
@@ -67,6 +69,20 @@ inline std::string endpoint_string(const sockaddr_in& s) {
     throw std::runtime_error(detail);
   if (err == ENETDOWN) throw std::runtime_error(std::strerror(err));
   sys_fail("socket", err);
+}
+
+// Descriptors 0-2 that are not open are opened on /dev/null first, so that
+// a weft socket never lands on one of them and is taken for stdin/stdout
+// (output meant for stdout would go to the daemon as socket data).
+inline void ensure_std_fds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) >= 0) continue;
+    int n = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (n >= 0 && n != fd) {
+      ::dup2(n, fd);
+      ::close(n);
+    }
+  }
 }
 
 // A weft descriptor closed with weft_close when it goes out of scope, on

@@ -96,9 +96,11 @@ void print_summary(const std::string& host, const Stats& st, Clock::duration ela
 
 int run_ping(const PingOptions& o, bool count_given) {
   if (count_given && o.count < 1) usage_error(fmt::format("-c: {} is not a count >= 1", o.count));
-  if (!(o.interval >= 0.001 && o.interval <= 1e6)) usage_error(fmt::format("-i: {} is not an interval >= 0.001 s", o.interval));
+  if (!(o.interval >= 0.001 && o.interval <= 1e6))
+    usage_error(fmt::format("-i: {} is not an interval >= 0.001 s", o.interval));
   if (o.size < 0 || o.size > 65507) usage_error(fmt::format("-s: {} is not a size 0-65507", o.size));
-  if (!(o.timeout > 0 && o.timeout <= 1e6)) usage_error(fmt::format("-W: {} is not a number of seconds > 0", o.timeout));
+  if (!(o.timeout > 0 && o.timeout <= 1e6))
+    usage_error(fmt::format("-W: {} is not a number of seconds > 0", o.timeout));
   in_addr dst = parse_ipv4_arg("HOST", o.host);
   sockaddr_in to = make_sockaddr(dst, 0);
   std::string host = addr_string(dst);
@@ -114,6 +116,7 @@ int run_ping(const PingOptions& o, bool count_given) {
   sa.sa_handler = on_sigint;
   ::sigaction(SIGINT, &sa, nullptr);
 
+  ensure_std_fds();
   int fd = weft_socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, IPPROTO_ICMP);
   if (fd < 0) socket_fail(errno);
   WeftFd sock(fd);
