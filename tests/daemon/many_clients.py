@@ -146,6 +146,8 @@ def rss_kib(pid):
 
 def kill_cycles(h, tmp, cycles):
     daemon = h.procs["a"].pid
+    # Counted before anything is open on the host, and again once all is done.
+    fds_before = fd_count(daemon)
     # A transfer beside the cycles: it must not notice them.
     side_port = 7900
     side_src, side_dst = os.path.join(tmp, "side-in"), os.path.join(tmp, "side-out")
@@ -159,7 +161,6 @@ def kill_cycles(h, tmp, cycles):
     side_off = 0
     chunk = max(1, len(side_data) // max(cycles, 1))
 
-    fds_before = fd_count(daemon)
     rss_ref = None
     worst = 0.0
     for cycle in range(cycles):
