@@ -28,5 +28,6 @@ struct Command {
 Command add_host_command(CLI::App& root);
 Command add_sim_command(CLI::App& root);
 Command add_serve_command(CLI::App& root);
+Command add_perf_command(CLI::App& root);
 
 }  // namespace weft::cli
