@@ -271,6 +271,101 @@ Result<nlohmann::json> netstat_snapshot(const std::string& host) {
 
 std::string last_detail() { return t_detail; }
 
+namespace {
+sockaddr_in to_sa(Endpoint e) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(e.addr.value());
+  a.sin_port = htons(e.port.value());
+  return a;
+}
+Endpoint from_sa(const sockaddr_in& a) { return Endpoint{Ipv4Addr{ntohl(a.sin_addr.s_addr)}, Port{ntohs(a.sin_port)}}; }
+std::errc last_errc() { return std::errc{errno}; }
+}  // namespace
+
+Result<Socket> Socket::open(Type type, bool nonblocking) {
+  int t = (type == Type::tcp ? SOCK_STREAM : SOCK_DGRAM) | (nonblocking ? SOCK_NONBLOCK : 0);
+  int fd = weft_socket(AF_INET, t, type == Type::icmp ? IPPROTO_ICMP : 0);
+  if (fd < 0) return last_errc();
+  return Socket(fd);
+}
+void Socket::reset() {
+  if (fd_ >= 0) weft_close(fd_);
+  fd_ = -1;
+}
+Status Socket::bind(Endpoint local) {
+  auto a = to_sa(local);
+  if (weft_bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return last_errc();
+  return ok_status();
+}
+Status Socket::listen(int backlog) {
+  if (weft_listen(fd_, backlog) != 0) return last_errc();
+  return ok_status();
+}
+Result<Socket> Socket::accept(Endpoint* peer) {
+  sockaddr_in a{};
+  socklen_t l = sizeof a;
+  int fd = weft_accept(fd_, reinterpret_cast<sockaddr*>(&a), &l);
+  if (fd < 0) return last_errc();
+  if (peer) *peer = from_sa(a);
+  return Socket(fd);
+}
+Status Socket::connect(Endpoint remote) {
+  auto a = to_sa(remote);
+  if (weft_connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return last_errc();
+  return ok_status();
+}
+Result<std::size_t> Socket::send(std::span<const std::uint8_t> data, int flags) {
+  ssize_t n = weft_send(fd_, data.data(), data.size(), flags);
+  if (n < 0) return last_errc();
+  return static_cast<std::size_t>(n);
+}
+Result<std::size_t> Socket::recv(std::span<std::uint8_t> buf, int flags) {
+  ssize_t n = weft_recv(fd_, buf.data(), buf.size(), flags);
+  if (n < 0) return last_errc();
+  return static_cast<std::size_t>(n);
+}
+Result<std::size_t> Socket::send_to(std::span<const std::uint8_t> data, Endpoint to) {
+  auto a = to_sa(to);
+  ssize_t n = weft_sendto(fd_, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  if (n < 0) return last_errc();
+  return static_cast<std::size_t>(n);
+}
+Result<std::size_t> Socket::recv_from(std::span<std::uint8_t> buf, Endpoint* from) {
+  sockaddr_in a{};
+  socklen_t l = sizeof a;
+  ssize_t n = weft_recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&a), &l);
+  if (n < 0) return last_errc();
+  if (from) *from = from_sa(a);
+  return static_cast<std::size_t>(n);
+}
+Status Socket::shutdown(int how) {
+  if (weft_shutdown(fd_, how) != 0) return last_errc();
+  return ok_status();
+}
+Result<Endpoint> Socket::local_endpoint() const {
+  sockaddr_in a{};
+  socklen_t l = sizeof a;
+  if (weft_getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &l) != 0) return last_errc();
+  return from_sa(a);
+}
+Result<Endpoint> Socket::remote_endpoint() const {
+  sockaddr_in a{};
+  socklen_t l = sizeof a;
+  if (weft_getpeername(fd_, reinterpret_cast<sockaddr*>(&a), &l) != 0) return last_errc();
+  return from_sa(a);
+}
+Status Socket::set_option(int level, int name, int value) {
+  if (weft_setsockopt(fd_, level, name, &value, sizeof value) != 0) return last_errc();
+  return ok_status();
+}
+Result<int> Socket::option(int level, int name) const {
+  int v = 0;
+  socklen_t l = sizeof v;
+  if (weft_getsockopt(fd_, level, name, &v, &l) != 0) return last_errc();
+  return v;
+}
+
 }  // namespace weft::client
 
 using namespace weft::client;

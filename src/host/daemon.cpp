@@ -1091,6 +1091,13 @@ struct Daemon::Impl {
       } else if (host.tcp_services() && host.tcp_services()->owns(i.id)) {
         owner = daemon_owner;  // the daemon's own services (echo, discard, ...)
       }  // else an orphan finishing its close: no owner, as the kernel shows it
+      if (i.state == tcp::TcpState::listen) {
+        // net-tools netstat (reading /proc/net/tcp) shows a listener's
+        // Send-Q as 0; ss shows the backlog there. Follow netstat, and keep
+        // the backlog as a field of its own.
+        o["backlog"] = sq;
+        sq = 0;
+      }
       o["recv_q"] = rq;
       o["send_q"] = sq;
       o["owner"] = owner;

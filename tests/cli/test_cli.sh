@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every subcommand answers bad arguments with one line on stderr and exit 2.
+# Every subcommand answers bad arguments with one line on stderr and exit 2,
+# runtime failures with one line and exit 1.
 set -uo pipefail
 WEFT=${1:?usage: $0 PATH_TO_WEFT}
 fails=0
@@ -9,7 +10,7 @@ expect() {  # expect CODE ARGS...
   err=$("$WEFT" "$@" 2>&1 >/dev/null); rc=$?
   local lines
   lines=$(printf '%s' "$err" | grep -c '' || true)
-  if [ "$rc" -ne "$want" ] || { [ "$want" -eq 2 ] && [ "$lines" -ne 1 ]; }; then
+  if [ "$rc" -ne "$want" ] || { [ "$want" -ne 0 ] && [ "$lines" -ne 1 ]; }; then
     echo "FAIL: weft $* -> exit $rc (want $want), stderr ($lines lines): $err"
     fails=$((fails + 1))
   else
@@ -117,6 +118,27 @@ udp_pair() {
 }
 udp_pair || fails=$((fails + 1))
 
+# The open-file limit: raised as far as allowed, and said when too low for
+# --max-sockets (each socket costs the daemon two descriptors).
+for try in 1 2 3 4 5; do
+  p=$((20000 + RANDOM % 12000))
+  ( ulimit -n 300; exec "$WEFT" host --udp-link "127.0.0.1:$p" --addr 192.0.2.10/24 --name lim --max-sockets 4096 ) \
+    >"$TMP/l.out" 2>"$TMP/l.err" & l=$!
+  PIDS=("$l")
+  if wait_ready "$TMP/l.out" "$l"; then
+    kill -TERM "$l"; wait "$l"; PIDS=()
+    if grep -qF "weft host: open-file limit is 300 (hard limit 300); 4096 sockets need about 8448" "$TMP/l.err"; then
+      echo "ok: a low open-file limit is reported"
+    else
+      echo "FAIL: no open-file limit note: $(cat "$TMP/l.err")"; fails=$((fails + 1))
+    fi
+    break
+  fi
+  kill "$l" 2>/dev/null; wait "$l" 2>/dev/null; PIDS=()
+  grep -qi 'in use' "$TMP/l.err" && continue
+  echo "FAIL: host with a low open-file limit: $(cat "$TMP/l.err")"; fails=$((fails + 1)); break
+done
+
 # A stale control socket (its daemon died without removing it) is replaced.
 /usr/bin/python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.bind(sys.argv[1])' "$WEFT_RUNTIME_DIR/stale.sock"
 for try in 1 2 3 4 5; do
@@ -133,4 +155,55 @@ for try in 1 2 3 4 5; do
   grep -qi 'in use' "$TMP/s.err" && continue
   echo "FAIL: host over a stale control socket: $(cat "$TMP/s.err")"; fails=$((fails + 1)); break
 done
+
+# weft netstat, on saved snapshots (--from-file) until the daemon answers.
+HERE=$(cd "$(dirname "$0")" && pwd)
+SNAP=$HERE/netstat_snapshot.json
+NTMP=$TMP/netstat
+mkdir -p "$NTMP"
+printf '{"schema": "weft-netstat/1", "sockets": [' >"$NTMP/truncated.json"
+sed 's/"proto": "udp"/"proto": "sctp"/' "$SNAP" >"$NTMP/bad_proto.json"
+expect 0 netstat --from-file "$SNAP"
+expect 0 netstat --from-file "$SNAP" -tulpn
+expect 0 netstat --from-file "$SNAP" -a -e -p --info
+expect 0 netstat --from-file "$SNAP" -s
+expect 0 netstat --from-file "$SNAP" --json -t
+expect 2 netstat --from-file "$SNAP" --no-such-flag
+expect 2 netstat --from-file "$SNAP" stray-argument
+expect 2 netstat --from-file "$SNAP" -s --info
+expect 2 netstat --from-file "$SNAP" --json -s
+expect 2 netstat --from-file - -c
+expect 1 netstat --from-file "$NTMP/missing.json"
+expect 1 netstat --from-file "$NTMP/truncated.json"
+expect 1 netstat --from-file "$NTMP/bad_proto.json"
+expect 1 netstat --host "$NTMP/no-such-host.sock"
+
+check() {  # check NAME WANT GOT
+  if [ "$2" = "$3" ]; then
+    echo "ok: $1"
+  else
+    echo "FAIL: $1: want '$2', got '$3'"
+    fails=$((fails + 1))
+  fi
+}
+out=$("$WEFT" netstat --from-file "$SNAP" -tn)
+check "netstat -tn header" "Active Internet connections (w/o servers)" "$(sed -n 1p <<<"$out")"
+check "netstat -tn columns" "Proto Recv-Q Send-Q Local Address           Foreign Address         State" "$(sed -n 2p <<<"$out")"
+check "netstat -tn row" "tcp       12   3400 192.0.2.10:7            192.0.2.20:50123        ESTABLISHED" "$(sed -n 3p <<<"$out")"
+check "netstat -tn rows" 3 "$(grep -c '' <<<"$out")"
+out=$("$WEFT" netstat --from-file - -tulpn <"$SNAP")
+check "netstat -tulpn header" "Active Internet connections (only servers)" "$(sed -n 1p <<<"$out")"
+check "netstat -tulpn listener" "tcp        0      0 0.0.0.0:7               0.0.0.0:*               LISTEN      -" "$(sed -n 3p <<<"$out")"
+out=$("$WEFT" netstat --from-file "$SNAP" -st)
+check "netstat -st" "    3 active connection openings" "$(grep 'active connection' <<<"$out")"
+out=$("$WEFT" netstat --from-file "$SNAP" --json -u)
+check "netstat --json -u schema" 1 "$(grep -c '"schema": "weft-netstat/1"' <<<"$out")"
+check "netstat --json -u sockets" 1 "$(grep -c '"proto": "udp"' <<<"$out")"
+err=$("$WEFT" netstat --from-file "$NTMP/bad_proto.json" 2>&1 >/dev/null)
+check "netstat bad snapshot message" "weft netstat: invalid snapshot: sockets[2].proto: 'sctp' is not tcp or udp" "$err"
+# -c prints once a second until SIGINT, then exits 0.
+timeout --preserve-status -s INT 1.5 "$WEFT" netstat --from-file "$SNAP" -c >"$NTMP/c.out"
+check "netstat -c exit on SIGINT" 0 "$?"
+check "netstat -c repeats" 2 "$(grep -c '^Active' "$NTMP/c.out")"
+
 [ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }

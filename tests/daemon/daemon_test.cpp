@@ -96,6 +96,12 @@ std::vector<nlohmann::json> sockets_where(P&& pred) {
   return out;
 }
 
+std::uint64_t counter(const char* group, const char* name) {
+  auto snap = client::netstat_snapshot("t");
+  if (!snap) return ~std::uint64_t{0};
+  return (*snap)["counters"][group][name].get<std::uint64_t>();
+}
+
 bool has_port(const nlohmann::json& s, std::uint16_t port) {
   return s["local"]["port"] == port || (!s["remote"].is_null() && s["remote"]["port"] == port);
 }
@@ -130,6 +136,7 @@ class DaemonTest : public ::testing::Test {
       d.name = "t";
       d.socket_path = *control::control_socket_path("t");
       d.link_description = "null";
+      d.privileged_uids = {65533};  // --allow-privileged-uid
       std::vector<std::string> notes;
       std::unique_ptr<Daemon> daemon;
       try {
@@ -217,11 +224,12 @@ TEST_F(DaemonTest, ListenerIsReadableExactlyWhileAConnectionWaits) {
   ::fcntl(l, F_SETFL, fl | O_NONBLOCK);
   EXPECT_EQ(weft_accept(l, nullptr, nullptr), -1);
   EXPECT_EQ(errno, EAGAIN);
-  // Recv-Q of a listener counts waiting connections, as Linux's.
+  // Recv-Q of a listener counts waiting connections, as Linux's; Send-Q is
+  // 0 as net-tools shows it (the backlog is a field of its own).
   int c3 = tcp_connect(5001);
   EXPECT_TRUE(eventually([&] {
     auto s = sockets_where([](auto& j) { return j["state"] == "LISTEN" && j["local"]["port"] == 5001; });
-    return s.size() == 1 && s[0]["recv_q"] == 1 && s[0]["send_q"] == 16;
+    return s.size() == 1 && s[0]["recv_q"] == 1 && s[0]["send_q"] == 0 && s[0]["backlog"] == 16;
   }));
   for (int fd : {c1, c2, c3, a1, a2, l}) weft_close(fd);
 }
@@ -370,8 +378,11 @@ TEST_F(DaemonTest, QueuesCountBytesInTheSocketpairs) {
 }
 
 TEST_F(DaemonTest, NetstatShowsStatesAndOwners) {
+  auto opens = counter("tcp", "active_opens"), passive = counter("tcp", "passive_opens");
   int l = tcp_listen(5006);
   int c = tcp_connect(5006);
+  EXPECT_EQ(counter("tcp", "active_opens"), opens + 1);
+  EXPECT_EQ(counter("tcp", "passive_opens"), passive + 1);
   int a = weft_accept(l, nullptr, nullptr);
   ASSERT_GE(a, 0);
   auto state_of = [&](bool local_side) {
@@ -455,6 +466,20 @@ TEST_F(DaemonTest, PortsBelow1024NeedUidZero) {
   EXPECT_EQ(results[0], EACCES);
   EXPECT_EQ(results[1], 0);
   EXPECT_EQ(results[2], EACCES);
+  // A uid given to --allow-privileged-uid may.
+  pid = ::fork();
+  if (pid == 0) {
+    int code = 2;
+    if (::setgid(65533) == 0 && ::setuid(65533) == 0) {
+      int s = weft_socket(AF_INET, SOCK_STREAM, 0);
+      auto p81 = sa(kAddr, 81);
+      code = weft_bind(s, reinterpret_cast<sockaddr*>(&p81), sizeof p81) == 0 ? 0 : 1;
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "uid 65533 could not bind port 81";
   // And root may.
   int s = tcp_socket();
   auto p80 = sa(kAddr, 80);
@@ -465,6 +490,8 @@ TEST_F(DaemonTest, PortsBelow1024NeedUidZero) {
 // kill -9 of a client: its connections end at the peer (FIN when it had
 // read everything, RST when it had not) and leave netstat at once.
 TEST_F(DaemonTest, ADeadProcessLosesItsSockets) {
+  auto orphaned = counter("daemon", "orphaned_closes");
+  auto resets = counter("daemon", "resets_on_close");
   int l = tcp_listen(5008);
   for (bool unread : {false, true}) {
     int ready[2];
@@ -516,6 +543,8 @@ TEST_F(DaemonTest, ADeadProcessLosesItsSockets) {
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
     weft_close(a);
   }
+  EXPECT_EQ(counter("daemon", "orphaned_closes"), orphaned + 2) << "one socket per dead child";
+  EXPECT_EQ(counter("daemon", "resets_on_close"), resets + 1) << "only the child with unread data resets";
   weft_close(l);
 }
 
@@ -532,6 +561,7 @@ int raw_control() {
 }
 
 TEST_F(DaemonTest, GarbageOnTheControlSocketGetsEPROTOAndAClosedConnection) {
+  auto errors_before = counter("daemon", "protocol_errors");
   int l = tcp_listen(5009);
   int c = tcp_connect(5009);
   int a = weft_accept(l, nullptr, nullptr);
@@ -554,6 +584,7 @@ TEST_F(DaemonTest, GarbageOnTheControlSocketGetsEPROTOAndAClosedConnection) {
   ASSERT_EQ(::recv(fd, &r, sizeof r, 0), static_cast<ssize_t>(sizeof r));
   EXPECT_EQ(r.err, EPROTO);
   ::close(fd);
+  EXPECT_EQ(counter("daemon", "protocol_errors"), errors_before + 4);
   // Others are unharmed.
   ASSERT_EQ(weft_send(c, "still", 5, 0), 5);
   char b[8];
@@ -572,6 +603,31 @@ TEST_F(DaemonTest, AnotherProtocolVersionIsRefusedClearly) {
   EXPECT_EQ(r.err, EPROTONOSUPPORT);
   EXPECT_EQ(r.value, static_cast<std::int64_t>(control::kVersion));
   ::close(fd);
+}
+
+TEST_F(DaemonTest, CppSocketApi) {
+  using client::Socket;
+  auto l = Socket::open(Socket::Type::tcp);
+  ASSERT_TRUE(l.ok());
+  Endpoint here{*Ipv4Addr::parse(kAddr), Port{5011}};
+  ASSERT_TRUE(l.value().bind(here).ok());
+  ASSERT_TRUE(l.value().listen(4).ok());
+  auto c = Socket::open(Socket::Type::tcp);
+  ASSERT_TRUE(c.value().connect(here).ok());
+  Endpoint peer;
+  auto a = l.value().accept(&peer);
+  ASSERT_TRUE(a.ok()) << errc_message(a.error());
+  EXPECT_EQ(peer, c.value().local_endpoint().value());
+  EXPECT_EQ(a.value().remote_endpoint().value(), peer);
+  const std::uint8_t msg[] = {1, 2, 3};
+  EXPECT_EQ(c.value().send(msg).value(), 3u);
+  std::uint8_t got[8];
+  EXPECT_EQ(a.value().recv(std::span<std::uint8_t>(got, 3), MSG_WAITALL).value(), 3u);
+  c.value().reset();
+  EXPECT_EQ(a.value().recv(got).value(), 0u);  // end of stream
+  auto d = Socket::open(Socket::Type::tcp);
+  auto r = d.value().connect(Endpoint{*Ipv4Addr::parse(kAddr), Port{5997}});
+  EXPECT_EQ(r.error(), std::errc::connection_refused);
 }
 
 TEST_F(DaemonTest, UdpSendtoRecvfromAndRefused) {

@@ -28,6 +28,7 @@ struct Command {
 Command add_host_command(CLI::App& root);
 Command add_sim_command(CLI::App& root);
 Command add_serve_command(CLI::App& root);
+Command add_netstat_command(CLI::App& root);
 Command add_perf_command(CLI::App& root);
 
 }  // namespace weft::cli

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   commands.push_back(weft::cli::add_host_command(app));
   commands.push_back(weft::cli::add_sim_command(app));
   commands.push_back(weft::cli::add_serve_command(app));
+  commands.push_back(weft::cli::add_netstat_command(app));
   commands.push_back(weft::cli::add_perf_command(app));
 
   std::string which = "weft";

@@ -123,12 +123,13 @@ int run_serve(const ServeOptions& o) {
     std::size_t off = 0;
     std::size_t chargen_pos = 0;
     bool closing = false;
+    bool eof = false;  // the client is done sending (chargen goes on until it closes)
   };
   std::map<int, Conn> conns;
   while (!g_stop) {
     std::vector<pollfd> pfds{{s, POLLIN, 0}};
     for (auto& [fd, c] : conns) {
-      short ev = POLLIN;
+      short ev = c.eof ? 0 : POLLIN;
       if (c.off < c.out.size() || kind == Kind::chargen) ev |= POLLOUT;
       pfds.push_back({fd, ev, 0});
     }
@@ -156,7 +157,11 @@ int run_serve(const ServeOptions& o) {
       if (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
         ssize_t n = weft_recv(fd, buf.data(), buf.size(), 0);
         if (n > 0 && kind == Kind::echo) c.out.append(buf.data(), static_cast<std::size_t>(n));
-        if (n == 0 || (n < 0 && errno != EAGAIN)) done = true;
+        if (n == 0 && kind == Kind::chargen) {
+          c.eof = true;  // RFC 864: send until the client closes, not until it stops sending
+        } else if (n == 0 || (n < 0 && errno != EAGAIN)) {
+          done = true;
+        }
       }
       if (!done && (pfds[i].revents & POLLOUT)) {
         if (kind == Kind::chargen && c.off >= c.out.size()) {
