@@ -237,8 +237,9 @@ class PerfServer final : public Driver {
   // went away), once done().
   const std::optional<std::string>& error() const { return error_; }
 
-  // Closes every connection and the listener.
-  void stop();
+  // Closes every connection and the listener; a test still running ends
+  // (on_end) with an error.
+  void stop(Instant now);
 
  private:
   struct Conn {

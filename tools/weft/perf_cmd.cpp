@@ -377,7 +377,7 @@ int run_daemon(const Plan& p, const PerfOptions& o) {
     if (sfd < 0) throw std::runtime_error(fmt::format("signalfd: {}", std::strerror(errno)));
     auto r = net.run(server, sfd);
     ::close(sfd);
-    server.stop();
+    server.stop(monotonic_now());
     if (!r) throw std::runtime_error(fmt::format("poll: {}", errc_message(r.error())));
     if (server.error()) throw std::runtime_error(*server.error());
     return 0;
@@ -420,7 +420,7 @@ int run_embedded(const Plan& p, const PerfOptions& o) {
       throw std::runtime_error(fmt::format("listen on port {}: {}", p.port, errc_message(st.error())));
     out.listening(p.port, where);
     auto r = net.run(server);
-    server.stop();
+    server.stop(net.now());
     if (!r) throw std::runtime_error(fmt::format("event loop: {}", errc_message(r.error())));
     if (server.error()) throw std::runtime_error(*server.error());
     return 0;

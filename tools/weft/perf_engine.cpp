@@ -480,7 +480,8 @@ Status PerfServer::start() {
   return ok_status();
 }
 
-void PerfServer::stop() {
+void PerfServer::stop(Instant now) {
+  if (auto it = conns_.find(active_); it != conns_.end()) end_test(it->second, now, "the server was stopped");
   std::vector<Sock> socks;
   for (auto& [s, c] : conns_) socks.push_back(s);
   for (Sock s : socks) net_.close(s);
