@@ -377,6 +377,46 @@ TEST_F(DaemonTest, QueuesCountBytesInTheSocketpairs) {
   for (int fd : {c, a, l}) weft_close(fd);
 }
 
+// A process that never reads: its connection backs up to the sender, and
+// only that one; another transfer through the same daemon goes on.
+TEST_F(DaemonTest, AReaderThatNeverReadsHarmsNoOneElse) {
+  int l = tcp_listen(5012);
+  int stalled_tx = tcp_connect(5012);
+  int stalled_rx = weft_accept(l, nullptr, nullptr);
+  ASSERT_GE(stalled_rx, 0);
+  int fl = ::fcntl(stalled_tx, F_GETFL);
+  ::fcntl(stalled_tx, F_SETFL, fl | O_NONBLOCK);
+  std::vector<char> junk(65536, 'j');
+  while (weft_send(stalled_tx, junk.data(), junk.size(), 0) > 0 || poll1(stalled_tx, POLLOUT, 200) != 0) {
+  }
+  ASSERT_EQ(errno, EAGAIN);
+  int c = tcp_connect(5012);
+  int a = weft_accept(l, nullptr, nullptr);
+  ASSERT_GE(a, 0);
+  constexpr std::size_t kLen = 4 << 20;
+  std::thread writer([&] {
+    std::vector<char> out(kLen, 'w');
+    std::size_t off = 0;
+    while (off < kLen) {
+      ssize_t n = weft_send(c, out.data() + off, kLen - off, 0);
+      ASSERT_GT(n, 0);
+      off += static_cast<std::size_t>(n);
+    }
+    weft_shutdown(c, SHUT_WR);
+  });
+  std::size_t got = 0;
+  std::vector<char> buf(65536);
+  for (;;) {
+    ssize_t n = weft_recv(a, buf.data(), buf.size(), 0);
+    ASSERT_GE(n, 0);
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  writer.join();
+  EXPECT_EQ(got, kLen);
+  for (int x : {stalled_tx, stalled_rx, c, a, l}) weft_close(x);
+}
+
 TEST_F(DaemonTest, NetstatShowsStatesAndOwners) {
   auto opens = counter("tcp", "active_opens"), passive = counter("tcp", "passive_opens");
   int l = tcp_listen(5006);

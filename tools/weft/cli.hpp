@@ -27,6 +27,8 @@ struct Command {
 
 Command add_host_command(CLI::App& root);
 Command add_sim_command(CLI::App& root);
+Command add_cat_command(CLI::App& root);
+Command add_ping_command(CLI::App& root);
 Command add_serve_command(CLI::App& root);
 Command add_netstat_command(CLI::App& root);
 Command add_perf_command(CLI::App& root);

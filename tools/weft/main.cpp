@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
   std::vector<weft::cli::Command> commands;
   commands.push_back(weft::cli::add_host_command(app));
   commands.push_back(weft::cli::add_sim_command(app));
+  commands.push_back(weft::cli::add_cat_command(app));
+  commands.push_back(weft::cli::add_ping_command(app));
   commands.push_back(weft::cli::add_serve_command(app));
   commands.push_back(weft::cli::add_netstat_command(app));
   commands.push_back(weft::cli::add_perf_command(app));

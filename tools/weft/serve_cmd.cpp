@@ -157,9 +157,13 @@ int run_serve(const ServeOptions& o) {
       if (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
         ssize_t n = weft_recv(fd, buf.data(), buf.size(), 0);
         if (n > 0 && kind == Kind::echo) c.out.append(buf.data(), static_cast<std::size_t>(n));
-        if (n == 0 && kind == Kind::chargen) {
-          c.eof = true;  // RFC 864: send until the client closes, not until it stops sending
-        } else if (n == 0 || (n < 0 && errno != EAGAIN)) {
+        if (n == 0) {
+          // The client is done sending. What it is owed still goes out
+          // (the echo of its last bytes, the daytime text); chargen goes on
+          // until the client closes (RFC 864).
+          c.eof = true;
+          if (c.off >= c.out.size() && kind != Kind::chargen) done = true;
+        } else if (n < 0 && errno != EAGAIN) {
           done = true;
         }
       }
@@ -178,7 +182,7 @@ int run_serve(const ServeOptions& o) {
         if (c.off == c.out.size() && kind != Kind::chargen) {
           c.out.clear();
           c.off = 0;
-          if (c.closing) done = true;
+          if (c.closing || c.eof) done = true;
         }
       }
       if (done) {
