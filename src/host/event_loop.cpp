@@ -47,6 +47,7 @@ Status run_event_loop(Host& host, const EventLoopHooks& hooks) {
     Instant now = monotonic_now();
     host.step(now);
     if (hooks.after_step) hooks.after_step(now);
+    if (hooks.stop && hooks.stop()) return ok_status();
 
     int timeout_ms = -1;
     auto d = host.next_deadline();

@@ -17,10 +17,14 @@ struct EventLoopHooks {
   std::function<void()> on_usr1;                  // SIGUSR1: print counters
   std::function<void(Instant)> after_step;        // tools driving sockets
   std::function<std::optional<Instant>()> extra_deadline;
+  // Checked after each step: true ends the loop as a signal would, for a
+  // tool whose work is done (weft perf's embedded client).
+  std::function<bool()> stop;
 };
 
-// Runs `host` until SIGINT or SIGTERM. Blocks those signals and SIGUSR1 in
-// the calling thread (so call it before starting other threads).
+// Runs `host` until SIGINT or SIGTERM, or until hooks.stop says so. Blocks
+// those signals and SIGUSR1 in the calling thread (so call it before
+// starting other threads).
 // Errors: what epoll/signalfd report.
 Status run_event_loop(Host& host, const EventLoopHooks& hooks);
 

@@ -31,5 +31,6 @@ Command add_cat_command(CLI::App& root);
 Command add_ping_command(CLI::App& root);
 Command add_serve_command(CLI::App& root);
 Command add_netstat_command(CLI::App& root);
+Command add_perf_command(CLI::App& root);
 
 }  // namespace weft::cli

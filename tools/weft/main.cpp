@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   commands.push_back(weft::cli::add_ping_command(app));
   commands.push_back(weft::cli::add_serve_command(app));
   commands.push_back(weft::cli::add_netstat_command(app));
+  commands.push_back(weft::cli::add_perf_command(app));
 
   std::string which = "weft";
   if (argc > 1 && argv[1][0] != '-') {
