@@ -6,24 +6,25 @@
 
 namespace weft::tcp {
 
-ByteRing::ByteRing(std::size_t capacity) : buf_(capacity) {}
+ByteRing::ByteRing(std::size_t capacity)
+    : buf_(std::make_unique_for_overwrite<std::uint8_t[]>(capacity)), cap_(capacity) {}
 
 void ByteRing::copy_in(std::size_t pos, const std::uint8_t* src, std::size_t n) {
   if (n == 0) return;  // memcpy with a null span is undefined even for 0 bytes
-  assert(pos + n <= buf_.size());
+  assert(pos + n <= cap_);
   const std::size_t p = physical(pos);
-  const std::size_t first = std::min(n, buf_.size() - p);
-  std::memcpy(buf_.data() + p, src, first);
-  std::memcpy(buf_.data(), src + first, n - first);
+  const std::size_t first = std::min(n, cap_ - p);
+  std::memcpy(buf_.get() + p, src, first);
+  std::memcpy(buf_.get(), src + first, n - first);
 }
 
 void ByteRing::copy_out(std::size_t pos, std::uint8_t* dst, std::size_t n) const {
   if (n == 0) return;
-  assert(pos + n <= buf_.size());
+  assert(pos + n <= cap_);
   const std::size_t p = physical(pos);
-  const std::size_t first = std::min(n, buf_.size() - p);
-  std::memcpy(dst, buf_.data() + p, first);
-  std::memcpy(dst + first, buf_.data(), n - first);
+  const std::size_t first = std::min(n, cap_ - p);
+  std::memcpy(dst, buf_.get() + p, first);
+  std::memcpy(dst + first, buf_.get(), n - first);
 }
 
 std::size_t ByteRing::write(std::span<const std::uint8_t> data) {
@@ -69,12 +70,13 @@ void ByteRing::commit(std::size_t n) {
 
 bool ByteRing::resize(std::size_t new_capacity) {
   if (new_capacity < len_) return false;
-  if (new_capacity == buf_.size()) return true;
-  std::vector<std::uint8_t> next(new_capacity);
+  if (new_capacity == cap_) return true;
+  auto next = std::make_unique_for_overwrite<std::uint8_t[]>(new_capacity);
   // Linearize from head_: readable bytes first, then whatever is parked past
   // them, as much as the new capacity holds.
-  copy_out(0, next.data(), std::min(buf_.size(), new_capacity));
+  copy_out(0, next.get(), std::min(cap_, new_capacity));
   buf_ = std::move(next);
+  cap_ = new_capacity;
   head_ = 0;
   return true;
 }

@@ -12,13 +12,16 @@
 // so out-of-order data costs no allocation and no second copy.
 //
 // Memory is allocated only by the constructor and resize(), never per
-// segment.
+// segment, and never zeroed: a new connection's 2 x 256 KiB would otherwise
+// cost a memset and a page fault per page before the first byte moves
+// (measured: a third of the time of a connect/request/response/close
+// cycle). Bytes are only ever read after they were written.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
-#include <vector>
 
 namespace weft::tcp {
 
@@ -26,11 +29,11 @@ class ByteRing {
  public:
   explicit ByteRing(std::size_t capacity);
 
-  std::size_t capacity() const { return buf_.size(); }
+  std::size_t capacity() const { return cap_; }
   // Readable bytes (committed and not yet read or consumed).
   std::size_t size() const { return len_; }
   // Room past the readable bytes: what a receiver may advertise as RCV.WND.
-  std::size_t free() const { return buf_.size() - len_; }
+  std::size_t free() const { return cap_ - len_; }
   bool empty() const { return len_ == 0; }
 
   // Appends up to free() bytes; returns how many were taken.
@@ -65,10 +68,11 @@ class ByteRing {
   // capacity() wraps to head_ itself).
   std::size_t physical(std::size_t pos) const {
     const std::size_t p = head_ + pos;
-    return p >= buf_.size() ? p - buf_.size() : p;
+    return p >= cap_ ? p - cap_ : p;
   }
 
-  std::vector<std::uint8_t> buf_;
+  std::unique_ptr<std::uint8_t[]> buf_;
+  std::size_t cap_ = 0;
   std::size_t head_ = 0;  // physical index of the first readable byte
   std::size_t len_ = 0;   // readable bytes
 };
