@@ -147,6 +147,14 @@ else
   expect_err 1 "weft cat: bind 0.0.0.0:80: Permission denied" A cat -l 80
 fi
 
+# A port someone holds: the second listener is refused.
+WEFT_HOST=a "$WEFT" cat -l 6010 </dev/zero >/dev/null 2>&1 &
+holder=$!
+for _ in $(seq 50); do WEFT_HOST=a "$WEFT" netstat -ltn | grep -q ':6010 ' && break; sleep 0.1; done
+expect_err 1 "weft cat: bind 0.0.0.0:6010: Address already in use" A cat -l 6010
+kill "$holder" 2>/dev/null || true
+wait "$holder" 2>/dev/null || true
+
 # ------------------------------------------------------- 10 MB, each way
 head -c 10000000 /dev/urandom >"$TMP/in_a"
 head -c 10000000 /dev/urandom >"$TMP/in_b"
