@@ -130,9 +130,10 @@ Result<Port> PortTable::bind(const BindRequest& r) {
     if (!picked) return std::errc::address_in_use;
     port = *picked;
   } else if (const PortBindings* v = bindings_on(port)) {
-    // Sharing needs the consent of both sides (SO_REUSEADDR on each).
+    // Sharing needs the consent of both sides (SO_REUSEADDR on each), and
+    // never extends to a listener's port.
     const bool conflict = std::any_of(v->begin(), v->end(), [&](const Binding& b) {
-      return overlaps(b.addr, r.addr) && !(b.reuse_addr && r.reuse_addr);
+      return overlaps(b.addr, r.addr) && !(b.reuse_addr && r.reuse_addr && !b.listening);
     });
     if (conflict) {
       ++counters_.addr_in_use;
@@ -161,6 +162,23 @@ Result<Port> PortTable::bind_ephemeral_for(SocketId owner, Ipv4Addr local_addr, 
   if (!picked) return std::errc::address_not_available;
   add(owner, local_addr, *picked, false, Kind::connection);
   return *picked;
+}
+
+Status PortTable::listen(SocketId owner) {
+  auto it = owners_.find(owner);
+  if (it == owners_.end()) return std::errc::invalid_argument;
+  PortBindings& v = ports_.at(it->second.port.value());
+  Binding* mine = nullptr;
+  for (Binding& b : v) {
+    if (b.owner == owner) {
+      mine = &b;
+    } else if (b.listening && overlaps(b.addr, it->second.addr)) {
+      ++counters_.addr_in_use;
+      return std::errc::address_in_use;
+    }
+  }
+  mine->listening = true;
+  return ok_status();
 }
 
 void PortTable::release(SocketId owner) {

@@ -81,7 +81,8 @@ class PortTable {
   //  EINVAL      r.owner already has a binding.
   //  EADDRINUSE  another binding holds the port on an overlapping address
   //              (the same address, or either one is the wildcard), unless
-  //              both set reuse_addr; or port 0 and no ephemeral port is free.
+  //              both set reuse_addr and it does not listen; or port 0 and
+  //              no ephemeral port is free.
   // EADDRNOTAVAIL (an address the host does not own) is the caller's check.
   Result<Port> bind(const BindRequest& r);
 
@@ -99,6 +100,15 @@ class PortTable {
   //                 reports from connect()).
   Result<Port> bind_ephemeral_for(SocketId owner, Ipv4Addr local_addr, Endpoint remote,
                                   const std::function<bool(Port)>& four_tuple_free);
+
+  // TCP's listen(): marks owner's binding as listening. From then on no
+  // other socket may bind an overlapping address on the port, even with
+  // SO_REUSEADDR on both (Linux's rule; sharing a listener's port needs
+  // SO_REUSEPORT, which weft does not offer).
+  // Errors:
+  //  EINVAL      owner has no binding.
+  //  EADDRINUSE  another binding on an overlapping address already listens.
+  Status listen(SocketId owner);
 
   // Frees owner's binding; a no-op if it has none.
   void release(SocketId owner);
@@ -132,6 +142,7 @@ class PortTable {
     Ipv4Addr addr;
     bool reuse_addr;
     Kind kind;
+    bool listening = false;
   };
   // Bindings on one port, oldest first. Usually one.
   using PortBindings = std::vector<Binding>;

@@ -137,6 +137,7 @@ Status TcpLayer::listen(SocketId id, std::size_t backlog) {
     t->bound = Endpoint{Ipv4Addr::any(), *port};
     t->port_bound = true;
   }
+  if (auto st = ports_.listen(id); !st) return st.error();
   t->backlog = std::clamp<std::size_t>(backlog, 1, cfg_.max_backlog);
   t->state = TcpState::listen;
   return ok_status();

@@ -168,7 +168,8 @@ class TcpLayer {
   // Passive open; binds an ephemeral port first when unbound. backlog caps
   // both the SYN queue and the accept queue (at least 1, at most
   // max_backlog).
-  // Errors: EBADF, EINVAL (not CLOSED, or already connected), EADDRINUSE.
+  // Errors: EBADF, EINVAL (not CLOSED, or already connected), EADDRINUSE
+  // (no ephemeral port, or another socket already listens on the port).
   Status listen(SocketId s, std::size_t backlog);
   // Takes an established connection from a listener's accept queue.
   // Errors: EBADF, EINVAL (not listening), EAGAIN (none waiting).

@@ -465,6 +465,19 @@ TEST_F(DaemonTest, BindErrorsAreThePosixOnes) {
   auto other = sa("192.0.2.77", 5007);
   EXPECT_EQ(weft_bind(b, reinterpret_cast<sockaddr*>(&other), sizeof other), -1);
   EXPECT_EQ(errno, EADDRNOTAVAIL);
+  // SO_REUSEADDR on both does not let a second socket share a listener's
+  // port (regression: `weft cat -l` twice on one port both listened).
+  int one = 1;
+  int l1 = tcp_socket(), l2 = tcp_socket();
+  auto lp = sa("0.0.0.0", 5013);
+  ASSERT_EQ(weft_setsockopt(l1, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+  ASSERT_EQ(weft_setsockopt(l2, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+  ASSERT_EQ(weft_bind(l1, reinterpret_cast<sockaddr*>(&lp), sizeof lp), 0);
+  ASSERT_EQ(weft_listen(l1, 4), 0);
+  EXPECT_EQ(weft_bind(l2, reinterpret_cast<sockaddr*>(&lp), sizeof lp), -1);
+  EXPECT_EQ(errno, EADDRINUSE);
+  weft_close(l1);
+  weft_close(l2);
   EXPECT_EQ(weft_bind(12345, reinterpret_cast<sockaddr*>(&p), sizeof p), -1);
   EXPECT_EQ(errno, EBADF);
   EXPECT_EQ(weft_bind(0, reinterpret_cast<sockaddr*>(&p), sizeof p), -1);

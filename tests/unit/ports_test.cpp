@@ -126,6 +126,26 @@ TEST(PortTableBind, ReuseAddrNeedsBothSides) {
   EXPECT_EQ(bind(t, 6, kAny, 90, true).error(), std::errc::address_in_use);
 }
 
+// Linux TCP: SO_REUSEADDR lets sockets share a port only while none of them
+// listens (inet_csk_bind_conflict); two listeners on one port need
+// SO_REUSEPORT, which weft does not have. Regression: a second `weft cat -l`
+// on a held port was allowed to listen beside the first.
+TEST(PortTableBind, ReuseAddrNeverSharesWithAListener) {
+  PortTable t = table();
+  ASSERT_TRUE(bind(t, 1, kAny, 6010, true));
+  ASSERT_TRUE(t.listen(1));
+  EXPECT_EQ(bind(t, 2, kAny, 6010, true).error(), std::errc::address_in_use);  // listener first
+  EXPECT_EQ(bind(t, 2, kA, 6010, true).error(), std::errc::address_in_use);
+
+  ASSERT_TRUE(bind(t, 3, kA, 6020, true));  // both bound, neither listening: fine
+  ASSERT_TRUE(bind(t, 4, kA, 6020, true));
+  EXPECT_TRUE(t.listen(3));
+  EXPECT_EQ(t.listen(4).error(), std::errc::address_in_use);  // then only one may listen
+  t.release(3);
+  EXPECT_TRUE(t.listen(4));
+  EXPECT_EQ(t.listen(99).error(), std::errc::invalid_argument);  // no binding
+}
+
 TEST(PortTableBind, ReleaseFreesThePort) {
   PortTable t = table();
   ASSERT_TRUE(bind(t, 1, kA, 80));
