@@ -9,11 +9,13 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <set>
 #include <string_view>
 
-#include "wire/types.hpp"
 
 namespace weft {
 
@@ -90,11 +92,25 @@ constexpr std::array<std::string_view, 11> kTcpStates = {
     "LISTEN",    "ESTABLISHED", "SYN_SENT",   "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
     "TIME_WAIT", "CLOSE",       "CLOSE_WAIT", "LAST_ACK", "CLOSING"};
 
-NetstatEndpoint parse_endpoint(const json& j, const std::string& path) {
+bool is_v6_proto(std::string_view proto) { return proto == "tcp6" || proto == "udp6"; }
+bool is_tcp_proto(std::string_view proto) { return proto == "tcp" || proto == "tcp6"; }
+
+// The address's bytes (4 or 16), or nullopt when `text` is not an
+// address of that family. inet_pton accepts exactly the dotted quad for
+// IPv4, and every RFC 4291 text form for IPv6.
+std::optional<std::array<unsigned char, 16>> address_bytes(std::string_view text, bool v6) {
+  std::array<unsigned char, 16> b{};
+  const std::string z(text);
+  if (::inet_pton(v6 ? AF_INET6 : AF_INET, z.c_str(), b.data()) != 1) return std::nullopt;
+  return b;
+}
+
+NetstatEndpoint parse_endpoint(const json& j, const std::string& path, bool v6) {
   object_at(j, path);
   NetstatEndpoint e;
   e.address = string_at(j, path, "address");
-  if (!Ipv4Addr::parse(e.address)) fail(join(path, "address"), fmt::format("'{}' is not an IPv4 address", e.address));
+  if (!address_bytes(e.address, v6))
+    fail(join(path, "address"), fmt::format("'{}' is not an {} address", e.address, v6 ? "IPv6" : "IPv4"));
   e.port = static_cast<std::uint16_t>(uint_at(j, path, "port", 65535));
   return e;
 }
@@ -113,6 +129,7 @@ NetstatTcpInfo parse_tcp_info(const json& j, const std::string& path) {
   t.retransmits = uint_at(j, path, "retransmits");
   t.bytes_in = uint_at(j, path, "bytes_in");
   t.bytes_out = uint_at(j, path, "bytes_out");
+  if (auto* a = maybe(j, "bytes_acked")) t.bytes_acked = as_uint(*a, join(path, "bytes_acked"));
   t.sack = bool_at(j, path, "sack");
   t.timestamps = bool_at(j, path, "timestamps");
   t.snd_wscale = uint_at(j, path, "snd_wscale", 14);  // RFC 7323 §2.3
@@ -120,14 +137,20 @@ NetstatTcpInfo parse_tcp_info(const json& j, const std::string& path) {
   return t;
 }
 
-NetstatSocket parse_socket(const json& j, const std::string& path) {
+NetstatSocket parse_socket(const json& j, const std::string& path, bool v2) {
   object_at(j, path);
   NetstatSocket s;
   s.proto = string_at(j, path, "proto");
-  if (s.proto != "tcp" && s.proto != "udp") fail(join(path, "proto"), fmt::format("'{}' is not tcp or udp", s.proto));
+  if (v2) {
+    if (s.proto != "tcp" && s.proto != "udp" && s.proto != "tcp6" && s.proto != "udp6")
+      fail(join(path, "proto"), fmt::format("'{}' is not tcp, udp, tcp6 or udp6", s.proto));
+  } else if (s.proto != "tcp" && s.proto != "udp") {
+    fail(join(path, "proto"), fmt::format("'{}' is not tcp or udp", s.proto));
+  }
+  const bool v6 = is_v6_proto(s.proto);
   s.id = uint_at(j, path, "id");
   s.state = string_at(j, path, "state");
-  if (s.proto == "tcp") {
+  if (is_tcp_proto(s.proto)) {
     if (std::find(kTcpStates.begin(), kTcpStates.end(), s.state) == kTcpStates.end())
       fail(join(path, "state"), fmt::format("'{}' is not a TCP state (LISTEN, ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, "
                                             "FIN_WAIT2, TIME_WAIT, CLOSE, CLOSE_WAIT, LAST_ACK, CLOSING)",
@@ -135,10 +158,12 @@ NetstatSocket parse_socket(const json& j, const std::string& path) {
   } else if (!s.state.empty() && s.state != "ESTABLISHED") {
     fail(join(path, "state"), fmt::format("'{}' is not a UDP state (\"\" or ESTABLISHED)", s.state));
   }
-  s.local = parse_endpoint(need(j, path, "local"), join(path, "local"));
-  if (auto* r = maybe(j, "remote")) s.remote = parse_endpoint(*r, join(path, "remote"));
+  s.local = parse_endpoint(need(j, path, "local"), join(path, "local"), v6);
+  if (auto* r = maybe(j, "remote")) s.remote = parse_endpoint(*r, join(path, "remote"), v6);
   s.recv_q = uint_at(j, path, "recv_q");
   s.send_q = uint_at(j, path, "send_q");
+  if (auto* u = maybe(j, "uid"))
+    s.uid = static_cast<std::uint32_t>(as_uint(*u, join(path, "uid"), std::numeric_limits<std::uint32_t>::max()));
   if (auto* o = maybe(j, "owner")) {
     const std::string op = join(path, "owner");
     object_at(*o, op);
@@ -194,22 +219,32 @@ std::string user_text(std::uint32_t uid, bool numeric) {
   return std::to_string(uid);
 }
 
-// "address:port" in at most 23 characters, so the columns stay aligned.
-// Addresses are always numeric for now: net-tools resolves host names
-// without -n, but that needs DNS, which a later change brings; ports
-// already come from the local services database. A numeric IPv4
-// endpoint is at most 21 characters; only a long service name needs the
-// cut, which (like net-tools) keeps up to 18 characters of the port name
-// and shortens the address to make room.
-std::string endpoint_text(const NetstatEndpoint& e, const std::string& proto, bool numeric) {
+// "address:port" in at most 23 characters, so the columns stay aligned,
+// cut as net-tools cuts (its addr_do_one): when address and port need
+// more than 22 characters, the port keeps up to 18 and the address what
+// is left. Long IPv6 addresses and long host names are cut this way.
+std::string endpoint_text(const NetstatEndpoint& e, const std::string& proto, bool numeric, std::string_view hosts) {
   constexpr std::size_t kShort = 22;  // the column is 23 wide, ':' included
-  std::string addr = e.address;
-  std::string port = port_text(e.port, proto, numeric);
+  std::string addr = netstat_address_text(e.address, numeric, hosts);
+  // Port names are per protocol in /etc/services: tcp6 looks up "tcp".
+  std::string port = port_text(e.port, is_tcp_proto(proto) ? "tcp" : "udp", numeric);
   if (addr.size() + port.size() > kShort) {
     port = cut(port, std::min(port.size(), kShort - 4));
     addr = cut(addr, kShort - port.size());
   }
   return addr + ":" + port;
+}
+
+// The remote column of a socket with no peer: the family's wildcard.
+NetstatEndpoint no_peer(const NetstatSocket& s) { return {is_v6_proto(s.proto) ? "::" : "0.0.0.0", 0}; }
+
+// The hosts file's text for one table: read once, only when names are
+// wanted; a missing file gives numbers.
+std::string hosts_text(const NetstatOptions& o) {
+  if (o.numeric || o.hosts_file.empty()) return {};
+  std::ifstream f(o.hosts_file, std::ios::binary);
+  if (!f) return {};
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
 }
 
 void rstrip_append(std::string& out, std::string line) {
@@ -229,13 +264,17 @@ std::string header(const NetstatOptions& o) {
   return out;
 }
 
-std::string row(const NetstatSocket& s, const NetstatOptions& o) {
-  const std::string local = endpoint_text(s.local, s.proto, o.numeric);
-  const std::string remote =
-      netstat_is_server(s) ? std::string("0.0.0.0:*") : endpoint_text(*s.remote, s.proto, o.numeric);
+std::string row(const NetstatSocket& s, const NetstatOptions& o, std::string_view hosts) {
+  const std::string local = endpoint_text(s.local, s.proto, o.numeric, hosts);
+  // net-tools prints the peer as the kernel has it, a wildcard included
+  // (":::*" for tcp6); a snapshot may also leave a missing peer out.
+  const std::string remote = endpoint_text(s.remote ? *s.remote : no_peer(s), s.proto, o.numeric, hosts);
   std::string line = fmt::format("{:<4}  {:>6} {:>6} {:<23} {:<23} {:<11}", s.proto, s.recv_q, s.send_q, local, remote, s.state);
   if (o.extend) {
-    const std::string user = s.owner ? printable(user_text(s.owner->uid, o.numeric)) : "-";
+    // The socket's own user where the snapshot has it (net-tools shows
+    // the kernel's, even for a socket no process holds); else its owner's.
+    const std::optional<std::uint32_t> uid = s.uid ? s.uid : s.owner ? std::optional(s.owner->uid) : std::nullopt;
+    const std::string user = uid ? printable(user_text(*uid, o.numeric)) : "-";
     line += fmt::format(" {:<10} {:<10}", user, s.id);
   }
   if (o.programs) {
@@ -258,8 +297,9 @@ std::string info_line(const NetstatTcpInfo& t) {
   std::string line = fmt::format("        rto:{} rtt:{}/{} mss:{} cwnd:{}", ms(t.rto_us), ms(t.srtt_us), ms(t.rttvar_us), t.mss,
                                  segs(t.cwnd));
   line += " ssthresh:" + (t.ssthresh >= kInitialSsthresh ? std::string("inf") : segs(t.ssthresh));
-  line += fmt::format(" snd_wnd:{} rcv_wnd:{} retrans:{} bytes_sent:{} bytes_received:{}", t.snd_wnd, t.rcv_wnd, t.retransmits,
-                      t.bytes_out, t.bytes_in);
+  line += fmt::format(" snd_wnd:{} rcv_wnd:{} retrans:{} bytes_sent:{}", t.snd_wnd, t.rcv_wnd, t.retransmits, t.bytes_out);
+  if (t.bytes_acked) line += fmt::format(" bytes_acked:{}", *t.bytes_acked);
+  line += fmt::format(" bytes_received:{}", t.bytes_in);
   if (t.sack) line += " sack";
   if (t.timestamps) line += " ts";
   line += fmt::format(" wscale:{},{}\n", t.snd_wscale, t.rcv_wscale);
@@ -268,11 +308,13 @@ std::string info_line(const NetstatTcpInfo& t) {
 
 std::string table(const NetstatSnapshot& snap, const NetstatOptions& o) {
   std::string out = header(o);
-  for (const char* proto : {"tcp", "udp"}) {
+  const std::string hosts = hosts_text(o);
+  // net-tools reads /proc/net/tcp, tcp6, udp, udp6 in this order.
+  for (const char* proto : {"tcp", "tcp6", "udp", "udp6"}) {
     for (const auto& s : snap.sockets) {
       if (s.proto != proto || !netstat_selects(s, o)) continue;
-      out += row(s, o);
-      if (o.info && s.tcp_info && s.proto == "tcp") out += info_line(*s.tcp_info);
+      out += row(s, o, hosts);
+      if (o.info && s.tcp_info && is_tcp_proto(s.proto)) out += info_line(*s.tcp_info);
     }
   }
   return out;
@@ -434,11 +476,15 @@ std::string stats(const NetstatSnapshot& snap, const NetstatOptions& o) {
 NetstatSnapshot parse_netstat_snapshot(const json& j) {
   if (!j.is_object()) fail("snapshot", fmt::format("expected an object, got {}", j.type_name()));
   const std::string schema = string_at(j, "", "schema");
-  if (schema != kNetstatSchema) fail("schema", fmt::format("'{}' is not {} (the only schema this weft reads)", schema, kNetstatSchema));
+  if (schema != kNetstatSchema && schema != kNetstatSchemaV2)
+    fail("schema", fmt::format("'{}' is not {} or {} (the schemas this weft reads)", schema, kNetstatSchema, kNetstatSchemaV2));
+  const bool v2 = schema == kNetstatSchemaV2;
 
   NetstatSnapshot snap;
+  snap.schema = schema;
   const json& host = object_at(need(j, "", "host"), "host");
   snap.host.name = string_at(host, "host", "name");
+  if (auto* k = maybe(host, "kind")) snap.host.kind = as_string(*k, "host.kind");
   snap.host.address = string_at(host, "host", "address");
   snap.host.link = string_at(host, "host", "link");
   snap.host.pid = uint_at(host, "host", "pid");
@@ -446,7 +492,7 @@ NetstatSnapshot parse_netstat_snapshot(const json& j) {
   const json& sockets = need(j, "", "sockets");
   if (!sockets.is_array()) fail("sockets", fmt::format("expected an array, got {}", sockets.type_name()));
   for (std::size_t i = 0; i < sockets.size(); ++i)
-    snap.sockets.push_back(parse_socket(sockets[i], fmt::format("sockets[{}]", i)));
+    snap.sockets.push_back(parse_socket(sockets[i], fmt::format("sockets[{}]", i), v2));
 
   const json& counters = object_at(need(j, "", "counters"), "counters");
   for (const auto& [gname, group] : counters.items()) {
@@ -460,18 +506,67 @@ NetstatSnapshot parse_netstat_snapshot(const json& j) {
 }
 
 bool netstat_is_server(const NetstatSocket& s) {
-  // net-tools decides by the remote port for TCP and by the remote
-  // address for UDP; a weft socket has both or neither, so either zero
-  // means "no peer".
-  return !s.remote || s.remote->port == 0 || Ipv4Addr::parse(s.remote->address).value_or(Ipv4Addr::any()).is_any();
+  // net-tools decides by the remote port for TCP (tcp_do_one) and by the
+  // remote address for UDP (udp_do_one's notnull()).
+  if (!s.remote) return true;
+  if (is_tcp_proto(s.proto)) return s.remote->port == 0;
+  const auto b = address_bytes(s.remote->address, is_v6_proto(s.proto));
+  return !b || std::all_of(b->begin(), b->end(), [](unsigned char c) { return c == 0; });
 }
 
 bool netstat_selects(const NetstatSocket& s, const NetstatOptions& o) {
   if (o.tcp || o.udp) {
-    if (s.proto == "tcp" && !o.tcp) return false;
-    if (s.proto == "udp" && !o.udp) return false;
+    if (is_tcp_proto(s.proto) && !o.tcp) return false;
+    if (!is_tcp_proto(s.proto) && !o.udp) return false;
   }
   return o.all || o.listening == netstat_is_server(s);
+}
+
+std::optional<std::string> hosts_file_name(std::string_view hosts_text, std::string_view address) {
+  const bool v6 = address.find(':') != std::string_view::npos;
+  const auto want = address_bytes(address, v6);
+  if (!want) return std::nullopt;
+  std::size_t i = 0;
+  while (i < hosts_text.size()) {
+    std::size_t j = hosts_text.find('\n', i);
+    if (j == std::string_view::npos) j = hosts_text.size();
+    std::string_view line = hosts_text.substr(i, j - i);
+    i = j + 1;
+    line = line.substr(0, line.find('#'));
+    std::vector<std::string_view> w;
+    std::size_t k = 0;
+    while (k < line.size()) {
+      while (k < line.size() && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r')) ++k;
+      std::size_t e = k;
+      while (e < line.size() && line[e] != ' ' && line[e] != '\t' && line[e] != '\r') ++e;
+      if (e > k) w.push_back(line.substr(k, e - k));
+      k = e;
+    }
+    if (w.size() < 2) continue;
+    if (address_bytes(w[0], v6) == want) return std::string(w[1]);
+  }
+  return std::nullopt;
+}
+
+std::string netstat_address_text(std::string_view address, bool numeric, std::string_view hosts_text) {
+  const bool v6 = address.find(':') != std::string_view::npos;
+  std::string text(address);
+  if (v6) {
+    // net-tools prints an IPv4-mapped address (a v4 peer of a dual-stack
+    // socket) as the IPv4 address alone, named or not.
+    const auto b = address_bytes(address, true);
+    if (b && std::all_of(b->begin(), b->begin() + 10, [](unsigned char c) { return c == 0; }) && (*b)[10] == 0xff &&
+        (*b)[11] == 0xff) {
+      std::array<char, INET_ADDRSTRLEN> v4{};
+      ::inet_ntop(AF_INET, b->data() + 12, v4.data(), v4.size());
+      return v4.data();
+    }
+    if (numeric) return text;
+    if (b && std::all_of(b->begin(), b->end(), [](unsigned char c) { return c == 0; })) return "[::]";
+  } else if (numeric || text == "0.0.0.0") {
+    return text;
+  }
+  return hosts_file_name(hosts_text, address).value_or(text);
 }
 
 std::string format_table(const json& snapshot, const NetstatOptions& o) {

@@ -1,13 +1,15 @@
-// `weft netstat` output, as pure functions of a daemon snapshot.
+// `weft netstat` output, as pure functions of a snapshot.
 //
-// The daemon answers a netstat query with one JSON document, schema
-// "weft-netstat/1" (docs/netstat-json.md). These functions check that
-// document and turn it into the text net-tools `netstat` users expect:
-// the socket table (-t -u -l -a -n -p -e), the table with one line of TCP
-// internals per connection (--info, after `ss -ti`) and the counters
-// (-s). They do no I/O of their own; the only outside reads are the local
-// name databases (getservbyport_r for port names, getpwuid_r for user
-// names) when the options ask for names rather than numbers.
+// A weft host (the daemon) answers a netstat query with one JSON document,
+// schema "weft-netstat/1"; the kernel's sockets (`weft netstat --system`,
+// host/system_sockets.hpp) come as a "weft-netstat/2" document, which
+// adds IPv6 (docs/netstat-json.md). These functions check either and turn
+// it into the text net-tools `netstat` users expect: the socket table
+// (-t -u -l -a -n -p -e), the table with one line of TCP internals per
+// connection (--info, after `ss -ti`) and the counters (-s). They do no
+// I/O of their own; the only outside reads are the local name databases
+// (getservbyport_r for port names, getpwuid_r for user names, the hosts
+// file for host names) when the options ask for names rather than numbers.
 //
 // Layout notes, for anyone comparing with net-tools byte by byte: the
 // columns have net-tools' widths (Proto 4, Recv-Q/Send-Q 6, addresses 23,
@@ -22,14 +24,19 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/counters.hpp"
 
 namespace weft {
 
-// The schema string this module reads and `weft netstat --json` writes.
+// The schema a weft host writes, and the one of snapshots that may hold
+// IPv6 sockets (proto "tcp6"/"udp6"; otherwise the same), which the
+// kernel's snapshot is always written with (docs/netstat-json.md,
+// Compatibility). This module reads both.
 inline constexpr const char* kNetstatSchema = "weft-netstat/1";
+inline constexpr const char* kNetstatSchemaV2 = "weft-netstat/2";
 
 // What to show, with net-tools' meanings.
 struct NetstatOptions {
@@ -37,10 +44,13 @@ struct NetstatOptions {
   bool udp = false;        // -u: UDP sockets
   bool listening = false;  // -l: only servers (sockets with no peer)
   bool all = false;        // -a: servers and connected sockets; overrides -l
-  bool numeric = false;    // -n: numeric ports and user ids
+  bool numeric = false;    // -n: numeric addresses, ports and user ids
   bool programs = false;   // -p: PID/Program name column
   bool extend = false;     // -e: User and Inode (weft socket id) columns
   bool info = false;       // --info: a line of TCP internals under each TCP row
+  // Without -n, host names come from this file alone (never DNS, which
+  // could hang); "" means no host names at all.
+  std::string hosts_file = "/etc/hosts";
 };
 
 // A snapshot that does not follow "weft-netstat/1": a missing or
@@ -51,7 +61,7 @@ struct NetstatSnapshotError : std::runtime_error {
 };
 
 struct NetstatEndpoint {
-  std::string address;  // dotted quad, checked
+  std::string address;  // dotted quad (tcp, udp) or IPv6 text (tcp6, udp6), checked
   std::uint16_t port = 0;
 };
 
@@ -67,23 +77,26 @@ struct NetstatTcpInfo {
   std::uint64_t srtt_us = 0, rttvar_us = 0, rto_us = 0;
   std::uint64_t cwnd = 0, ssthresh = 0, snd_wnd = 0, rcv_wnd = 0, mss = 0;
   std::uint64_t retransmits = 0, bytes_in = 0, bytes_out = 0;
+  std::optional<std::uint64_t> bytes_acked;  // optional in the schema (kernel sockets carry it)
   bool sack = false, timestamps = false;
   std::uint64_t snd_wscale = 0, rcv_wscale = 0;
 };
 
 struct NetstatSocket {
-  std::string proto;  // "tcp" or "udp"
+  std::string proto;  // "tcp" or "udp"; in weft-netstat/2 also "tcp6" or "udp6"
   std::uint64_t id = 0;
   std::string state;  // net-tools name; "" for an unconnected UDP socket
   NetstatEndpoint local;
   std::optional<NetstatEndpoint> remote;
   std::uint64_t recv_q = 0, send_q = 0;
+  std::optional<std::uint32_t> uid;  // the socket's user, when the snapshot gives it (-e prefers it)
   std::optional<NetstatOwner> owner;
   std::optional<NetstatTcpInfo> tcp_info;
 };
 
 struct NetstatHost {
   std::string name, address, link;
+  std::string kind;  // "system" for the kernel's snapshot; "" (absent) for a weft host
   std::uint64_t pid = 0;
 };
 
@@ -93,35 +106,39 @@ struct NetstatCounterGroup {
 };
 
 struct NetstatSnapshot {
+  std::string schema;  // "weft-netstat/1" or "weft-netstat/2"
   NetstatHost host;
   std::vector<NetstatSocket> sockets;            // in the daemon's order
   std::vector<NetstatCounterGroup> counters;     // groups and names sorted by name
 };
 
-// Checks `j` against "weft-netstat/1" and returns its contents. Fields the
-// schema does not name are ignored (adding fields is a compatible change).
-// Throws NetstatSnapshotError; never lets a JSON library exception out.
+// Checks `j` against its schema ("weft-netstat/1" or "weft-netstat/2")
+// and returns its contents. Fields the schema does not name are ignored
+// (adding fields is a compatible change). Throws NetstatSnapshotError;
+// never lets a JSON library exception out.
 NetstatSnapshot parse_netstat_snapshot(const nlohmann::json& j);
 
-// A socket without a peer: remote null, port 0 or address 0.0.0.0. These
-// are the "servers" of -l, as net-tools counts them: TCP listeners (and
-// any bound, unconnected socket) and unconnected UDP sockets.
+// A socket without a peer, by net-tools' rule: TCP with remote null or
+// remote port 0, UDP with remote null or the unspecified remote address
+// (0.0.0.0, ::). These are the "servers" of -l: TCP listeners (and any
+// bound, unconnected socket) and unconnected UDP sockets.
 bool netstat_is_server(const NetstatSocket& s);
 
-// Whether -t/-u and -l/-a select `s`.
+// Whether -t/-u and -l/-a select `s` (-t: tcp and tcp6, -u: udp and udp6).
 bool netstat_selects(const NetstatSocket& s, const NetstatOptions& o);
 
 // The socket table, net-tools `netstat` style: the "Active Internet
 // connections (...)" line, the column line, then one row per selected
-// socket, TCP before UDP, each in the snapshot's order. Every line ends
-// in '\n'. With o.info, as format_info. Throws NetstatSnapshotError.
+// socket, in net-tools' order: tcp, tcp6, udp, udp6, each in the
+// snapshot's order. Every line ends in '\n'. With o.info, as format_info.
+// Throws NetstatSnapshotError.
 std::string format_table(const nlohmann::json& snapshot, const NetstatOptions& o);
 
 // format_table (o.info or not), with each TCP row that carries tcp_info
 // followed by one line of its internals, indented 8 spaces, after `ss -ti`:
 //   rto:201 rtt:1.2/0.3 mss:1432 cwnd:10 (14320 bytes) ssthresh:inf
 //   snd_wnd:65535 rcv_wnd:262144 retrans:0 bytes_sent:0 bytes_received:0 sack ts wscale:7,7
-// (one line). Times in milliseconds; cwnd and ssthresh in segments of
+// (one line; "bytes_acked:N" after bytes_sent when the snapshot has it). Times in milliseconds; cwnd and ssthresh in segments of
 // `mss` (rounded down; "-" when mss is 0) with the bytes weft keeps in
 // parentheses; ssthresh "inf" while it is still the initial 0x7fffffff;
 // windows and byte counts in bytes; "sack"/"ts" only when negotiated.
@@ -143,5 +160,20 @@ std::string format_stats(const nlohmann::json& snapshot, const NetstatOptions& o
 // else (schema, host, counters, unknown fields) unchanged. For --json.
 // Throws NetstatSnapshotError.
 nlohmann::json filter_snapshot(const nlohmann::json& snapshot, const NetstatOptions& o);
+
+// The host name a hosts file (text in /etc/hosts format) gives `address`:
+// the first name on the first line whose address is the same address
+// (compared as addresses, so "::1" matches "0::1"), as the C library's
+// files lookup answers. nullopt when no line has it or `address` is not
+// an address.
+std::optional<std::string> hosts_file_name(std::string_view hosts_text, std::string_view address);
+
+// How net-tools prints an address in the Local/Foreign columns. With
+// `numeric` (-n): IPv4 dotted; IPv6 as inet_ntop writes it, except that
+// an IPv4-mapped address shows as its IPv4 part ("::ffff:127.0.0.1" →
+// "127.0.0.1"). Without: 0.0.0.0 stays "0.0.0.0", :: becomes "[::]", a
+// mapped address shows as its IPv4 part, and any other address takes its
+// name from `hosts_text` (hosts_file_name) or stays numeric.
+std::string netstat_address_text(std::string_view address, bool numeric, std::string_view hosts_text);
 
 }  // namespace weft

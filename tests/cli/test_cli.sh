@@ -156,6 +156,98 @@ for try in 1 2 3 4 5; do
   echo "FAIL: host over a stale control socket: $(cat "$TMP/s.err")"; fails=$((fails + 1)); break
 done
 
+# weft netstat --all-hosts: every weft host in the runtime directory, then
+# the kernel's sockets, one section each. A control socket nobody answers
+# on (its host died) costs one line on stderr; the rest still prints.
+all_hosts() {
+  local try pa pb a b sv out rc ok=1 i
+  for try in 1 2 3 4 5; do
+    pa=$((20000 + RANDOM % 12000)); pb=$((pa + 1))
+    "$WEFT" host --udp-link "127.0.0.1:$pa" --addr 192.0.2.10/24 --udp-peer "192.0.2.20=127.0.0.1:$pb" \
+      --name a --services echo >"$TMP/a.out" 2>"$TMP/a.err" & a=$!
+    "$WEFT" host --udp-link "127.0.0.1:$pb" --addr 192.0.2.20/24 --udp-peer "192.0.2.10=127.0.0.1:$pa" \
+      --name b >"$TMP/b.out" 2>"$TMP/b.err" & b=$!
+    PIDS=("$a" "$b")
+    if wait_ready "$TMP/a.out" "$a" && wait_ready "$TMP/b.out" "$b"; then break; fi
+    kill "$a" "$b" 2>/dev/null; wait "$a" "$b" 2>/dev/null; PIDS=()
+    grep -qi 'in use' "$TMP/a.err" "$TMP/b.err" && continue
+    echo "FAIL: --all-hosts: hosts not ready: A: $(cat "$TMP/a.err") B: $(cat "$TMP/b.err")"
+    return 1
+  done
+  [ ${#PIDS[@]} -eq 2 ] || { echo "FAIL: --all-hosts: no free UDP port pair after 5 tries"; return 1; }
+  WEFT_HOST=b "$WEFT" serve echo --port 7007 >"$TMP/serve.out" 2>&1 & sv=$!
+  PIDS+=("$sv")
+  for i in $(seq 100); do
+    "$WEFT" netstat --host b -tln 2>/dev/null | grep -q ':7007 ' && break
+    sleep 0.1
+  done
+  /usr/bin/python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.bind(sys.argv[1])' "$WEFT_RUNTIME_DIR/gone.sock"
+
+  out=$("$WEFT" netstat --all-hosts -a -p -n 2>"$TMP/all.err"); rc=$?
+  [ "$rc" -eq 0 ] || { echo "FAIL: --all-hosts -a -p -n exit $rc: $(cat "$TMP/all.err")"; ok=0; }
+  # (Not root: other users' processes cannot be looked into, one more line.)
+  if [ "$(grep -vc 'not all processes could be identified' "$TMP/all.err")" -ne 1 ] ||
+     ! grep -q "^weft netstat: host 'gone': not running (no weft host '.*gone.sock' at .*gone.sock: Connection refused)$" "$TMP/all.err"; then
+    echo "FAIL: --all-hosts: want one 'not running' line for gone.sock, got: $(cat "$TMP/all.err")"; ok=0
+  fi
+  local want row='%-4s  %6s %6s %-23s %-23s %-11s %s' prog=$WEFT
+  # a's echo service belongs to a's daemon, b's echo to the weft serve
+  # process; in the kernel's section, each daemon holds its UDP link,
+  # named as net-tools names it (an absolute argv[0] cut to its base name).
+  [[ $WEFT == /* ]] && prog=${WEFT##*/}
+  for want in "weft host 'a' (192.0.2.10/24, pid $a):" "weft host 'b' (192.0.2.20/24, pid $b):" "system (Linux kernel):" \
+      "$(printf "$row" tcp 0 0 0.0.0.0:7 '0.0.0.0:*' LISTEN "$a/weft")" \
+      "$(printf "$row" tcp 0 0 0.0.0.0:7007 '0.0.0.0:*' LISTEN "$sv/weft")" \
+      "$(printf "$row" udp 0 0 "127.0.0.1:$pa" '0.0.0.0:*' '' "$a/$prog")" \
+      "$(printf "$row" udp 0 0 "127.0.0.1:$pb" '0.0.0.0:*' '' "$b/$prog")"; do
+    grep -qxF -- "$want" <<<"$out" || { echo "FAIL: --all-hosts -a -p -n: no line '$want' in:"; echo "$out"; ok=0; }
+  done
+  # Sections come in that order: a, b, then the kernel.
+  [ "$(grep -E "^(weft host|system)" <<<"$out" | cut -c1-13 | tr '\n' '|')" = "weft host 'a'|weft host 'b'|system (Linux|" ] ||
+    { echo "FAIL: --all-hosts section order: $(grep -E "^(weft host|system)" <<<"$out")"; ok=0; }
+
+  # --json: an array of snapshots, weft hosts first, the kernel last.
+  "$WEFT" netstat --all-hosts --json -ta >"$TMP/all.json" 2>/dev/null
+  /usr/bin/python3 - "$TMP/all.json" "$sv" <<'PY' || { echo "FAIL: --all-hosts --json"; ok=0; }
+import json, sys
+docs = json.load(open(sys.argv[1]))
+assert [d["host"]["name"] for d in docs] == ["a", "b", "system"], [d["host"]["name"] for d in docs]
+assert [d["schema"] for d in docs] == ["weft-netstat/1", "weft-netstat/1", "weft-netstat/2"]
+assert any(s["local"]["port"] == 7007 and s["owner"]["pid"] == int(sys.argv[2]) for s in docs[1]["sockets"])
+assert all(s["proto"] in ("tcp", "tcp6") for d in docs for s in d["sockets"])
+PY
+
+  # No /proc: the weft hosts still print, the kernel's section is one
+  # line on stderr, and the exit status says something was missing.
+  out=$("$WEFT" netstat --all-hosts -t --proc-root "$TMP/no-proc" 2>"$TMP/noproc.err"); rc=$?
+  if [ "$rc" -ne 1 ] || ! grep -qF "weft host 'b' (192.0.2.20/24, pid $b):" <<<"$out" ||
+     ! grep -qx "weft netstat: system: cannot read $TMP/no-proc/net/tcp: No such file or directory (is $TMP/no-proc mounted?)" "$TMP/noproc.err"; then
+    echo "FAIL: --all-hosts without /proc: exit $rc, stderr: $(cat "$TMP/noproc.err")"; ok=0
+  fi
+  # $WEFT_HOST (set for clients) does not count as --host given.
+  WEFT_HOST=b "$WEFT" netstat --system -t >/dev/null 2>"$TMP/env.err" || { echo "FAIL: WEFT_HOST=b netstat --system: $(cat "$TMP/env.err")"; ok=0; }
+
+  kill -TERM "$sv" "$a" "$b" 2>/dev/null; wait "$sv" "$a" "$b" 2>/dev/null; PIDS=()
+  rm -f "$WEFT_RUNTIME_DIR/gone.sock"
+  # An empty runtime directory: the kernel's section alone, nothing on stderr.
+  out=$(WEFT_RUNTIME_DIR=$TMP/empty "$WEFT" netstat --all-hosts -t 2>"$TMP/empty.err"); rc=$?
+  if [ "$rc" -ne 0 ] || [ -s "$TMP/empty.err" ] || [ "$(head -1 <<<"$out")" != "system (Linux kernel):" ]; then
+    echo "FAIL: --all-hosts with no hosts: exit $rc, first line '$(head -1 <<<"$out")', stderr $(cat "$TMP/empty.err")"; ok=0
+  fi
+  [ "$ok" -eq 1 ] && echo "ok: netstat --all-hosts: hosts a and b (a weft serve on b), a stale socket reported, the kernel last"
+  return $((1 - ok))
+}
+all_hosts || fails=$((fails + 1))
+expect 2 netstat --system --host a
+expect 2 netstat --system --from-file "$TMP/x.json"
+expect 2 netstat --system --all-hosts
+expect 2 netstat --all-hosts --host a
+expect 0 netstat --system -tuan
+expect 0 netstat --system -s
+expect 0 netstat --system --json -u
+expect 0 netstat --system -t --info
+expect 1 netstat --system --proc-root "$TMP/no-proc"
+
 # weft netstat, on saved snapshots (--from-file) until the daemon answers.
 HERE=$(cd "$(dirname "$0")" && pwd)
 SNAP=$HERE/netstat_snapshot.json

@@ -22,6 +22,20 @@ need_root_tun() {
   command -v unshare >/dev/null || skip "needs unshare (util-linux)"
   if [ -z "${WEFT_IN_NETNS:-}" ]; then
     export WEFT_IN_NETNS=1
+    rm -rf "$TMP"  # exec runs no EXIT trap; the re-executed test makes its own
+    exec unshare -n -- bash "$0" "$@"
+  fi
+  ip link set lo up
+}
+
+# need_root_netns: as need_root_tun, for tests that need a network
+# namespace of their own but no TUN device (or can do without one).
+need_root_netns() {
+  [ "$(id -u)" -eq 0 ] || skip "needs root to create a network namespace"
+  command -v unshare >/dev/null || skip "needs unshare (util-linux)"
+  if [ -z "${WEFT_IN_NETNS:-}" ]; then
+    export WEFT_IN_NETNS=1
+    rm -rf "$TMP"  # exec runs no EXIT trap; the re-executed test makes its own
     exec unshare -n -- bash "$0" "$@"
   fi
   ip link set lo up

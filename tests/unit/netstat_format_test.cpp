@@ -5,8 +5,12 @@
 #include <netdb.h>
 #include <pwd.h>
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -61,6 +65,7 @@ std::vector<std::string> lines(const std::string& text) {
 
 NetstatOptions opts(const std::string& flags) {
   NetstatOptions o;
+  o.hosts_file = "";  // no host names from this machine's /etc/hosts
   for (char c : flags) {
     switch (c) {
       case 't': o.tcp = true; break;
@@ -373,8 +378,10 @@ TEST(NetstatFormat, MalformedSnapshotsNameTheField) {
     edit(j);
     return error_of(j);
   };
-  EXPECT_EQ(with([](json& j) { j["schema"] = "weft-netstat/2"; }),
-            "schema: 'weft-netstat/2' is not weft-netstat/1 (the only schema this weft reads)");
+  EXPECT_EQ(with([](json& j) { j["schema"] = "weft-netstat/3"; }),
+            "schema: 'weft-netstat/3' is not weft-netstat/1 or weft-netstat/2 (the schemas this weft reads)");
+  // IPv6 needs weft-netstat/2: a /1 reader may take every non-tcp socket for UDP.
+  EXPECT_EQ(with([](json& j) { j["sockets"][0]["proto"] = "tcp6"; }), "sockets[0].proto: 'tcp6' is not tcp or udp");
   EXPECT_EQ(with([](json& j) { j["schema"] = 1; }), "schema: expected a string, got number");
   EXPECT_EQ(with([](json& j) { j.erase("sockets"); }), "sockets: missing");
   EXPECT_EQ(with([](json& j) { j["sockets"] = json::object(); }), "sockets: expected an array, got object");
@@ -434,4 +441,158 @@ TEST(NetstatFormat, EveryRequiredFieldIsChecked) {
     }
   }
   EXPECT_GT(required, 30);
+}
+
+// ---- weft-netstat/2: IPv6, the kernel's sockets ------------------------------
+
+namespace {
+
+// What `weft netstat --system` builds, cut down: the new protocols, a
+// mapped address, wildcards of both families, a socket-level uid.
+const char* kSnapshotV2 = R"({
+  "schema": "weft-netstat/2",
+  "host": {"name": "system", "kind": "system", "address": "", "link": "Linux 6.18", "pid": 0},
+  "sockets": [
+    {"proto": "udp6", "id": 40, "state": "", "local": {"address": "::1", "port": 53},
+     "remote": {"address": "::", "port": 0}, "recv_q": 832, "send_q": 0, "uid": 0, "owner": null},
+    {"proto": "tcp6", "id": 30, "state": "LISTEN", "local": {"address": "::", "port": 22},
+     "remote": {"address": "::", "port": 0}, "recv_q": 0, "send_q": 0, "uid": 0,
+     "owner": {"pid": 7, "uid": 0, "program": "sshd"}},
+    {"proto": "udp", "id": 20, "state": "ESTABLISHED", "local": {"address": "127.0.0.1", "port": 40000},
+     "remote": {"address": "127.0.0.1", "port": 53}, "recv_q": 0, "send_q": 0, "uid": 0, "owner": null},
+    {"proto": "tcp6", "id": 0, "state": "TIME_WAIT", "local": {"address": "::ffff:127.0.0.1", "port": 22},
+     "remote": {"address": "::ffff:127.0.0.1", "port": 50000}, "recv_q": 0, "send_q": 0, "uid": 0, "owner": null},
+    {"proto": "tcp", "id": 10, "state": "LISTEN", "local": {"address": "0.0.0.0", "port": 22},
+     "remote": {"address": "0.0.0.0", "port": 0}, "recv_q": 0, "send_q": 0, "uid": 0, "owner": null},
+    {"proto": "tcp6", "id": 31, "state": "ESTABLISHED",
+     "local": {"address": "2001:db8:1234:5678:9abc:def0:1234:5678", "port": 22},
+     "remote": {"address": "2001:db8::2", "port": 50001}, "recv_q": 0, "send_q": 0, "uid": 0, "owner": null}
+  ],
+  "counters": {}
+})";
+
+// A hosts file of the test's own, removed at exit.
+struct HostsFile {
+  std::string path = testing::TempDir() + "weft-netstat-hosts-" + std::to_string(::getpid());
+  explicit HostsFile(const std::string& text) { std::ofstream(path) << text; }
+  ~HostsFile() { std::remove(path.c_str()); }
+};
+
+}  // namespace
+
+TEST(NetstatFormatV2, Ipv6RowsInNetToolsOrderAndSpelling) {
+  NetstatOptions o = opts("anp");
+  auto l = lines(format_table(json::parse(kSnapshotV2), o));
+  ASSERT_EQ(l.size(), 8u);
+  // tcp, tcp6, udp, udp6, as net-tools reads /proc/net; ":::*" is the
+  // IPv6 wildcard; a mapped address shows as IPv4; a long address is cut
+  // so that address and port fit 23 columns.
+  EXPECT_EQ(l[2], "tcp        0      0 0.0.0.0:22              0.0.0.0:*               LISTEN      -");
+  EXPECT_EQ(l[3], "tcp6       0      0 :::22                   :::*                    LISTEN      7/sshd");
+  EXPECT_EQ(l[4], "tcp6       0      0 127.0.0.1:22            127.0.0.1:50000         TIME_WAIT   -");
+  EXPECT_EQ(l[5], "tcp6       0      0 2001:db8:1234:5678:9:22 2001:db8::2:50001       ESTABLISHED -");
+  EXPECT_EQ(l[6], "udp        0      0 127.0.0.1:40000         127.0.0.1:53            ESTABLISHED -");
+  EXPECT_EQ(l[7], "udp6     832      0 ::1:53                  :::*                                -");
+}
+
+TEST(NetstatFormatV2, FiltersCoverBothFamilies) {
+  const json j = json::parse(kSnapshotV2);
+  EXPECT_EQ(lines(format_table(j, opts("tln"))).size(), 4u);  // two listeners + headers
+  EXPECT_EQ(lines(format_table(j, opts("un"))).size(), 3u);   // the connected udp
+  EXPECT_EQ(lines(format_table(j, opts("uln"))).size(), 3u);  // the bound udp6
+  json f = filter_snapshot(j, opts("tl"));
+  EXPECT_EQ(f["sockets"].size(), 2u);
+  EXPECT_EQ(f["schema"], "weft-netstat/2");
+}
+
+TEST(NetstatFormatV2, ServerRuleIsNetTools) {
+  // TCP is a server when the remote port is 0, UDP when the remote address
+  // is unspecified, whatever the other half says.
+  json j = json::parse(kSnapshotV2);
+  j["sockets"][4]["remote"] = json::parse(R"({"address": "192.0.2.1", "port": 0})");
+  j["sockets"][2]["remote"] = json::parse(R"({"address": "0.0.0.0", "port": 53})");
+  auto s = parse_netstat_snapshot(j);
+  EXPECT_TRUE(netstat_is_server(s.sockets[4]));
+  EXPECT_TRUE(netstat_is_server(s.sockets[2]));
+  EXPECT_TRUE(netstat_is_server(s.sockets[0]));
+  EXPECT_FALSE(netstat_is_server(s.sockets[5]));
+}
+
+TEST(NetstatFormatV2, ExtendPrefersTheSocketsUid) {
+  json j = json::parse(kSnapshotV2);
+  j["sockets"][1]["uid"] = 1000;  // the socket's uid, not its owner's (0)
+  auto l = lines(format_table(j, opts("taen")));
+  ASSERT_GE(l.size(), 4u);
+  EXPECT_EQ(l[3].substr(80), "1000       30");
+  EXPECT_EQ(l[2].substr(80), "0          10");  // no owner, uid still known
+}
+
+TEST(NetstatFormatV2, Validation) {
+  auto error = [](auto edit) {
+    json j = json::parse(kSnapshotV2);
+    edit(j);
+    try {
+      (void)parse_netstat_snapshot(j);
+    } catch (const NetstatSnapshotError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error([](json&) {}), "no error");
+  EXPECT_EQ(error([](json& j) { j["sockets"][0]["proto"] = "sctp"; }),
+            "sockets[0].proto: 'sctp' is not tcp, udp, tcp6 or udp6");
+  EXPECT_EQ(error([](json& j) { j["sockets"][1]["local"]["address"] = "192.0.2.1"; }),
+            "sockets[1].local.address: '192.0.2.1' is not an IPv6 address");
+  EXPECT_EQ(error([](json& j) { j["sockets"][4]["local"]["address"] = "::"; }),
+            "sockets[4].local.address: '::' is not an IPv4 address");
+  EXPECT_EQ(error([](json& j) { j["sockets"][0]["state"] = "LISTEN"; }),
+            "sockets[0].state: 'LISTEN' is not a UDP state (\"\" or ESTABLISHED)");
+  EXPECT_EQ(error([](json& j) { j["sockets"][0]["uid"] = -1; }), "sockets[0].uid: -1 is negative");
+  EXPECT_EQ(error([](json& j) { j["host"]["kind"] = 1; }), "host.kind: expected a string, got number");
+}
+
+TEST(NetstatNames, HostsFileOnly) {
+  const std::string hosts =
+      "127.0.0.1\tlocalhost\n"
+      "127.0.0.1 other-name\n"
+      "::1 ip6-localhost ip6-loopback\n"
+      "# 192.0.2.1 commented-out\n"
+      "192.0.2.7   gw.example gw   # a trailing comment\n"
+      "not-an-address some-name\n"
+      "192.0.2.8\n";
+  EXPECT_EQ(hosts_file_name(hosts, "127.0.0.1"), "localhost");  // the first line wins
+  EXPECT_EQ(hosts_file_name(hosts, "::1"), "ip6-localhost");
+  EXPECT_EQ(hosts_file_name(hosts, "0:0::1"), "ip6-localhost");  // compared as addresses
+  EXPECT_EQ(hosts_file_name(hosts, "192.0.2.7"), "gw.example");
+  EXPECT_EQ(hosts_file_name(hosts, "192.0.2.1"), std::nullopt);
+  EXPECT_EQ(hosts_file_name(hosts, "192.0.2.8"), std::nullopt);  // an address with no name
+  EXPECT_EQ(hosts_file_name(hosts, "some-name"), std::nullopt);
+
+  // net-tools' spelling: numeric, or names with its special cases.
+  EXPECT_EQ(netstat_address_text("127.0.0.1", true, hosts), "127.0.0.1");
+  EXPECT_EQ(netstat_address_text("127.0.0.1", false, hosts), "localhost");
+  EXPECT_EQ(netstat_address_text("0.0.0.0", false, hosts), "0.0.0.0");
+  EXPECT_EQ(netstat_address_text("::", true, hosts), "::");
+  EXPECT_EQ(netstat_address_text("::", false, hosts), "[::]");
+  EXPECT_EQ(netstat_address_text("::1", false, hosts), "ip6-localhost");
+  EXPECT_EQ(netstat_address_text("::ffff:127.0.0.1", true, hosts), "127.0.0.1");
+  EXPECT_EQ(netstat_address_text("::ffff:127.0.0.1", false, hosts), "127.0.0.1");  // never named
+  EXPECT_EQ(netstat_address_text("192.0.2.9", false, hosts), "192.0.2.9");
+  EXPECT_EQ(netstat_address_text("2001:db8::1", false, hosts), "2001:db8::1");
+}
+
+TEST(NetstatNames, TableWithoutNumericUsesTheHostsFile) {
+  HostsFile h("127.0.0.1 localhost\n192.0.2.20 peer-b.example.org\n::1 ip6-localhost\n");
+  NetstatOptions o = opts("a");
+  o.hosts_file = h.path;
+  auto l = lines(format_table(snapshot(), o));
+  ASSERT_EQ(l.size(), 6u);
+  // A name that does not fit is cut like a long address.
+  EXPECT_EQ(l[3].substr(44, 24), "peer-b.example.or:50123 ");
+  auto v2 = lines(format_table(json::parse(kSnapshotV2), o));
+  EXPECT_EQ(v2[3].substr(20, 48), pad("[::]:" + service(22, "tcp"), 23) + " " + pad("[::]:*", 24));
+  EXPECT_EQ(v2[7].substr(20), pad("ip6-localhost:" + service(53, "udp"), 23) + " [::]:*");  // blanks cut
+  // -n: no names at all.
+  o.numeric = true;
+  EXPECT_EQ(lines(format_table(snapshot(), o))[3].substr(44, 23), "192.0.2.20:50123       ");
 }
