@@ -18,6 +18,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <stdexcept>
 #include <unordered_map>
@@ -25,6 +26,7 @@
 #include <fmt/format.h>
 
 #include "host/control.hpp"
+#include "host/system_sockets.hpp"
 #include "tcp/state.hpp"
 
 namespace weft {
@@ -54,17 +56,16 @@ std::size_t inq(int fd) {
   return static_cast<std::size_t>(n);
 }
 
-// net-tools netstat shows the program as the base name of argv[0] from
-// /proc/PID/cmdline; kernel threads and processes without a command line
-// fall back to the short name in /proc/PID/comm.
+// The program as net-tools netstat names it (netstat_program_name: argv[0]
+// from /proc/PID/cmdline, cut to its base name when it is a full path), so
+// weft's sockets and the kernel's name the same process the same way; a
+// process without a command line falls back to its short name (comm).
 std::string program_name(pid_t pid) {
   std::ifstream cmd(fmt::format("/proc/{}/cmdline", pid), std::ios::binary);
-  std::string argv0;
-  if (cmd) std::getline(cmd, argv0, '\0');
-  if (!argv0.empty()) {
-    auto slash = argv0.rfind('/');
-    return slash == std::string::npos ? argv0 : argv0.substr(slash + 1);
-  }
+  std::string raw;
+  if (cmd) raw.assign(std::istreambuf_iterator<char>(cmd), std::istreambuf_iterator<char>());
+  std::string name = netstat_program_name(raw);
+  if (!name.empty()) return name;
   std::ifstream comm(fmt::format("/proc/{}/comm", pid));
   std::string c;
   if (comm) std::getline(comm, c);
