@@ -1181,17 +1181,11 @@ struct Daemon::Impl {
       now = monotonic_now();
       host.step(now);
       if (hooks.after_step) hooks.after_step(now);
-      int timeout_ms = -1;
-      auto d = host.next_deadline();
-      if (hooks.extra_deadline)
-        if (auto e = hooks.extra_deadline(); e && (!d || *e < *d)) d = e;
-      if (d) {
-        auto wait = *d - monotonic_now();
-        timeout_ms = wait <= Duration::zero()
-                         ? 0
-                         : static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wait).count());
+      if (hooks.stop && hooks.stop()) {
+        shutdown_all();
+        return ok_status();
       }
-      int n = epoll_wait(ep, events, 64, timeout_ms);
+      int n = epoll_wait(ep, events, 64, wait_timeout_ms(host, hooks));
       if (n < 0) {
         if (errno == EINTR) continue;
         return std::errc{errno};

@@ -22,6 +22,16 @@ struct Fd {
 };
 }  // namespace
 
+int wait_timeout_ms(const Host& host, const EventLoopHooks& hooks) {
+  auto d = host.next_deadline();
+  if (hooks.extra_deadline)
+    if (auto e = hooks.extra_deadline(); e && (!d || *e < *d)) d = e;
+  if (!d) return -1;
+  auto wait = *d - monotonic_now();
+  return wait <= Duration::zero() ? 0
+                                  : static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wait).count());
+}
+
 Status run_event_loop(Host& host, const EventLoopHooks& hooks) {
   sigset_t mask;
   sigemptyset(&mask);
@@ -49,18 +59,7 @@ Status run_event_loop(Host& host, const EventLoopHooks& hooks) {
     if (hooks.after_step) hooks.after_step(now);
     if (hooks.stop && hooks.stop()) return ok_status();
 
-    int timeout_ms = -1;
-    auto d = host.next_deadline();
-    if (hooks.extra_deadline)
-      if (auto e = hooks.extra_deadline(); e && (!d || *e < *d)) d = e;
-    if (d) {
-      auto wait = *d - monotonic_now();
-      // Round up: waking a little late is fine, spinning early is not.
-      timeout_ms = wait <= Duration::zero()
-                       ? 0
-                       : static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wait).count());
-    }
-    int n = epoll_wait(ep.fd, events, 8, timeout_ms);
+    int n = epoll_wait(ep.fd, events, 8, wait_timeout_ms(host, hooks));
     if (n < 0) {
       if (errno == EINTR) continue;
       return std::errc{errno};

@@ -22,6 +22,12 @@ struct EventLoopHooks {
   std::function<bool()> stop;
 };
 
+// epoll_wait's timeout until the earlier of the host's next deadline and
+// hooks.extra_deadline: -1 when there is none, else milliseconds rounded up
+// (waking a little late is fine, spinning early is not). Shared by
+// run_event_loop and the daemon's loop.
+int wait_timeout_ms(const Host& host, const EventLoopHooks& hooks);
+
 // Runs `host` until SIGINT or SIGTERM, or until hooks.stop says so. Blocks
 // those signals and SIGUSR1 in the calling thread (so call it before
 // starting other threads).
