@@ -612,7 +612,10 @@ ssize_t weft_recvfrom(int fd, void* buf, size_t len, int flags, struct sockaddr*
   msghdr mh{};
   mh.msg_iov = iov;
   mh.msg_iovlen = 2;
-  ssize_t n = ::recvmsg(fd, &mh, flags & ~MSG_TRUNC);
+  // MSG_TRUNC passes through: on a SOCK_SEQPACKET pair the kernel then
+  // returns the whole record's length, header included, as UDP returns the
+  // whole datagram's.
+  ssize_t n = ::recvmsg(fd, &mh, flags);
   if (n < 0) return -1;
   if (n == 0) return fail(ENETDOWN);  // the daemon ended the socket
   if (static_cast<std::size_t>(n) < sizeof h) return fail(EPROTO);
@@ -625,7 +628,7 @@ ssize_t weft_recvfrom(int fd, void* buf, size_t len, int flags, struct sockaddr*
   }
   fill_sockaddr(h.addr, icmp ? 0 : h.port, from, fromlen);
   // A datagram longer than len is truncated and the rest discarded (the
-  // pair is SOCK_SEQPACKET); MSG_TRUNC's full length is not available here.
+  // pair is SOCK_SEQPACKET); with MSG_TRUNC, data is its real length.
   return static_cast<ssize_t>(data);
 }
 

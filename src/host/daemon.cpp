@@ -957,11 +957,11 @@ struct Daemon::Impl {
     h.addr = e.from.value();
     h.port = e.seq;
     h.ttl = e.ttl;
-    // The stack reports the reply's length, not its bytes; the client gets
-    // that many zero bytes after the header (ping prints the length).
-    std::size_t len = std::min(e.payload_len, kIoChunk);
+    // The reply's own data follows the header, so the process can check it
+    // (ping compares it with what it sent) and read its timestamp back.
+    std::size_t len = std::min(e.payload.size(), kIoChunk);
     std::memcpy(buf.data(), &h, sizeof h);
-    std::memset(buf.data() + sizeof h, 0, len);
+    std::memcpy(buf.data() + sizeof h, e.payload.data(), len);
     if (::send(s.dfd, buf.data(), sizeof h + len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno == EAGAIN) {
       // The process is not reading its replies: drop this one, as a full
       // socket buffer drops.

@@ -40,7 +40,7 @@ void Stack::icmp_input(Ipv4Addr src, Ipv4Addr dst, std::uint8_t ttl, std::span<c
     }
     case wire::icmp_type::echo_reply:
       ++icmp_.in_echo_replies;
-      if (on_echo_reply_) on_echo_reply_(EchoReply{src, v->echo_ident(), v->echo_seq(), v->payload().size(), ttl, now});
+      if (on_echo_reply_) on_echo_reply_(EchoReply{src, v->echo_ident(), v->echo_seq(), v->payload(), ttl, now});
       return;
     case wire::icmp_type::dest_unreachable: {
       ++icmp_.in_dest_unreachable;

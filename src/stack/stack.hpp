@@ -118,7 +118,10 @@ struct EchoReply {
   Ipv4Addr from;
   std::uint16_t ident;
   std::uint16_t seq;
-  std::size_t payload_len;
+  // The reply's data, as it came (RFC 792: the echoer returns the request's
+  // data unchanged). It points into the packet being processed: valid only
+  // during the callback, which copies what it keeps.
+  std::span<const std::uint8_t> payload;
   std::uint8_t ttl;
   Instant at;
 };

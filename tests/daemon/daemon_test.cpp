@@ -710,6 +710,18 @@ TEST_F(DaemonTest, UdpSendtoRecvfromAndRefused) {
     EXPECT_EQ(std::string(buf, static_cast<std::size_t>(n)), "datagram " + std::to_string(i));
     EXPECT_EQ(ntohs(from.sin_port), 6000);
   }
+  // A short buffer truncates the datagram and discards the rest; with
+  // MSG_TRUNC the call returns its real length, as UDP on Linux does.
+  for (int flags : {0, static_cast<int>(MSG_TRUNC)}) {
+    std::string m(300, 'q');
+    ASSERT_EQ(weft_sendto(a, m.data(), m.size(), 0, reinterpret_cast<sockaddr*>(&pb), sizeof pb), 300);
+    char small[10];
+    EXPECT_EQ(weft_recvfrom(b, small, sizeof small, flags, nullptr, nullptr), flags ? 300 : 10);
+    EXPECT_EQ(std::string(small, sizeof small), std::string(10, 'q'));
+  }
+  ASSERT_EQ(weft_sendto(a, "next", 4, 0, reinterpret_cast<sockaddr*>(&pb), sizeof pb), 4);
+  char nb[16];
+  EXPECT_EQ(weft_recvfrom(b, nb, sizeof nb, 0, nullptr, nullptr), 4) << "the truncated rest was discarded";
   std::vector<char> big(70000);
   EXPECT_EQ(weft_sendto(a, big.data(), big.size(), 0, reinterpret_cast<sockaddr*>(&pb), sizeof pb), -1);
   EXPECT_EQ(errno, EMSGSIZE);
@@ -735,6 +747,7 @@ TEST_F(DaemonTest, PingSocketGetsEchoReplies) {
   ASSERT_GE(s, 0);
   auto self = sa(kAddr, 0);
   std::uint8_t req[8 + 32] = {8, 0, 0, 0, 0, 0, 0, 42};
+  for (std::size_t i = 8; i < sizeof req; ++i) req[i] = static_cast<std::uint8_t>(i * 7);
   ASSERT_EQ(weft_sendto(s, req, sizeof req, 0, reinterpret_cast<sockaddr*>(&self), sizeof self),
             static_cast<ssize_t>(sizeof req));
   std::uint8_t rep[128];
@@ -744,6 +757,8 @@ TEST_F(DaemonTest, PingSocketGetsEchoReplies) {
   ASSERT_EQ(n, static_cast<ssize_t>(sizeof req)) << std::strerror(errno);
   EXPECT_EQ(rep[0], 0);  // echo reply
   EXPECT_EQ(rep[7], 42);
+  // RFC 792: the reply carries the request's data back unchanged.
+  EXPECT_EQ(std::vector<std::uint8_t>(rep + 8, rep + n), std::vector<std::uint8_t>(req + 8, req + sizeof req));
   EXPECT_EQ(from.sin_addr.s_addr, self.sin_addr.s_addr);
   EXPECT_GT(weft_last_ttl(s), 0);
   weft_close(s);

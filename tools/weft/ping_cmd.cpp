@@ -129,9 +129,10 @@ int run_ping(const PingOptions& o, bool count_given) {
   req[0] = 8;  // echo request; code, checksum and identifier are the host's
   for (std::size_t i = 8 + sizeof(timeval); i < req.size(); ++i) req[i] = static_cast<std::uint8_t>(i - 8);
   std::vector<std::uint8_t> rep(8 + 65536);
-  // RTT comes from this table, not from the timestamp in the data: the
-  // daemon hands replies over with their length but zero bytes
-  // (Daemon::Impl::on_echo_reply), so the echoed timestamp is not there.
+  // RTT comes from this table of send times rather than from the timestamp
+  // echoed in the data: a reply's data is the peer's to corrupt, the table
+  // is ours. The data is still checked against what was sent, as iputils
+  // does, so a peer that garbles it is seen.
   struct Slot {
     Clock::time_point sent{};
     bool outstanding = false;  // sent, no reply yet
@@ -214,6 +215,16 @@ int run_ping(const PingOptions& o, bool count_given) {
       st.add_rtt(us);
       std::printf("%zd bytes from %s: icmp_seq=%u ttl=%d time=%s ms%s\n", len, addr_string(from.sin_addr).c_str(),
                   static_cast<unsigned>(seq), weft_last_ttl(fd), format_rtt(us).c_str(), dup ? " (DUP!)" : "");
+      // RFC 792: the echoer returns the data unchanged. The pattern after
+      // the timestamp must come back as sent (the timestamp itself is the
+      // sequence's own and not compared).
+      for (std::size_t i = 8 + sizeof(timeval); i < req.size() && i < static_cast<std::size_t>(len); ++i) {
+        if (rep[i] != req[i]) {
+          std::printf("wrong data byte #%zu should be 0x%x but was 0x%x\n", i - 8, static_cast<unsigned>(req[i]),
+                      static_cast<unsigned>(rep[i]));
+          break;
+        }
+      }
       std::fflush(stdout);
     }
   }
