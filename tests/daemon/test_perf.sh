@@ -114,7 +114,9 @@ fi
 
 # rr in the background, and meanwhile a second test is refused as busy.
 WEFT_HOST=a "$WEFT" perf -c $B -t 2 --mode rr --json >"$TMP/rr.json" 2>"$TMP/rr.err" & R=$!
-sleep 0.7
+# Until the server has begun it (a fixed sleep lost this race on a loaded
+# machine: the second test came first and the rr test was the one refused).
+wait_for "$TMP/s.out" ' rr test from ' "$R" || fail "the rr test did not begin: $(cat "$TMP/rr.err")"
 err=$(WEFT_HOST=a "$WEFT" perf -c $B -t 1 2>&1 >/dev/null); rc=$?
 if [ "$rc" -eq 1 ] && [ "$err" = "weft perf: $B:5201: the server is busy with another test" ]; then ok "busy -> 1: $err"
 else fail "a second test during one -> exit $rc: $err"; fi
