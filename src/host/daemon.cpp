@@ -751,6 +751,10 @@ struct Daemon::Impl {
         s.want_in = false;
         break;
       }
+      // A short read took all the pair held: stop without a call that
+      // would only say EAGAIN. The descriptor's interest is level-triggered,
+      // so bytes or an EOF arriving after this wake the loop again.
+      if (static_cast<std::size_t>(n) < kIoChunk) break;
     }
     update_interest(s);
   }
@@ -852,7 +856,11 @@ struct Daemon::Impl {
         break;
       case St::established:
         tcp_to_client(s);
-        if ((ev & tcp_event::writable) && !s.client_eof && !s.dead) {
+        // Writable matters only when the pair was left unread because the
+        // send buffer was full; otherwise EPOLLIN interest is on and the
+        // poll reports the client's bytes (an ACK making room would else
+        // cost a read that finds nothing).
+        if ((ev & tcp_event::writable) && !s.client_eof && !s.dead && !s.want_in) {
           s.want_in = true;
           client_to_tcp(s);
         }
@@ -1177,15 +1185,17 @@ struct Daemon::Impl {
     epoll_add(listen_fd, EPOLLIN, tag(kListen, 0));
 
     epoll_event events[64];
+    bool link_readable = true;  // until a poll says otherwise
     for (;;) {
       now = monotonic_now();
-      host.step(now);
+      host.step(now, link_readable);
       if (hooks.after_step) hooks.after_step(now);
       if (hooks.stop && hooks.stop()) {
         shutdown_all();
         return ok_status();
       }
       int n = epoll_wait(ep, events, 64, wait_timeout_ms(host, hooks));
+      link_readable = n < 0;  // EINTR: nothing known, read
       if (n < 0) {
         if (errno == EINTR) continue;
         return std::errc{errno};
@@ -1217,7 +1227,8 @@ struct Daemon::Impl {
             on_sock(id, events[i].events);
             break;
           case kLink:
-            break;  // host.step() reads it
+            link_readable = true;  // host.step() reads it
+            break;
         }
       }
     }

@@ -53,19 +53,24 @@ Status run_event_loop(Host& host, const EventLoopHooks& hooks) {
   }
 
   epoll_event events[8];
+  bool link_readable = true;  // until a poll says otherwise
   for (;;) {
     Instant now = monotonic_now();
-    host.step(now);
+    host.step(now, link_readable);
     if (hooks.after_step) hooks.after_step(now);
     if (hooks.stop && hooks.stop()) return ok_status();
 
     int n = epoll_wait(ep.fd, events, 8, wait_timeout_ms(host, hooks));
+    link_readable = n < 0;  // EINTR: nothing known, read
     if (n < 0) {
       if (errno == EINTR) continue;
       return std::errc{errno};
     }
     for (int i = 0; i < n; ++i) {
-      if (events[i].data.fd != sfd.fd) continue;
+      if (events[i].data.fd != sfd.fd) {
+        link_readable = true;  // the only other descriptor is the link's
+        continue;
+      }
       signalfd_siginfo si;
       while (read(sfd.fd, &si, sizeof si) == sizeof si) {
         if (si.ssi_signo == SIGUSR1) {

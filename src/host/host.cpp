@@ -61,9 +61,15 @@ void Host::flush(Instant now) {
   });
 }
 
-void Host::step(Instant now) {
+void Host::step(Instant now, bool link_readable) {
+  if (!link_readable) {
+    // The last step stopped at kRxBatch (the descriptor had more), or the
+    // link holds packets it has fetched: read anyway.
+    auto held = link_.next_deadline();
+    link_readable = rx_backlog_ || (held && *held <= now);
+  }
   rx_backlog_ = false;
-  for (int i = 0; i < kRxBatch; ++i) {
+  for (int i = 0; link_readable && i < kRxBatch; ++i) {
     std::size_t n = link_.receive(rx_buf_, now);
     if (n == 0) break;
     ++link_counters_.rx_packets;

@@ -46,7 +46,11 @@ class Host {
 
   // Does everything due at `now`: reads the link, runs the stack, the
   // services and application callbacks, and sends what is queued.
-  void step(Instant now);
+  // `link_readable` false is an event loop's word that its poll did not
+  // report the link's descriptor readable: then only packets the link holds
+  // already (its next_deadline() is due) are read, and the system call
+  // that would only say EAGAIN is saved.
+  void step(Instant now, bool link_readable = true);
   // When step() next has work (nullopt: only when the link has input).
   std::optional<Instant> next_deadline() const;
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include <fmt/format.h>
@@ -130,40 +131,72 @@ bool UdpTunnelLink::send(std::span<const std::uint8_t> packet, Instant /*now*/) 
   return send_to(packet, it->second);
 }
 
+bool UdpTunnelLink::fetch() {
+  if (rx_store_.empty()) {
+    rx_store_.resize(kRxBatch * kRxSlot);
+    for (std::size_t i = 0; i < kRxBatch; ++i) {
+      rx_iov_[i] = iovec{rx_store_.data() + i * kRxSlot, kRxSlot};
+      rx_msgs_[i].msg_hdr.msg_iov = &rx_iov_[i];
+      rx_msgs_[i].msg_hdr.msg_iovlen = 1;
+      rx_msgs_[i].msg_hdr.msg_name = &rx_from_[i];
+    }
+  }
+  for (auto& m : rx_msgs_) m.msg_hdr.msg_namelen = sizeof(sockaddr_in);  // value-result
+  for (;;) {
+    // MSG_TRUNC makes each msg_len the datagram's real length even when it
+    // did not fit, so an oversize datagram is told apart from one that
+    // exactly fills its slot and is dropped, never handed up truncated.
+    int n = ::recvmmsg(fd_, rx_msgs_.data(), kRxBatch, MSG_TRUNC | MSG_DONTWAIT, nullptr);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) ++counters_.rx_errors;
+      rx_next_ = rx_count_ = 0;
+      return false;
+    }
+    rx_next_ = 0;
+    rx_count_ = static_cast<std::size_t>(n);
+    rx_drained_ = rx_count_ < kRxBatch;
+    return n > 0;
+  }
+}
+
 std::size_t UdpTunnelLink::receive(std::span<std::uint8_t> buf, Instant /*now*/) {
   for (int drops = 0; drops < kMaxDropsPerReceive; ++drops) {
-    sockaddr_in from{};
-    socklen_t from_len = sizeof from;
-    // MSG_TRUNC makes recvfrom return the datagram's real length even when
-    // it did not fit, so an oversize datagram is told apart from one that
-    // exactly fills buf and is dropped, never handed up truncated.
-    ssize_t n = ::recvfrom(fd_, buf.data(), buf.size(), MSG_TRUNC, reinterpret_cast<sockaddr*>(&from), &from_len);
-    if (n < 0) {
-      if (errno == EINTR) {
-        --drops;  // not a drop: try again
-        continue;
+    if (rx_next_ == rx_count_) {
+      if (rx_drained_) {
+        rx_drained_ = false;
+        return 0;
       }
-      if (errno != EAGAIN && errno != EWOULDBLOCK) ++counters_.rx_errors;
-      return 0;
+      if (!fetch()) return 0;
     }
-    if (from_len < sizeof from || from.sin_family != AF_INET || !sources_.contains(from_sockaddr(from))) {
+    const std::size_t i = rx_next_++;
+    const mmsghdr& m = rx_msgs_[i];
+    const sockaddr_in& from = rx_from_[i];
+    if (m.msg_hdr.msg_namelen < sizeof from || from.sin_family != AF_INET || !sources_.contains(from_sockaddr(from))) {
       ++counters_.rx_unknown_source;
       continue;
     }
-    const auto len = static_cast<std::size_t>(n);
-    if (len > buf.size()) {
+    const std::size_t len = m.msg_len;
+    if (len > buf.size() || len > kRxSlot) {
       ++counters_.rx_too_big;
       continue;
     }
-    if (len < wire::Ipv4View::min_header_len || wire::ip_version(buf.first(len)) != 4) {
+    std::span<const std::uint8_t> d(rx_store_.data() + i * kRxSlot, len);
+    if (len < wire::Ipv4View::min_header_len || wire::ip_version(d) != 4) {
       ++counters_.rx_malformed;
       continue;
     }
+    std::memcpy(buf.data(), d.data(), len);
     ++counters_.rx_packets;
     counters_.rx_bytes += len;
     return len;
   }
   return 0;
+}
+
+std::optional<Instant> UdpTunnelLink::next_deadline() const {
+  if (rx_next_ < rx_count_) return Instant{};
+  return std::nullopt;
 }
 
 std::optional<Endpoint> parse_udp_endpoint(std::string_view s, std::string* why) {

@@ -34,7 +34,9 @@
 #pragma once
 
 #include <netinet/in.h>
+#include <sys/socket.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -134,7 +136,12 @@ class UdpTunnelLink final : public Link {
   // One datagram from a peer, or 0 when none is ready. Datagrams from
   // strangers, runts and ones longer than `buf` are dropped, counted and
   // skipped (up to a bound per call, so a flood cannot hold the caller).
+  // Datagrams are fetched kRxBatch at a time with one recvmmsg(); see
+  // rx_drained_ for when 0 comes without a system call.
   std::size_t receive(std::span<std::uint8_t> buf, Instant now) override;
+  // Now, while datagrams fetched by the last recvmmsg() wait to be handed
+  // out (an event loop must not sleep on the descriptor then).
+  std::optional<Instant> next_deadline() const override;
   int poll_fd() const override { return fd_; }
   std::size_t mtu() const override { return mtu_; }
   // "udp:127.0.0.1:9000", with the port actually bound.
@@ -155,6 +162,25 @@ class UdpTunnelLink final : public Link {
   std::unordered_map<Ipv4Addr, sockaddr_in> by_addr_;  // weft address -> where to send
   std::unordered_set<Endpoint> sources_;               // whom to accept datagrams from
   UdpTunnelCounters counters_;
+
+  // Receive batching. A system call per datagram, plus one more to learn
+  // that the socket is empty, was most of a request/response exchange's
+  // cost; one recvmmsg() now fetches up to kRxBatch. Slots hold the largest
+  // UDP payload, so what is dropped as too big is decided by the caller's
+  // buffer as before; only the bytes received are ever touched.
+  static constexpr std::size_t kRxBatch = 16;
+  static constexpr std::size_t kRxSlot = 65536;
+  bool fetch();  // one recvmmsg(); false when nothing was fetched
+  std::vector<std::uint8_t> rx_store_;  // kRxBatch slots, allocated at the first receive()
+  std::array<mmsghdr, kRxBatch> rx_msgs_{};
+  std::array<iovec, kRxBatch> rx_iov_{};
+  std::array<sockaddr_in, kRxBatch> rx_from_{};
+  std::size_t rx_next_ = 0;   // the next fetched datagram to hand out
+  std::size_t rx_count_ = 0;  // how many the last recvmmsg() fetched
+  // The last recvmmsg() returned fewer than it asked for: the socket was
+  // empty then, so once those are handed out, receive() returns 0 without
+  // asking again (what arrives later makes the descriptor readable).
+  bool rx_drained_ = false;
 };
 
 // "127.0.0.1:9000": an IPv4 address and a port 1-65535. On failure returns

@@ -200,6 +200,47 @@ TEST(UdpTunnel, DatagramLongerThanTheBufferIsDroppedNotTruncated) {
   EXPECT_EQ(p.a->counters().rx_too_big, 1u);
 }
 
+// receive() fetches datagrams a batch at a time (recvmmsg): across batch
+// boundaries, with drops inside a batch, every datagram comes out once and
+// in order, and the link says it holds some (next_deadline) exactly while
+// it does.
+TEST(UdpTunnel, ManyDatagramsComeOutOnceAndInOrderAcrossBatches) {
+  Pair p;
+  RawSocket stranger;
+  constexpr std::uint32_t kCount = 100;
+  for (std::uint32_t i = 0; i < kCount; ++i) {
+    ASSERT_TRUE(p.b->send(test::numbered(kB, kA, i, 60 + i), kNow));
+    if (i % 7 == 3) stranger.send_to(p.a->local_endpoint(), test::numbered(kB, kA, 9999));
+    if (i % 11 == 5) {
+      ASSERT_TRUE(p.b->send(test::numbered(kB, kA, 8888, 1400), kNow));
+    }
+  }
+  std::vector<std::uint8_t> buf(1000);  // the 1400-byte ones are too big for it
+  bool saw_held = false;
+  for (std::uint32_t i = 0; i < kCount; ++i) {
+    std::size_t n = receive_within(*p.a, buf);
+    ASSERT_EQ(n, 60u + i) << "datagram " << i;
+    EXPECT_EQ(test::seq_of(std::span(buf).first(n)), i);
+    if (auto d = p.a->next_deadline(); d) {
+      EXPECT_EQ(*d, Instant{});
+      saw_held = true;
+    }
+  }
+  EXPECT_TRUE(saw_held) << "no batch ever held more than one datagram";
+  EXPECT_EQ(p.a->receive(buf, kNow), 0u);
+  EXPECT_EQ(p.a->receive(buf, kNow), 0u);
+  EXPECT_FALSE(p.a->next_deadline());
+  EXPECT_EQ(p.a->counters().rx_packets, kCount);
+  EXPECT_EQ(p.a->counters().rx_unknown_source, 14u);
+  EXPECT_EQ(p.a->counters().rx_too_big, 9u);
+  EXPECT_EQ(p.a->counters().rx_errors, 0u);
+  // And the next datagram after all that is read again.
+  ASSERT_TRUE(p.b->send(test::numbered(kB, kA, 4242), kNow));
+  std::size_t n = receive_within(*p.a, buf);
+  ASSERT_GT(n, 0u);
+  EXPECT_EQ(test::seq_of(std::span(buf).first(n)), 4242u);
+}
+
 TEST(UdpTunnel, LimitedBroadcastGoesToEveryPeer) {
   auto a = open_link();
   RawSocket b, c;
