@@ -73,6 +73,14 @@ std::string program_name(pid_t pid) {
 }
 
 constexpr std::size_t kPairBuffer = 256 * 1024;  // each socketpair direction
+constexpr std::size_t kFillChunk = 1024;         // see Impl::fill()
+
+// An AF_UNIX pair's capacity each way is the sender's SO_SNDBUF (the
+// receiver's SO_RCVBUF is not consulted), so only that is set, on both ends.
+void set_pair_buffers(const int (&sv)[2]) {
+  int sz = static_cast<int>(kPairBuffer);
+  for (int fd : sv) ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+}
 constexpr std::size_t kIoChunk = 64 * 1024;
 
 }  // namespace
@@ -591,11 +599,7 @@ struct Daemon::Impl {
     }
     int fl = ::fcntl(sv[0], F_GETFL);
     ::fcntl(sv[0], F_SETFL, fl | O_NONBLOCK);  // the daemon's end only: flags are per open file
-    int sz = static_cast<int>(kPairBuffer);
-    for (int fd : sv) {
-      ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
-      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
-    }
+    set_pair_buffers(sv);
     int pass = ::fcntl(sv[1], F_DUPFD_CLOEXEC, 0);
     if (pass < 0) {
       r.err = errno;
@@ -648,8 +652,14 @@ struct Daemon::Impl {
   void fill(Sock& s) {
     int one = 1;
     ::setsockopt(s.cfd, SOL_SOCKET, SO_SNDBUF, &one, sizeof one);
-    char x = 0;
-    while (::send(s.cfd, &x, 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1) ++s.filler;
+    // Chunks, not single bytes: each send is a system call, and two 1 KiB
+    // chunks fill the minimum buffer where single bytes took six.
+    std::memset(buf.data(), 0, kFillChunk);
+    for (;;) {
+      ssize_t n = ::send(s.cfd, buf.data(), kFillChunk, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n <= 0) break;
+      s.filler += static_cast<std::size_t>(n);
+    }
   }
   void unfill(Sock& s) {
     while (s.filler > 0) {
@@ -776,11 +786,7 @@ struct Daemon::Impl {
       }
       int fl = ::fcntl(sv[0], F_GETFL);
       ::fcntl(sv[0], F_SETFL, fl | O_NONBLOCK);
-      int sz = static_cast<int>(kPairBuffer);
-      for (int fd : sv) {
-        ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
-      }
+      set_pair_buffers(sv);
       Sock s;
       s.handle = next_handle++;
       s.kind = SockKind::tcp;
