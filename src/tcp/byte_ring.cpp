@@ -6,29 +6,47 @@
 
 namespace weft::tcp {
 
-ByteRing::ByteRing(std::size_t capacity)
-    : buf_(std::make_unique_for_overwrite<std::uint8_t[]>(capacity)), cap_(capacity) {}
+ByteRing::ByteRing(std::size_t capacity) : cap_(capacity) {}
+
+void ByteRing::reallocate(std::size_t size, std::size_t n) {
+  auto next = std::make_unique_for_overwrite<std::uint8_t[]>(size);
+  copy_out(0, next.get(), n);
+  buf_ = std::move(next);
+  alloc_ = size;
+  head_ = 0;
+}
+
+void ByteRing::reserve(std::size_t need) {
+  if (need <= alloc_) return;
+  assert(need <= cap_);
+  std::size_t size = std::max(alloc_ * 2, kMinAlloc);
+  while (size < need) size *= 2;
+  // Everything allocated so far moves: readable bytes and whatever is
+  // parked past them for the reassembler.
+  reallocate(std::min(size, cap_), alloc_);
+}
 
 void ByteRing::copy_in(std::size_t pos, const std::uint8_t* src, std::size_t n) {
   if (n == 0) return;  // memcpy with a null span is undefined even for 0 bytes
-  assert(pos + n <= cap_);
+  assert(pos + n <= alloc_);
   const std::size_t p = physical(pos);
-  const std::size_t first = std::min(n, cap_ - p);
+  const std::size_t first = std::min(n, alloc_ - p);
   std::memcpy(buf_.get() + p, src, first);
   std::memcpy(buf_.get(), src + first, n - first);
 }
 
 void ByteRing::copy_out(std::size_t pos, std::uint8_t* dst, std::size_t n) const {
   if (n == 0) return;
-  assert(pos + n <= cap_);
+  assert(pos + n <= alloc_);
   const std::size_t p = physical(pos);
-  const std::size_t first = std::min(n, cap_ - p);
+  const std::size_t first = std::min(n, alloc_ - p);
   std::memcpy(dst, buf_.get() + p, first);
   std::memcpy(dst + first, buf_.get(), n - first);
 }
 
 std::size_t ByteRing::write(std::span<const std::uint8_t> data) {
   const std::size_t n = std::min(data.size(), free());
+  reserve(len_ + n);
   copy_in(len_, data.data(), n);
   len_ += n;
   return n;
@@ -60,24 +78,23 @@ void ByteRing::write_at(std::size_t offset_past_end, std::span<const std::uint8_
   assert(offset_past_end <= free() && data.size() <= free() - offset_past_end);
   if (offset_past_end >= free()) return;
   const std::size_t n = std::min(data.size(), free() - offset_past_end);
+  reserve(len_ + offset_past_end + n);
   copy_in(len_ + offset_past_end, data.data(), n);
 }
 
 void ByteRing::commit(std::size_t n) {
   assert(n <= free());
-  len_ += std::min(n, free());
+  n = std::min(n, free());
+  reserve(len_ + n);  // a no-op when the bytes were written with write_at()
+  len_ += n;
 }
 
 bool ByteRing::resize(std::size_t new_capacity) {
   if (new_capacity < len_) return false;
-  if (new_capacity == cap_) return true;
-  auto next = std::make_unique_for_overwrite<std::uint8_t[]>(new_capacity);
-  // Linearize from head_: readable bytes first, then whatever is parked past
-  // them, as much as the new capacity holds.
-  copy_out(0, next.get(), std::min(cap_, new_capacity));
-  buf_ = std::move(next);
+  // Storage beyond the new limit is given back, keeping (linearized from
+  // head_) the readable bytes and as much parked past them as fits.
+  if (alloc_ > new_capacity) reallocate(new_capacity, new_capacity);
   cap_ = new_capacity;
-  head_ = 0;
   return true;
 }
 

@@ -11,11 +11,17 @@
 // (reassembly.hpp) only tracks which offsets are filled; the bytes live here,
 // so out-of-order data costs no allocation and no second copy.
 //
-// Memory is allocated only by the constructor and resize(), never per
-// segment, and never zeroed: a new connection's 2 x 256 KiB would otherwise
-// cost a memset and a page fault per page before the first byte moves
-// (measured: a third of the time of a connect/request/response/close
-// cycle). Bytes are only ever read after they were written.
+// Capacity is a limit, not an allocation. Storage is allocated when bytes
+// first need it and doubles as they need more (from kMinAlloc up to the
+// capacity: at most seven times for 256 KiB), so a connection holds about
+// as much memory as it has ever had queued, as Linux's skb queues do. A
+// connection that moves a few bytes costs 4 KiB a side, not 2 x 256 KiB:
+// allocating and releasing those per connection was a quarter of a
+// connect/request/response/close cycle (malloc growing and trimming the
+// heap, and a page fault per page), a million idle connections would have
+// needed 512 GiB, and zeroing them once cost a third of the cycle more.
+// Storage is never zeroed and never allocated per segment; bytes are only
+// ever read after they were written.
 #pragma once
 
 #include <cstddef>
@@ -27,9 +33,15 @@ namespace weft::tcp {
 
 class ByteRing {
  public:
+  // The smallest storage allocated: a page, more than a full-sized segment.
+  static constexpr std::size_t kMinAlloc = 4096;
+
+  // Allocates nothing until the first write.
   explicit ByteRing(std::size_t capacity);
 
   std::size_t capacity() const { return cap_; }
+  // Bytes of storage allocated now (<= capacity()).
+  std::size_t allocated() const { return alloc_; }
   // Readable bytes (committed and not yet read or consumed).
   std::size_t size() const { return len_; }
   // Room past the readable bytes: what a receiver may advertise as RCV.WND.
@@ -57,22 +69,29 @@ class ByteRing {
 
   // Changes the capacity, keeping the readable bytes and, as far as they
   // fit, parked bytes past the end. Returns false (and changes nothing) if
-  // new_capacity < size(). Allocates.
+  // new_capacity < size(). Allocates only when shrinking below what is
+  // allocated; growing only raises the limit.
   bool resize(std::size_t new_capacity);
 
  private:
-  // Copies n bytes to/from the ring, `pos` bytes past head_. pos + n <= capacity.
+  // Makes allocated() >= need (need <= capacity()), moving the bytes from
+  // head_ on, written or parked, to the front of the new storage.
+  void reserve(std::size_t need);
+  // Moves the first n bytes from head_ on into fresh storage of `size`.
+  void reallocate(std::size_t size, std::size_t n);
+  // Copies n bytes to/from the ring, `pos` bytes past head_. pos + n <= allocated().
   void copy_in(std::size_t pos, const std::uint8_t* src, std::size_t n);
   void copy_out(std::size_t pos, std::uint8_t* dst, std::size_t n) const;
-  // Physical index of the byte `pos` past head_ (pos <= capacity(); pos ==
-  // capacity() wraps to head_ itself).
+  // Physical index of the byte `pos` past head_ (pos <= allocated(); pos ==
+  // allocated() wraps to head_ itself).
   std::size_t physical(std::size_t pos) const {
     const std::size_t p = head_ + pos;
-    return p >= cap_ ? p - cap_ : p;
+    return p >= alloc_ ? p - alloc_ : p;
   }
 
   std::unique_ptr<std::uint8_t[]> buf_;
-  std::size_t cap_ = 0;
+  std::size_t cap_ = 0;    // the limit: what free() counts from
+  std::size_t alloc_ = 0;  // the storage: the ring's modulus
   std::size_t head_ = 0;  // physical index of the first readable byte
   std::size_t len_ = 0;   // readable bytes
 };

@@ -174,15 +174,18 @@ TEST(ByteRing, EmptySpansAreHarmless) {
   EXPECT_TRUE(r.empty());
 }
 
-TEST(ByteRing, MatchesADequeUnderRandomSendBufferUse) {
-  Rng rng(0x5eed);
-  ByteRing r(97);  // not a power of two on purpose
+namespace {
+
+// Random writes, reads, peeks, consumes and resizes against a deque.
+void random_send_buffer_use(std::size_t capacity, std::size_t max_chunk, std::size_t resize_extra) {
+  Rng rng(0x5eed + capacity);
+  ByteRing r(capacity);
   std::deque<std::uint8_t> model;
   std::uint8_t next = 0;
   for (int step = 0; step < 20000; ++step) {
     switch (rng.below(5)) {
       case 0: {
-        std::vector<std::uint8_t> in(rng.below(64));
+        std::vector<std::uint8_t> in(rng.below(max_chunk));
         for (auto& b : in) b = next++;
         const std::size_t n = r.write(in);
         ASSERT_EQ(n, std::min(in.size(), r.capacity() - model.size()));
@@ -191,7 +194,7 @@ TEST(ByteRing, MatchesADequeUnderRandomSendBufferUse) {
         break;
       }
       case 1: {
-        std::vector<std::uint8_t> out(rng.below(64));
+        std::vector<std::uint8_t> out(rng.below(max_chunk));
         const std::size_t n = r.read(out);
         ASSERT_EQ(n, std::min(out.size(), model.size()));
         for (std::size_t k = 0; k < n; ++k, model.pop_front()) ASSERT_EQ(out[k], model.front());
@@ -199,7 +202,7 @@ TEST(ByteRing, MatchesADequeUnderRandomSendBufferUse) {
       }
       case 2: {
         const std::size_t off = rng.below(model.size() + 2);
-        std::vector<std::uint8_t> out(rng.below(64));
+        std::vector<std::uint8_t> out(rng.below(max_chunk));
         const std::size_t n = r.peek(off, out);
         ASSERT_EQ(n, off >= model.size() ? 0 : std::min(out.size(), model.size() - off));
         for (std::size_t k = 0; k < n; ++k) ASSERT_EQ(out[k], model[off + k]);
@@ -213,11 +216,81 @@ TEST(ByteRing, MatchesADequeUnderRandomSendBufferUse) {
       }
       case 4:
         if (rng.chance(0.05)) {
-          ASSERT_TRUE(r.resize(model.size() + rng.below(128)));
+          ASSERT_TRUE(r.resize(model.size() + rng.below(resize_extra)));
         }
         break;
     }
     ASSERT_EQ(r.size(), model.size());
     ASSERT_EQ(r.free(), r.capacity() - model.size());
+    ASSERT_LE(r.allocated(), r.capacity());
   }
+}
+
+}  // namespace
+
+TEST(ByteRing, MatchesADequeUnderRandomSendBufferUse) {
+  // Storage the size of the capacity from the first write (not a power of
+  // two on purpose), and storage that grows and shrinks in steps under it.
+  random_send_buffer_use(97, 64, 128);
+  random_send_buffer_use(100000, 9000, 60000);
+}
+
+// Storage comes with the first byte and doubles as bytes need it, from
+// kMinAlloc up to the capacity, never beyond.
+TEST(ByteRing, StorageIsAllocatedAsBytesNeedIt) {
+  ByteRing r(256 * 1024);
+  EXPECT_EQ(r.allocated(), 0u);
+  EXPECT_EQ(r.free(), 256u * 1024);  // the window is the capacity, not the storage
+  r.write(bytes(1));
+  EXPECT_EQ(r.allocated(), ByteRing::kMinAlloc);
+  r.write(bytes(5000, 1));
+  EXPECT_EQ(r.allocated(), 2 * ByteRing::kMinAlloc);
+  std::vector<std::uint8_t> big(200 * 1024);
+  r.write(big);
+  EXPECT_EQ(r.allocated(), 256u * 1024);  // capped at the capacity
+  r.read(big);
+  r.read(big);
+  EXPECT_EQ(r.allocated(), 256u * 1024) << "storage is kept once grown: no allocation per segment";
+}
+
+// Growing moves readable bytes that wrap around the end of the storage,
+// and out-of-order bytes parked past them, to the same offsets.
+TEST(ByteRing, GrowingKeepsWrappedAndParkedBytes) {
+  ByteRing r(1 << 20);
+  r.write(bytes(3000));
+  std::vector<std::uint8_t> sink(2500);
+  r.read(sink);                       // head at 2500 of 4096
+  r.write(bytes(3000, 100));          // readable 500 + 3000 bytes, wrapped
+  r.write_at(100, bytes(200, 7));     // parked after a 100-byte hole, still in 4 KiB
+  ASSERT_EQ(r.allocated(), ByteRing::kMinAlloc);
+  r.write_at(20000, bytes(50, 9));    // far past the end: storage grows to 32 KiB
+  EXPECT_EQ(r.allocated(), 32u * 1024);
+  r.write_at(0, bytes(100, 200));     // fill the hole
+  r.commit(300);                      // the hole and the parked bytes
+  std::vector<std::uint8_t> want = bytes(500, static_cast<std::uint8_t>(2500 % 256));
+  auto tail = bytes(3000, 100);
+  want.insert(want.end(), tail.begin(), tail.end());
+  auto hole = bytes(100, 200), parked = bytes(200, 7);
+  want.insert(want.end(), hole.begin(), hole.end());
+  want.insert(want.end(), parked.begin(), parked.end());
+  auto got = read_all(r);
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], want[i]) << "byte " << i;
+  r.commit(20050 - 300);              // up to and with the far bytes
+  std::vector<std::uint8_t> rest = read_all(r);
+  ASSERT_EQ(rest.size(), 20050u - 300);
+  EXPECT_EQ(std::vector<std::uint8_t>(rest.end() - 50, rest.end()), bytes(50, 9));
+}
+
+// Shrinking the capacity below the storage gives the storage back.
+TEST(ByteRing, ShrinkingBelowTheStorageReleasesIt) {
+  ByteRing r(64 * 1024);
+  std::vector<std::uint8_t> big(40 * 1024);
+  r.write(big);
+  ASSERT_EQ(r.allocated(), 64u * 1024);
+  r.read(big);
+  r.write(bytes(10));
+  ASSERT_TRUE(r.resize(8192));
+  EXPECT_EQ(r.allocated(), 8192u);
+  EXPECT_EQ(read_all(r), bytes(10));
 }
