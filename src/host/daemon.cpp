@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cassert>
 #include <cstring>
 #include <deque>
 #include <fstream>
@@ -733,10 +734,31 @@ struct Daemon::Impl {
     update_interest(s);
   }
 
-  // client -> TCP, within the free send buffer.
+  // client -> TCP, within the free send buffer. While TCP can take bytes
+  // (send_room), read that much from the pair, once, and hand it all over;
+  // otherwise peek, so send() reports why (EAGAIN, EPIPE, an error) and
+  // nothing is taken from the pair that TCP would not take.
   void client_to_tcp(Sock& s) {
     auto& tcp = host.stack().tcp();
     for (;;) {
+      if (std::size_t room = std::min(tcp.send_room(s.sid), kIoChunk); room > 0) {
+        ssize_t n = ::recv(s.dfd, buf.data(), room, MSG_DONTWAIT);
+        if (n < 0) break;  // EAGAIN
+        if (n == 0) {      // the client shut down writing: FIN after its data
+          s.client_eof = true;
+          (void)tcp.shutdown(s.sid, Shutdown::write, now);
+          break;
+        }
+        auto k = tcp.send(s.sid, std::span<const std::uint8_t>(buf.data(), static_cast<std::size_t>(n)), now);
+        // send_room() promised room for all of it and nothing ran between.
+        assert(k && *k == static_cast<std::size_t>(n));
+        if (!k) {  // cannot happen; if it did, the connection is gone as below
+          end_stream(s, k.error() == std::errc::broken_pipe ? s.end_err : std::optional<std::errc>(k.error()));
+          return;
+        }
+        if (static_cast<std::size_t>(n) < room) break;  // a short read: the pair is empty (see below)
+        continue;
+      }
       ssize_t n = ::recv(s.dfd, buf.data(), kIoChunk, MSG_PEEK | MSG_DONTWAIT);
       if (n < 0) break;  // EAGAIN
       if (n == 0) {      // the client shut down writing: FIN after its data

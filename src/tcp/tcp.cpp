@@ -240,6 +240,13 @@ Result<std::size_t> TcpLayer::send(SocketId id, std::span<const std::uint8_t> da
   return n;
 }
 
+std::size_t TcpLayer::send_room(SocketId id) const {
+  const Tcb* t = get(id);
+  if (!t || t->user_closed || t->pending_error || t->reset || t->fin_queued || !t->data) return 0;
+  if (t->state != TcpState::established && t->state != TcpState::close_wait) return 0;
+  return t->data->snd.free();
+}
+
 Result<TcpRecv> TcpLayer::recv(SocketId id, std::span<std::uint8_t> buf, Instant now, bool peek) {
   Tcb* t = get(id);
   if (!t || t->user_closed) return std::errc::bad_file_descriptor;

@@ -188,6 +188,10 @@ class TcpLayer {
   // shutdown(write), or once the connection has ended or been reset), and
   // the pending error once (ECONNRESET, ECONNREFUSED, ETIMEDOUT).
   Result<std::size_t> send(SocketId s, std::span<const std::uint8_t> data, Instant now);
+  // How many bytes send() would take now, all of them: the send buffer's
+  // free room while the connection may send, else 0 (send() then tells
+  // why). Lets a caller read exactly that much from its own source, once.
+  std::size_t send_room(SocketId s) const;
   // Reads (or with peek, copies) received bytes in order. len 0 with a
   // non-empty buffer: the peer closed cleanly (end of stream).
   // Errors: EBADF, ENOTCONN (not connected), EAGAIN (nothing yet),
