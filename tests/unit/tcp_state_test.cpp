@@ -551,6 +551,31 @@ TEST(TcpClose, LingerZeroSendsRst) {
   EXPECT_TRUE(out[0].has(flag::rst));
 }
 
+// send_room() is what send() takes at once, all of it, and 0 exactly when
+// send() would take nothing (and say why).
+TEST(TcpData, SendRoomIsWhatSendTakes) {
+  Stack s(config());
+  auto& tcp = s.tcp();
+  SocketId fresh = tcp.open();
+  EXPECT_EQ(tcp.send_room(fresh), 0u);  // not connected: send says ENOTCONN
+  auto e = established(s, t0);
+  EXPECT_EQ(tcp.send_room(e.listener), 0u);
+  ASSERT_EQ(tcp.send_room(e.id), 65536u);
+  auto n = tcp.send(e.id, bytes(1000), t0);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(tcp.send_room(e.id), 65536u - 1000);
+  auto big = bytes(tcp.send_room(e.id));
+  n = tcp.send(e.id, big, t0);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, big.size());
+  EXPECT_EQ(tcp.send_room(e.id), 0u);  // full: send says EAGAIN
+  Stack s2(config());
+  auto f = established(s2, t0);
+  ASSERT_EQ(s2.tcp().send_room(f.id), 65536u);
+  ASSERT_TRUE(s2.tcp().shutdown(f.id, Shutdown::write, t0));
+  EXPECT_EQ(s2.tcp().send_room(f.id), 0u);  // after shutdown: send says EPIPE
+}
+
 TEST(TcpClose, SendAfterShutdownIsEpipe) {
   Stack s(config());
   auto e = established(s, t0);
