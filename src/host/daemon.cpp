@@ -1,6 +1,7 @@
 #include "host/daemon.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -144,6 +145,31 @@ struct Daemon::Impl {
   std::vector<std::uint8_t> buf = std::vector<std::uint8_t>(kIoChunk + sizeof(DgramHeader));
   DaemonCounters counters;
   Instant now{};
+
+  // Giving memory back. A daemon runs for weeks while connections come and
+  // go, each with buffers of whatever size it grew to; glibc keeps freed
+  // memory inside its heap (only the top is returned by itself), so without
+  // this RSS would climb with fragmentation (measured: +1.8 MiB over 400
+  // kill -9 cycles). A second after sockets close (their buffers are freed
+  // when the close completes) or a netstat snapshot (a JSON tree of every
+  // socket), malloc_trim() returns every free page, at most once a second
+  // whatever the churn.
+  std::optional<Instant> trim_at;
+  void want_trim() {
+    if (!trim_at) trim_at = now + std::chrono::seconds(1);
+  }
+  void trim_if_due() {
+    if (trim_at && now >= *trim_at) {
+      ::malloc_trim(0);
+      trim_at.reset();
+    }
+  }
+  int trim_timeout_ms(int timeout) const {
+    if (!trim_at) return timeout;
+    auto ms = std::chrono::ceil<std::chrono::milliseconds>(*trim_at - now).count();
+    int t = static_cast<int>(std::max<std::int64_t>(ms, 0));
+    return timeout < 0 ? t : std::min(timeout, t);
+  }
 
   Impl(Host& h, DaemonConfig c) : host(h), cfg(std::move(c)) {}
 
@@ -415,6 +441,7 @@ struct Daemon::Impl {
         return op_socket(c, rq, r);
       case Op::snapshot: {
         std::string js = snapshot().dump();
+        want_trim();  // the document and its tree, a node per field, are freed once sent
         r.value = static_cast<std::int64_t>(js.size());
         send_response(c, r, -1, std::move(js));
         return true;
@@ -1012,6 +1039,7 @@ struct Daemon::Impl {
   void close_sock(std::uint32_t h, bool reset_all) {
     auto it = socks.find(h);
     if (it == socks.end()) return;
+    want_trim();
     Sock& s = it->second;
     auto& tcp = host.stack().tcp();
     if (s.kind == SockKind::tcp) {
@@ -1217,12 +1245,13 @@ struct Daemon::Impl {
     for (;;) {
       now = monotonic_now();
       host.step(now, link_readable);
+      trim_if_due();
       if (hooks.after_step) hooks.after_step(now);
       if (hooks.stop && hooks.stop()) {
         shutdown_all();
         return ok_status();
       }
-      int n = epoll_wait(ep, events, 64, wait_timeout_ms(host, hooks));
+      int n = epoll_wait(ep, events, 64, trim_timeout_ms(wait_timeout_ms(host, hooks)));
       link_readable = n < 0;  // EINTR: nothing known, read
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -1265,6 +1294,11 @@ struct Daemon::Impl {
 
 std::unique_ptr<Daemon> Daemon::start(Host& host, DaemonConfig cfg, std::vector<std::string>& notes) {
   auto impl = std::make_unique<Impl>(host, std::move(cfg));
+  // Buffers of 128 KiB and more (a busy connection's) come from mmap and go
+  // straight back to the system when freed. glibc's default raises this
+  // threshold each time such a block is freed, after which they are carved
+  // from the heap and fragment it; a fixed value turns that off.
+  ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   ::signal(SIGPIPE, SIG_IGN);  // every send uses MSG_NOSIGNAL; this covers the rest
   impl->ep = ::epoll_create1(EPOLL_CLOEXEC);
   if (impl->ep < 0) throw sys_error("epoll_create1");
