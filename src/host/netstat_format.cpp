@@ -522,6 +522,20 @@ bool netstat_selects(const NetstatSocket& s, const NetstatOptions& o) {
   return o.all || o.listening == netstat_is_server(s);
 }
 
+std::vector<std::string_view> split_words(std::string_view line) {
+  constexpr auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && space(line[i])) ++i;
+    std::size_t j = i;
+    while (j < line.size() && !space(line[j])) ++j;
+    if (j > i) out.push_back(line.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
 std::optional<std::string> hosts_file_name(std::string_view hosts_text, std::string_view address) {
   const bool v6 = address.find(':') != std::string_view::npos;
   const auto want = address_bytes(address, v6);
@@ -532,16 +546,7 @@ std::optional<std::string> hosts_file_name(std::string_view hosts_text, std::str
     if (j == std::string_view::npos) j = hosts_text.size();
     std::string_view line = hosts_text.substr(i, j - i);
     i = j + 1;
-    line = line.substr(0, line.find('#'));
-    std::vector<std::string_view> w;
-    std::size_t k = 0;
-    while (k < line.size()) {
-      while (k < line.size() && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r')) ++k;
-      std::size_t e = k;
-      while (e < line.size() && line[e] != ' ' && line[e] != '\t' && line[e] != '\r') ++e;
-      if (e > k) w.push_back(line.substr(k, e - k));
-      k = e;
-    }
+    const auto w = split_words(line.substr(0, line.find('#')));
     if (w.size() < 2) continue;
     if (address_bytes(w[0], v6) == want) return std::string(w[1]);
   }

@@ -161,6 +161,10 @@ std::string format_stats(const nlohmann::json& snapshot, const NetstatOptions& o
 // Throws NetstatSnapshotError.
 nlohmann::json filter_snapshot(const nlohmann::json& snapshot, const NetstatOptions& o);
 
+// The words of one line of a /proc or /etc table: runs of characters
+// between spaces, tabs and carriage returns. They point into `line`.
+std::vector<std::string_view> split_words(std::string_view line);
+
 // The host name a hosts file (text in /etc/hosts format) gives `address`:
 // the first name on the first line whose address is the same address
 // (compared as addresses, so "::1" matches "0::1"), as the C library's

@@ -27,19 +27,6 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-std::vector<std::string_view> words(std::string_view line) {
-  std::vector<std::string_view> out;
-  std::size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
-    std::size_t j = i;
-    while (j < line.size() && line[j] != ' ' && line[j] != '\t' && line[j] != '\r') ++j;
-    if (j > i) out.push_back(line.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
-
 template <class T>
 bool number(std::string_view s, T& out, int base) {
   if (s.empty()) return false;
@@ -83,7 +70,7 @@ bool is_v6(ProcNetTable t) { return t == ProcNetTable::tcp6 || t == ProcNetTable
 
 std::optional<ProcNetSocket> parse_line(std::string_view line, ProcNetTable table) {
   // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...
-  const auto w = words(line);
+  const auto w = split_words(line);
   if (w.size() < 10 || w[0].back() != ':') return std::nullopt;
   ProcNetSocket s;
   s.table = table;
@@ -200,8 +187,8 @@ void add_mib_pairs(std::string_view text, json& groups) {
     i = j + 1;
   }
   for (std::size_t l = 0; l + 1 < lines.size(); ++l) {
-    const auto names = words(lines[l]);
-    const auto values = words(lines[l + 1]);
+    const auto names = split_words(lines[l]);
+    const auto values = split_words(lines[l + 1]);
     if (names.size() < 2 || values.size() != names.size() || names[0] != values[0] || names[0].back() != ':') continue;
     std::int64_t probe = 0;
     if (number(names[1], probe, 10) || !number(values[1], probe, 10)) continue;  // not a names line and its values
@@ -249,7 +236,7 @@ ProcNetParse parse_proc_net(std::string_view text, ProcNetTable table) {
       header = false;
       continue;
     }
-    if (words(line).empty()) continue;
+    if (split_words(line).empty()) continue;
     if (auto s = parse_line(line, table)) {
       out.sockets.push_back(std::move(*s));
     } else {

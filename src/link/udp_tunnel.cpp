@@ -132,10 +132,10 @@ bool UdpTunnelLink::send(std::span<const std::uint8_t> packet, Instant /*now*/) 
 }
 
 bool UdpTunnelLink::fetch() {
-  if (rx_store_.empty()) {
-    rx_store_.resize(kRxBatch * kRxSlot);
+  if (!rx_store_) {
+    rx_store_ = std::make_unique_for_overwrite<std::uint8_t[]>(kRxBatch * kRxSlot);
     for (std::size_t i = 0; i < kRxBatch; ++i) {
-      rx_iov_[i] = iovec{rx_store_.data() + i * kRxSlot, kRxSlot};
+      rx_iov_[i] = iovec{rx_store_.get() + i * kRxSlot, kRxSlot};
       rx_msgs_[i].msg_hdr.msg_iov = &rx_iov_[i];
       rx_msgs_[i].msg_hdr.msg_iovlen = 1;
       rx_msgs_[i].msg_hdr.msg_name = &rx_from_[i];
@@ -181,7 +181,7 @@ std::size_t UdpTunnelLink::receive(std::span<std::uint8_t> buf, Instant /*now*/)
       ++counters_.rx_too_big;
       continue;
     }
-    std::span<const std::uint8_t> d(rx_store_.data() + i * kRxSlot, len);
+    std::span<const std::uint8_t> d(rx_store_.get() + i * kRxSlot, len);
     if (len < wire::Ipv4View::min_header_len || wire::ip_version(d) != 4) {
       ++counters_.rx_malformed;
       continue;

@@ -171,7 +171,9 @@ class UdpTunnelLink final : public Link {
   static constexpr std::size_t kRxBatch = 16;
   static constexpr std::size_t kRxSlot = 65536;
   bool fetch();  // one recvmmsg(); false when nothing was fetched
-  std::vector<std::uint8_t> rx_store_;  // kRxBatch slots, allocated at the first receive()
+  // kRxBatch slots, allocated (not zeroed: only received bytes are read)
+  // at the first receive().
+  std::unique_ptr<std::uint8_t[]> rx_store_;
   std::array<mmsghdr, kRxBatch> rx_msgs_{};
   std::array<iovec, kRxBatch> rx_iov_{};
   std::array<sockaddr_in, kRxBatch> rx_from_{};

@@ -7,16 +7,10 @@ import socket
 import struct
 import sys
 
+from inet_checksum import checksum as csum
+
 iface, src, dst = sys.argv[1], sys.argv[2], sys.argv[3]
 rng = random.Random(1234)
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack(f"!{len(b)//2}H", b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 def ip(payload, proto=17, ihl=5, total=None, version=4, fix_sum=True, opts=b""):
     hl = ihl * 4

@@ -32,6 +32,8 @@ import sys
 import termios
 import time
 
+from inet_checksum import checksum
+
 expect = []
 
 
@@ -186,15 +188,6 @@ KERNEL, PEER, NOBODY = "192.0.2.1", "192.0.2.2", "192.0.2.3"
 SYN, ACK, FIN = 0x02, 0x10, 0x01
 
 
-def checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
 class Peer:
     """Writes hand-made IPv4/TCP packets into the TUN device and reads the
     kernel's. Each conversation is from PEER:sport to the kernel."""
@@ -243,6 +236,18 @@ class Peer:
         sa = self.expect(lambda s: s["dport"] == sport and s["flags"] & (SYN | ACK) == SYN | ACK, "SYN-ACK")
         self.send(sport, dport, isn + 1, sa["seq"] + 1, ACK)
         return isn + 1, sa["seq"] + 1
+
+
+def start_connect(held, to):
+    """A kernel TCP socket whose SYN to `to` is on its way (kept in held)."""
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    c.setblocking(False)
+    held.append(c)
+    try:
+        c.connect(to)
+    except BlockingIOError:
+        pass
+    return c
 
 
 def tun_states(name):
@@ -294,13 +299,7 @@ def tun_states(name):
 
     # A connection from the kernel whose data is never acknowledged: a
     # steady Send-Q of 5000.
-    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    c.setblocking(False)
-    held.append(c)
-    try:
-        c.connect((PEER, 8080))
-    except BlockingIOError:
-        pass
+    c = start_connect(held, (PEER, 8080))
     syn = peer.expect(lambda g: g["sport"] == c.getsockname()[1] and g["flags"] & SYN, "SYN")
     peer.send(8080, syn["sport"], 7000000, syn["seq"] + 1, SYN | ACK)
     peer.expect(lambda g: g["dport"] == 8080 and g["flags"] & ACK, "ACK of our SYN-ACK")
@@ -309,13 +308,7 @@ def tun_states(name):
     row("tcp", c.getsockname(), (PEER, 8080), "ESTABLISHED", True)
 
     # SYN_SENT: a SYN to an address nobody answers for.
-    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    c.setblocking(False)
-    held.append(c)
-    try:
-        c.connect((NOBODY, 80))
-    except BlockingIOError:
-        pass
+    c = start_connect(held, (NOBODY, 80))
     row("tcp", c.getsockname(), (NOBODY, 80), "SYN_SENT", True)
     held.append(peer)
 
