@@ -43,7 +43,8 @@ class Conn {
  public:
   ~Conn() { drop(); }
   // Errors: ENETDOWN (no daemon there), EPROTONOSUPPORT (version), and
-  // EACCES (the socket's mode or group keeps us out).
+  // EACCES (the socket's mode or group keeps us out, or the daemon runs as
+  // a uid that is neither root nor ours).
   int open(const std::string& host) {
     auto path = control::control_socket_path(host);
     if (!path) {
@@ -64,6 +65,24 @@ class Conn {
       t_detail = "no weft host '" + host + "' at " + *path + ": " + std::strerror(e);
       drop();
       return e == EACCES ? EACCES : ENETDOWN;
+    }
+    // Whoever serves this socket gets everything the program sends. Trust
+    // only root or ourselves (the kernel's word, SO_PEERCRED): another
+    // user's process answering at the path we were given is refused, as
+    // ssh-agent's and systemd's clients refuse a socket of the wrong uid.
+    ucred cr{};
+    socklen_t crl = sizeof cr;
+    if (::getsockopt(fd_, SOL_SOCKET, SO_PEERCRED, &cr, &crl) != 0) {
+      int e = errno;
+      t_detail = "weft host '" + host + "' at " + *path + ": SO_PEERCRED: " + std::strerror(e);
+      drop();
+      return EACCES;
+    }
+    if (cr.uid != 0 && cr.uid != ::geteuid()) {
+      t_detail = "weft host '" + host + "' at " + *path + " is served by uid " + std::to_string(cr.uid) +
+                 ", neither root nor this process's uid " + std::to_string(::geteuid()) + ": not trusted";
+      drop();
+      return EACCES;
     }
     Request rq;
     rq.op = Op::hello;

@@ -19,8 +19,11 @@
  * The host is WEFT_HOST (a name, or a path to its control socket; default
  * "default"), or what weft_set_host chose before the first socket. If the
  * daemon cannot be reached calls fail with ENETDOWN; if it speaks another
- * protocol version, with EPROTONOSUPPORT; weft_last_detail() then has a
- * one-line explanation. Thread-safe. See docs/client-design.md.
+ * protocol version, with EPROTONOSUPPORT; if the process serving the
+ * control socket runs as a uid other than root or the caller's own
+ * (SO_PEERCRED), with EACCES: it is not trusted with the program's data.
+ * weft_last_detail() then has a one-line explanation. Thread-safe. See
+ * docs/client-design.md.
  */
 #ifndef WEFT_CLIENT_H
 #define WEFT_CLIENT_H

@@ -17,7 +17,7 @@ std::optional<std::string> control_socket_path(std::string_view name_or_path) {
   if (name_or_path.find('/') != std::string_view::npos) return std::string(name_or_path);
   auto dir = runtime_dir();
   if (!dir) return std::nullopt;
-  return *dir + "/" + std::string(name_or_path) + ".sock";
+  return *dir + "/" + std::string(name_or_path) + "/" + kSocketFile;
 }
 
 std::string default_host() {

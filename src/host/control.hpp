@@ -109,9 +109,14 @@ inline constexpr std::size_t kChunk = 32 * 1024;
 // Where control sockets live: $WEFT_RUNTIME_DIR if set, else /run/weft
 // for root, else $XDG_RUNTIME_DIR/weft (nullopt when that is unset too).
 // The daemon, the client library and the tools all use this one rule.
+// Each host has a directory of its own there, RUNTIME/NAME/, made by its
+// daemon (mode 0700, or 02750 with --socket-group's group) and holding
+// its socket, kSocketFile; see host/runtime_dir.hpp for why.
 std::optional<std::string> runtime_dir();
+inline constexpr const char* kSocketFile = "control.sock";
 // The control socket of host `name_or_path`: a path when it contains '/',
-// else runtime_dir()/NAME.sock. nullopt when no runtime directory is known.
+// else runtime_dir()/NAME/control.sock. nullopt when no runtime directory
+// is known.
 std::optional<std::string> control_socket_path(std::string_view name_or_path);
 // WEFT_HOST or "default".
 std::string default_host();

@@ -20,6 +20,7 @@
 #include <deque>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <stdexcept>
 #include <unordered_map>
@@ -27,6 +28,7 @@
 #include <fmt/format.h>
 
 #include "host/control.hpp"
+#include "host/runtime_dir.hpp"
 #include "host/system_sockets.hpp"
 #include "tcp/state.hpp"
 
@@ -127,10 +129,17 @@ struct Daemon::Impl {
     std::optional<Endpoint> udp_peer;
     std::vector<std::uint8_t> staged;  // UDP/ICMP: a datagram the pair had no room for
     std::uint16_t icmp_ident = 0;
+    struct {
+      bool on = false;
+      Duration idle{}, interval{};  // zero: the layer's default
+      unsigned count = 0;
+    } keep;  // SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT as set
   };
 
   Host& host;
   DaemonConfig cfg;
+  DirFd run_dir, host_dir;  // RUNTIME and RUNTIME/NAME, checked (open_control_socket)
+  std::string socket_path;
   int listen_fd = -1;
   int ep = -1;
   ino_t sock_ino = 0;
@@ -165,11 +174,15 @@ struct Daemon::Impl {
       trim_at.reset();
     }
   }
-  int trim_timeout_ms(int timeout) const {
-    if (!trim_at) return timeout;
-    auto ms = std::chrono::ceil<std::chrono::milliseconds>(*trim_at - now).count();
-    int t = static_cast<int>(std::max<std::int64_t>(ms, 0));
-    return timeout < 0 ? t : std::min(timeout, t);
+  // The loop's wait, shortened to the daemon's own deadlines.
+  int own_timeout_ms(int timeout) const {
+    for (const auto& at : {trim_at, resume_at}) {
+      if (!at) continue;
+      auto ms = std::chrono::ceil<std::chrono::milliseconds>(*at - now).count();
+      int t = static_cast<int>(std::clamp<std::int64_t>(ms, 0, 1000));
+      timeout = timeout < 0 ? t : std::min(timeout, t);
+    }
+    return timeout;
   }
 
   Impl(Host& h, DaemonConfig c) : host(h), cfg(std::move(c)) {}
@@ -186,68 +199,88 @@ struct Daemon::Impl {
     }
     if (listen_fd >= 0) {
       // Remove the socket file only if it is still ours (a successor may
-      // have replaced it).
+      // have replaced it), then the host's directory if that leaves it
+      // empty.
       struct stat st{};
-      if (::stat(cfg.socket_path.c_str(), &st) == 0 && st.st_ino == sock_ino) ::unlink(cfg.socket_path.c_str());
+      if (::fstatat(host_dir.get(), control::kSocketFile, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == sock_ino) {
+        ::unlinkat(host_dir.get(), control::kSocketFile, 0);
+        ::unlinkat(run_dir.get(), cfg.name.c_str(), AT_REMOVEDIR);
+      }
       ::close(listen_fd);
     }
     if (ep >= 0) ::close(ep);
   }
 
   // ---------------------------------------------------------------- setup
+  // RUNTIME is checked from "/" down and RUNTIME/NAME/ made ours through
+  // its descriptor (host/runtime_dir.hpp); only then is the socket bound in
+  // it. Nobody else can write RUNTIME/NAME/, so nobody can plant a symlink
+  // at the socket's path or swap the socket, and its mode comes from the
+  // umask at bind: nothing is ever chmod()ed or chown()ed by a path.
   void open_control_socket() {
-    std::string dir = cfg.socket_path.substr(0, cfg.socket_path.rfind('/'));
-    if (!dir.empty() && ::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
-      throw sys_error(fmt::format("create runtime directory {}", dir));
+    const uid_t self = ::geteuid();
+    run_dir = open_trusted_dir(cfg.runtime_dir, self, true);
+    host_dir = make_host_dir(run_dir, cfg.runtime_dir, cfg.name, self, cfg.socket_group);
+    socket_path = cfg.runtime_dir + "/" + cfg.name + "/" + control::kSocketFile;
     sockaddr_un sa{};
     sa.sun_family = AF_UNIX;
-    if (cfg.socket_path.size() >= sizeof sa.sun_path)
-      throw std::runtime_error(fmt::format("control socket path too long: {}", cfg.socket_path));
-    std::memcpy(sa.sun_path, cfg.socket_path.c_str(), cfg.socket_path.size() + 1);
+    if (socket_path.size() >= sizeof sa.sun_path)
+      throw std::runtime_error(fmt::format("control socket path too long: {}", socket_path));
+    std::memcpy(sa.sun_path, socket_path.c_str(), socket_path.size() + 1);
 
     // A live daemon answers a connect; a stale file (its daemon died)
     // refuses it and is replaced.
     struct stat st{};
-    if (::lstat(cfg.socket_path.c_str(), &st) == 0) {
+    if (::fstatat(host_dir.get(), control::kSocketFile, &st, AT_SYMLINK_NOFOLLOW) == 0) {
       if (!S_ISSOCK(st.st_mode))
-        throw std::runtime_error(fmt::format("{} exists and is not a socket", cfg.socket_path));
+        throw std::runtime_error(fmt::format("{} exists and is not a socket", socket_path));
       int probe = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
       bool live = probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
       if (probe >= 0) ::close(probe);
       if (live)
-        throw std::runtime_error(fmt::format("another weft host is already serving '{}' at {}", cfg.name,
-                                             cfg.socket_path));
-      ::unlink(cfg.socket_path.c_str());
+        throw std::runtime_error(
+            fmt::format("another weft host is already serving '{}' at {}", cfg.name, socket_path));
+      ::unlinkat(host_dir.get(), control::kSocketFile, 0);
     }
     listen_fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (listen_fd < 0) throw sys_error("control socket");
-    // Mode 0660 from the start: no window in which others may connect.
-    mode_t old = ::umask(0117);
+    // 0660 with a group (the set-group-id directory gives the socket its
+    // group), else 0600: the mode is right from the first instant.
+    mode_t old = ::umask(cfg.socket_group ? 0117 : 0177);
     int rc = ::bind(listen_fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
     ::umask(old);
-    if (rc != 0) throw sys_error(fmt::format("bind {}", cfg.socket_path));
-    if (::chmod(cfg.socket_path.c_str(), 0660) != 0) throw sys_error(fmt::format("chmod {}", cfg.socket_path));
-    if (cfg.socket_group && ::chown(cfg.socket_path.c_str(), static_cast<uid_t>(-1), *cfg.socket_group) != 0)
-      throw sys_error(fmt::format("chown {}", cfg.socket_path));
+    if (rc != 0) throw sys_error(fmt::format("bind {}", socket_path));
     if (::listen(listen_fd, 128) != 0) throw sys_error("listen on control socket");
-    if (::stat(cfg.socket_path.c_str(), &st) == 0) sock_ino = st.st_ino;
+    if (::fstatat(host_dir.get(), control::kSocketFile, &st, AT_SYMLINK_NOFOLLOW) == 0) sock_ino = st.st_ino;
   }
 
+  // Each socket costs two descriptors here (its end and the duplicate of
+  // the client's) and a third while its descriptor waits to be taken by
+  // its client; the margin covers the clients, the link and a capture.
+  static constexpr rlim_t kFdMargin = 256;
+  static rlim_t fds_needed(std::size_t sockets) { return static_cast<rlim_t>(sockets) * 3 + kFdMargin; }
+
   void raise_fd_limit(std::vector<std::string>& notes) {
-    // Each socket costs two descriptors here (its end and the duplicate of
-    // the client's), each client one, plus a margin for the link and pcap.
-    rlim_t need = static_cast<rlim_t>(cfg.max_sockets) * 2 + 256;
     rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
-    rlim_t want = rl.rlim_max;
-    if (rl.rlim_cur < want) {
-      rlimit up{want, rl.rlim_max};
-      if (::setrlimit(RLIMIT_NOFILE, &up) == 0) rl.rlim_cur = want;
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) throw sys_error("getrlimit(RLIMIT_NOFILE)");
+    const rlim_t need = fds_needed(cfg.max_sockets);
+    // The soft limit goes up to the hard one; the hard limit is the
+    // operator's word (ulimit -Hn, systemd's LimitNOFILE), even for root.
+    if (rl.rlim_cur < rl.rlim_max) {
+      rlimit up{rl.rlim_max, rl.rlim_max};
+      if (::setrlimit(RLIMIT_NOFILE, &up) == 0) rl.rlim_cur = rl.rlim_max;
     }
-    if (rl.rlim_cur < need)
-      notes.push_back(fmt::format(
-          "open-file limit is {} (hard limit {}); {} sockets need about {}: raise it (ulimit -n) or lower --max-sockets",
-          rl.rlim_cur, rl.rlim_max, cfg.max_sockets, need));
+    if (rl.rlim_cur >= need) return;
+    const std::size_t fits = rl.rlim_cur > kFdMargin ? static_cast<std::size_t>((rl.rlim_cur - kFdMargin) / 3) : 0;
+    if (cfg.max_sockets_given || fits == 0)
+      throw std::runtime_error(fmt::format(
+          "--max-sockets {} needs {} descriptors and the open-file limit is {} (hard limit {}): raise it (ulimit -n) "
+          "or lower --max-sockets to {} at most",
+          cfg.max_sockets, need, rl.rlim_cur, rl.rlim_max, fits));
+    notes.push_back(fmt::format("open-file limit is {} (hard limit {}): serving at most {} sockets, not {}; raise it "
+                                "(ulimit -n) for more",
+                                rl.rlim_cur, rl.rlim_max, fits, cfg.max_sockets));
+    cfg.max_sockets = fits;
   }
 
   void epoll_add(int fd, std::uint32_t events, std::uint64_t data) {
@@ -261,7 +294,10 @@ struct Daemon::Impl {
   void accept_clients() {
     for (;;) {
       int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) return;  // EAGAIN, or a transient error (EMFILE: try later)
+      if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) pause_accepting();
+        return;  // EAGAIN, or a connection that went away before we took it
+      }
       ucred cr{};
       socklen_t len = sizeof cr;
       if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0) {
@@ -296,13 +332,67 @@ struct Daemon::Impl {
         close_sock(h, false);
       }
     }
-    for (auto& o : c.out)
-      if (o.fd >= 0) ::close(o.fd);
+    drop_responses(c);
     ::close(c.fd);
     clients.erase(it);
     --counters.clients_current;
     ++counters.clients_gone;
     if (by_error) ++counters.protocol_errors;
+    descriptors_freed();
+  }
+
+  // Responses that will never be sent: the descriptors they carry are
+  // closed with them (each is a socket's third descriptor).
+  void drop_responses(Client& c) {
+    for (auto& o : c.out)
+      if (o.fd >= 0) ::close(o.fd);
+    c.out.clear();
+  }
+
+  // ------------------------------------------------ out of descriptors
+  // When accept4() or socketpair() fails for want of descriptors, the
+  // daemon stops taking new control connections and new TCP connections
+  // (they wait in the kernel's and the listener's queues: nothing is
+  // reset) and takes them again as soon as it frees a descriptor, or after
+  // a second in case one was freed elsewhere. A level-triggered listener
+  // left in the epoll set would wake the loop for nothing, forever.
+  bool accept_paused = false;
+  std::optional<Instant> resume_at;
+  std::vector<std::uint32_t> accept_waiting;  // listeners with connections not yet handed over
+
+  void pause_accepting() {
+    if (accept_paused) return;
+    accept_paused = true;
+    resume_at = now + std::chrono::seconds(1);
+    ++counters.descriptor_exhaustion;
+    epoll_event ev{};
+    ev.events = 0;
+    ev.data.u64 = tag(kListen, 0);
+    ::epoll_ctl(ep, EPOLL_CTL_MOD, listen_fd, &ev);
+  }
+
+  void descriptors_freed() {
+    if (accept_paused) {
+      accept_paused = false;
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = tag(kListen, 0);
+      ::epoll_ctl(ep, EPOLL_CTL_MOD, listen_fd, &ev);
+    }
+    if (!accept_waiting.empty()) {
+      auto waiting = std::move(accept_waiting);
+      accept_waiting.clear();
+      for (std::uint32_t h : waiting)
+        if (auto it = socks.find(h); it != socks.end() && it->second.st == St::listening) push_accepts(it->second);
+    }
+    if (!accept_paused && accept_waiting.empty()) resume_at.reset();
+  }
+
+  void resume_if_due() {
+    if (resume_at && now >= *resume_at) {
+      resume_at.reset();
+      descriptors_freed();
+    }
   }
 
   void send_response(Client& c, const Response& r, int pass_fd = -1, std::string extra = {}) {
@@ -318,6 +408,7 @@ struct Daemon::Impl {
   // Sends queued responses; a client that does not read them gets them
   // later (EPOLLOUT), never by blocking the daemon.
   void flush_client(Client& c) {
+    bool freed = false;
     while (!c.out.empty()) {
       auto& o = c.out.front();
       iovec iov{o.bytes.data(), o.bytes.size()};
@@ -337,14 +428,31 @@ struct Daemon::Impl {
       ssize_t n = ::sendmsg(c.fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        c.out.clear();  // the client is gone; its EPOLLHUP follows
-        return;
+        // The client is gone (its EPOLLHUP follows): what it was sent is
+        // dropped, and the descriptors with it.
+        drop_responses(c);
+        descriptors_freed();
+        break;
       }
-      if (o.fd >= 0) ::close(o.fd);
+      if (o.fd >= 0) {
+        ::close(o.fd);
+        freed = true;
+      }
       c.out.pop_front();
     }
+    set_client_interest(c);
+    if (freed) descriptors_freed();
+  }
+
+  // A client that does not take its responses stops being read once
+  // kMaxQueued are waiting: each may hold a descriptor, and none of it may
+  // grow without bound. EPOLLHUP is reported whatever the interest, so
+  // its death is still seen.
+  static constexpr std::size_t kMaxQueued = 64;
+  static bool reading(const Client& c) { return c.out.size() < kMaxQueued; }
+  void set_client_interest(Client& c) {
     epoll_event ev{};
-    ev.events = EPOLLIN | (c.out.empty() ? 0u : EPOLLOUT);
+    ev.events = (reading(c) ? EPOLLIN : 0u) | (c.out.empty() ? 0u : EPOLLOUT);
     ev.data.u64 = tag(kClient, c.id);
     ::epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
   }
@@ -354,9 +462,13 @@ struct Daemon::Impl {
     if (it == clients.end()) return;
     if (events & EPOLLOUT) flush_client(it->second);
     if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
+    if (!reading(it->second)) {
+      if (events & (EPOLLHUP | EPOLLERR)) client_gone(cid, false);
+      return;
+    }
     for (int i = 0; i < 64; ++i) {  // a bounded batch per wakeup: fairness
       it = clients.find(cid);
-      if (it == clients.end()) return;
+      if (it == clients.end() || !reading(it->second)) return;
       Request rq;
       // One byte more than a request: a longer message shows as MSG_TRUNC.
       char raw[sizeof(Request) + 1];
@@ -544,10 +656,17 @@ struct Daemon::Impl {
     return true;
   }
 
+  // Linux's answers, Linux's ranges (tcp_sock_set_keepidle and friends in
+  // net/ipv4/tcp.c). The request carries an int64 but setsockopt(2) an
+  // int, so any value outside int's range is EINVAL before anything else
+  // (SO_LINGER packs its two fields, below).
   Status set_option(Sock& s, int level, int name, std::int64_t v) {
     auto& tcp = host.stack().tcp();
     auto& udp = host.stack().udp();
     bool on = v != 0;
+    const bool linger = level == SOL_SOCKET && name == SO_LINGER;
+    if (!linger && (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max()))
+      return std::errc::invalid_argument;
     if (level == SOL_SOCKET) {
       switch (name) {
         case SO_REUSEADDR:
@@ -562,7 +681,8 @@ struct Daemon::Impl {
           return tcp.set_sndbuf(s.sid, static_cast<std::size_t>(v));
         case SO_KEEPALIVE:
           if (s.kind != SockKind::tcp) return std::errc::no_protocol_option;
-          return tcp.set_keepalive(s.sid, on, Duration::zero(), Duration::zero(), 0, now);
+          s.keep.on = on;
+          return apply_keepalive(s);
         case SO_LINGER: {
           // value: bit 32 = l_onoff, low 32 bits = l_linger seconds.
           if (s.kind != SockKind::tcp) return std::errc::no_protocol_option;
@@ -583,22 +703,29 @@ struct Daemon::Impl {
           if (v < 0) return std::errc::invalid_argument;
           return tcp.set_user_timeout(s.sid, std::chrono::milliseconds(v));
         case TCP_SYNCNT:
-          if (v < 1 || v > 127) return std::errc::invalid_argument;
+          if (v < 1 || v > TcpLayer::kMaxSynRetries) return std::errc::invalid_argument;
           return tcp.set_syn_retries(s.sid, static_cast<unsigned>(v));
         case TCP_KEEPIDLE:
-        case TCP_KEEPINTVL:
-        case TCP_KEEPCNT: {
-          if (v <= 0) return std::errc::invalid_argument;
-          Duration idle = name == TCP_KEEPIDLE ? Duration(std::chrono::seconds(v)) : Duration::zero();
-          Duration intvl = name == TCP_KEEPINTVL ? Duration(std::chrono::seconds(v)) : Duration::zero();
-          unsigned cnt = name == TCP_KEEPCNT ? static_cast<unsigned>(v) : 0;
-          return tcp.set_keepalive(s.sid, true, idle, intvl, cnt, now);
+        case TCP_KEEPINTVL: {
+          // Each option sets its own value and keeps the others; neither
+          // turns keepalive on (SO_KEEPALIVE does), as on Linux.
+          if (v < 1 || std::chrono::seconds(v) > TcpLayer::kMaxKeepIdle) return std::errc::invalid_argument;
+          (name == TCP_KEEPIDLE ? s.keep.idle : s.keep.interval) = std::chrono::seconds(v);
+          return apply_keepalive(s);
         }
+        case TCP_KEEPCNT:
+          if (v < 1 || v > TcpLayer::kMaxKeepCount) return std::errc::invalid_argument;
+          s.keep.count = static_cast<unsigned>(v);
+          return apply_keepalive(s);
         default:
           return std::errc::no_protocol_option;
       }
     }
     return std::errc::no_protocol_option;
+  }
+
+  Status apply_keepalive(Sock& s) {
+    return host.stack().tcp().set_keepalive(s.sid, s.keep.on, s.keep.idle, s.keep.interval, s.keep.count, now);
   }
 
   Result<std::int64_t> get_option(Sock& s, int level, int name) {
@@ -616,6 +743,12 @@ struct Daemon::Impl {
     auto kind = static_cast<SockKind>(rq.arg0);
     if (kind != SockKind::tcp && kind != SockKind::udp && kind != SockKind::icmp) {
       r.err = EPROTONOSUPPORT;
+      send_response(c, r);
+      return true;
+    }
+    if (socks.size() >= cfg.max_sockets) {
+      ++counters.socket_limit_hits;
+      r.err = ENFILE;  // the host's limit, as the kernel's fs.file-max gives ENFILE
       send_response(c, r);
       return true;
     }
@@ -813,11 +946,23 @@ struct Daemon::Impl {
     auto it_client = clients.find(l.client);
     if (it_client == clients.end()) return;
     while (inq(l.cfd) / sizeof(AcceptRecord) < l.backlog) {
-      auto a = tcp.accept(l.sid);
-      if (!a) break;
+      if (tcp.pending_accepts(l.sid) == 0) break;
+      // At the socket limit or out of descriptors, the connection waits in
+      // the listener's queue (as it waits in a kernel listener's when the
+      // process does not call accept) until descriptors_freed().
       int sv[2];
-      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        (void)tcp.abort(a->id, now);  // out of descriptors: refuse it visibly
+      if (socks.size() >= cfg.max_sockets ||
+          ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        if (socks.size() >= cfg.max_sockets) ++counters.socket_limit_hits;
+        if (std::find(accept_waiting.begin(), accept_waiting.end(), l.handle) == accept_waiting.end())
+          accept_waiting.push_back(l.handle);
+        if (!resume_at) resume_at = now + std::chrono::seconds(1);
+        break;
+      }
+      auto a = tcp.accept(l.sid);
+      if (!a) {
+        ::close(sv[0]);
+        ::close(sv[1]);
         break;
       }
       int fl = ::fcntl(sv[0], F_GETFL);
@@ -1079,6 +1224,7 @@ struct Daemon::Impl {
     }
     socks.erase(it);
     --counters.sockets_current;
+    descriptors_freed();
   }
 
   // SIGTERM: reset every connection, end every client's descriptors (their
@@ -1233,12 +1379,13 @@ struct Daemon::Impl {
       now = monotonic_now();
       host.step(now, link_readable);
       trim_if_due();
+      resume_if_due();
       if (hooks.after_step) hooks.after_step(now);
       if (hooks.stop && hooks.stop()) {
         shutdown_all();
         return ok_status();
       }
-      int n = epoll_wait(ep, events, 64, trim_timeout_ms(wait_timeout_ms(host, hooks)));
+      int n = epoll_wait(ep, events, 64, own_timeout_ms(wait_timeout_ms(host, hooks)));
       link_readable = n < 0;  // EINTR: nothing known, read
       if (n < 0) {
         if (errno == EINTR) continue;

@@ -32,11 +32,16 @@
 namespace weft {
 
 struct DaemonConfig {
-  std::string name = "default";       // the host's name: NAME.sock
-  std::string socket_path;            // resolved control socket path
-  std::optional<gid_t> socket_group;  // group of the control socket (else the daemon's)
+  std::string name = "default";       // the host's name: RUNTIME/NAME/control.sock
+  std::string runtime_dir;            // RUNTIME (control::runtime_dir()), absolute
+  std::optional<gid_t> socket_group;  // group of the host's directory and socket (else none: 0700)
   std::vector<uid_t> privileged_uids; // may bind ports below 1024, besides uid 0
-  std::size_t max_sockets = 4096;     // sizing for the open-file limit
+  // Most weft sockets open at once (more get ENFILE; connections accepted
+  // beyond it wait in the listener's queue). The open-file limit is raised
+  // to fit; when it cannot be, start() refuses a value given explicitly
+  // and lowers the default with a note.
+  std::size_t max_sockets = 4096;
+  bool max_sockets_given = false;
   std::string link_description;       // for netstat's header, e.g. "udp:127.0.0.1:9000"
 };
 
@@ -51,6 +56,8 @@ struct DaemonCounters {
   std::uint64_t orphaned_closes = 0;  // sockets closed because their process went away
   std::uint64_t resets_on_close = 0;  // closed with RST: unread data or linger 0
   std::uint64_t privileged_denied = 0;
+  std::uint64_t socket_limit_hits = 0;      // a socket refused (ENFILE) or a connection kept waiting: --max-sockets
+  std::uint64_t descriptor_exhaustion = 0;  // out of descriptors: accepting paused until one is freed
   template <class F>
   void visit(F&& f) const {
     f("clients_accepted", clients_accepted);
@@ -63,17 +70,22 @@ struct DaemonCounters {
     f("orphaned_closes", orphaned_closes);
     f("resets_on_close", resets_on_close);
     f("privileged_denied", privileged_denied);
+    f("socket_limit_hits", socket_limit_hits);
+    f("descriptor_exhaustion", descriptor_exhaustion);
   }
 };
 
 class Daemon {
  public:
-  // Creates the control socket (replacing a stale one; refusing when a live
-  // daemon answers on it) and raises the open-file limit. `notes` receives
-  // one-line remarks for the operator (e.g. an open-file limit too low for
-  // max_sockets).
-  // Errors (as a message): the runtime directory cannot be made, the socket
-  // is in use by a live daemon, bind/chmod/chown fail.
+  // Checks the runtime directory (host/runtime_dir.hpp), makes the host's
+  // own directory in it and the control socket there (replacing a stale
+  // one; refusing when a live daemon answers on it), and raises the
+  // open-file limit. `notes` receives one-line remarks for the operator.
+  // Errors (std::runtime_error, one line): a runtime directory another
+  // user could redirect (which component, whose, what mode), a host
+  // directory or socket path that is not ours, a live daemon on the
+  // socket, an open-file limit too low for max_sockets, bind/listen
+  // failing.
   static std::unique_ptr<Daemon> start(Host& host, DaemonConfig cfg, std::vector<std::string>& notes);
   ~Daemon();
   Daemon(const Daemon&) = delete;

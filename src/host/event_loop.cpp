@@ -4,6 +4,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 
@@ -27,9 +28,16 @@ int wait_timeout_ms(const Host& host, const EventLoopHooks& hooks) {
   if (hooks.extra_deadline)
     if (auto e = hooks.extra_deadline(); e && (!d || *e < *d)) d = e;
   if (!d) return -1;
-  auto wait = *d - monotonic_now();
-  return wait <= Duration::zero() ? 0
-                                  : static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wait).count());
+  return wait_ms_until(*d, monotonic_now());
+}
+
+int wait_ms_until(Instant deadline, Instant now) {
+  if (deadline <= now) return 0;
+  // Saturating, then capped: a deadline however far away (or one a bug
+  // pushed to the end of time) costs a wakeup a minute, never a wait that
+  // overflows into "forever" or into the past.
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(saturating_sub(deadline, now)).count();
+  return static_cast<int>(std::min<std::int64_t>(ms, kMaxWaitMs));
 }
 
 Status run_event_loop(Host& host, const EventLoopHooks& hooks) {

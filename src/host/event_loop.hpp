@@ -27,6 +27,10 @@ struct EventLoopHooks {
 // (waking a little late is fine, spinning early is not). Shared by
 // run_event_loop and the daemon's loop.
 int wait_timeout_ms(const Host& host, const EventLoopHooks& hooks);
+// The wait until `deadline`: 0 when due, else milliseconds rounded up,
+// never more than kMaxWaitMs whatever the deadline.
+inline constexpr std::int64_t kMaxWaitMs = 60'000;
+int wait_ms_until(Instant deadline, Instant now);
 
 // Runs `host` until SIGINT or SIGTERM, or until hooks.stop says so. Blocks
 // those signals and SIGUSR1 in the calling thread (so call it before

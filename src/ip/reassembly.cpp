@@ -162,7 +162,7 @@ std::uint32_t Reassembler::create(const FragmentKey& key, Instant now) {
   }
   Slot& d = slots_[s];
   d.key = key;
-  d.deadline = now + cfg_.timeout;
+  d.deadline = deadline_after(now, cfg_.timeout);
   d.buf = take_buffer();
   d.prev = newest_;
   d.next = kNone;

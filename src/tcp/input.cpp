@@ -321,7 +321,7 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
         t.rtx_at.reset();
         // Linux's tcp_fin_timeout: an orphan does not wait forever for the
         // peer's FIN.
-        if (t.user_closed) t.timewait_at = now + 2 * cfg_.msl;
+        if (t.user_closed) t.timewait_at = deadline_after(now, 2 * cfg_.msl);
       }
       if (t.state == TcpState::closing && t.fin_acked()) {
         // CLOSING: "if the ACK acknowledges our FIN, then enter TIME-WAIT"
@@ -341,7 +341,7 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
       // TIME-WAIT: only a retransmitted FIN can arrive; ACK it and restart
       // the 2 MSL timeout.
       if (fin && seq == t.rcv_nxt - 1) {
-        t.timewait_at = now + 2 * cfg_.msl;
+        t.timewait_at = deadline_after(now, 2 * cfg_.msl);
         send_ack(t, now);
         rearm(t);
       }
@@ -624,7 +624,7 @@ void TcpLayer::process_text(Tcb& t, const wire::TcpView&, SeqNum seq, std::span<
   if (t.unacked_bytes >= 2 * t.rcv_mss) {
     t.ack_now = true;
   } else if (!t.delack_at) {
-    t.delack_at = now + cfg_.delayed_ack;
+    t.delack_at = deadline_after(now, cfg_.delayed_ack);
   }
 }
 
@@ -652,7 +652,7 @@ void TcpLayer::process_fin(Tcb& t, Instant now) {
       enter_time_wait(t, now);
       break;
     case TcpState::time_wait:
-      t.timewait_at = now + 2 * cfg_.msl;
+      t.timewait_at = deadline_after(now, 2 * cfg_.msl);
       break;
     case TcpState::close_wait:
     case TcpState::closing:

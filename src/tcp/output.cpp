@@ -235,7 +235,7 @@ void TcpLayer::output(Tcb& t, Instant now) {
     if (!t.persist_at) {
       Duration d = t.rto.rto();
       for (unsigned i = 0; i < t.persist_backoff && d < cfg_.persist_max; ++i) d *= 2;
-      t.persist_at = now + std::min(std::max(d, Duration{200ms}), cfg_.persist_max);
+      t.persist_at = deadline_after(now, std::min(std::max(d, Duration{200ms}), cfg_.persist_max));
     }
   } else if (t.snd_una != t.snd_max) {
     t.persist_at.reset();

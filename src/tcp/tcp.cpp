@@ -155,6 +155,11 @@ Result<Accepted> TcpLayer::accept(SocketId id) {
   return Accepted{c, ct->tuple.remote};
 }
 
+std::size_t TcpLayer::pending_accepts(SocketId id) const {
+  const Tcb* t = get(id);
+  return t && t->state == TcpState::listen ? t->accept_queue.size() : 0;
+}
+
 Status TcpLayer::connect(SocketId id, Endpoint remote, Instant now) {
   Tcb* t = get(id);
   if (!t || t->user_closed) return std::errc::bad_file_descriptor;
@@ -441,6 +446,9 @@ Status TcpLayer::set_nodelay(SocketId id, bool on, Instant now) {
 Status TcpLayer::set_keepalive(SocketId id, bool on, Duration idle, Duration interval, unsigned count, Instant now) {
   Tcb* t = get(id);
   if (!t) return std::errc::bad_file_descriptor;
+  if (idle < Duration::zero() || idle > kMaxKeepIdle || interval < Duration::zero() || interval > kMaxKeepIdle ||
+      count > kMaxKeepCount)
+    return std::errc::invalid_argument;
   t->opt.keepalive = on;
   t->opt.keep_idle = idle;
   t->opt.keep_interval = interval;
@@ -452,6 +460,7 @@ Status TcpLayer::set_keepalive(SocketId id, bool on, Duration idle, Duration int
 Status TcpLayer::set_linger(SocketId id, std::optional<Duration> linger) {
   Tcb* t = get(id);
   if (!t) return std::errc::bad_file_descriptor;
+  if (linger && *linger < Duration::zero()) return std::errc::invalid_argument;
   t->opt.linger = linger;
   return ok_status();
 }
@@ -471,7 +480,7 @@ Status TcpLayer::set_user_timeout(SocketId id, Duration d) {
 Status TcpLayer::set_syn_retries(SocketId id, unsigned n) {
   Tcb* t = get(id);
   if (!t) return std::errc::bad_file_descriptor;
-  if (n == 0 || n > 127) return std::errc::invalid_argument;
+  if (n == 0 || n > kMaxSynRetries) return std::errc::invalid_argument;
   t->opt.syn_retries = n;
   return ok_status();
 }
@@ -594,7 +603,7 @@ void TcpLayer::enter_time_wait(Tcb& t, Instant now) {
   t.persist_at.reset();
   t.keepalive_at.reset();
   t.delack_at.reset();
-  t.timewait_at = now + 2 * cfg_.msl;
+  t.timewait_at = deadline_after(now, 2 * cfg_.msl);
   // TIME-WAIT keeps only what it needs to answer a retransmitted FIN.
   if (t.data && t.data->rcv.empty()) {
     t.snd_buf_seq = t.data_end();

@@ -174,6 +174,9 @@ class TcpLayer {
   // Takes an established connection from a listener's accept queue.
   // Errors: EBADF, EINVAL (not listening), EAGAIN (none waiting).
   Result<Accepted> accept(SocketId s);
+  // Connections waiting in a listener's accept queue; 0 for a socket that
+  // is not listening (or no socket).
+  std::size_t pending_accepts(SocketId s) const;
   // Active open: sends a SYN and returns at once. Completion shows as
   // writable; failure as an error (take_error(): ECONNREFUSED, ETIMEDOUT,
   // ECONNRESET). Binds an ephemeral port (RFC 6056) when unbound.
@@ -219,12 +222,17 @@ class TcpLayer {
   Status set_rcvbuf(SocketId s, std::size_t bytes);  // before connect/listen to take full effect
   Status set_sndbuf(SocketId s, std::size_t bytes);
   Status set_nodelay(SocketId s, bool on, Instant now);
-  // idle/interval/count: zero keeps the layer default.
+  // idle/interval/count: zero keeps the layer default. Linux's ranges
+  // (include/net/tcp.h): idle and interval at most kMaxKeepIdle (32,767 s),
+  // count at most kMaxKeepCount (127); EINVAL outside them.
+  static constexpr Duration kMaxKeepIdle = std::chrono::seconds(32767);
+  static constexpr unsigned kMaxKeepCount = 127;
+  static constexpr unsigned kMaxSynRetries = 127;
   Status set_keepalive(SocketId s, bool on, Duration idle, Duration interval, unsigned count, Instant now);
-  Status set_linger(SocketId s, std::optional<Duration> linger);
+  Status set_linger(SocketId s, std::optional<Duration> linger);  // EINVAL: negative
   Status set_reuse_addr(SocketId s, bool on);
-  Status set_user_timeout(SocketId s, Duration d);  // 0 = off (retry count applies)
-  Status set_syn_retries(SocketId s, unsigned n);
+  Status set_user_timeout(SocketId s, Duration d);  // 0 = off (retry count applies); EINVAL: negative
+  Status set_syn_retries(SocketId s, unsigned n);   // EINVAL: 0 or above kMaxSynRetries
 
   // -- readiness and introspection -------------------------------------------
   std::uint32_t events(SocketId s) const;  // tcp_event bits; 0 for a bad id

@@ -25,7 +25,7 @@ void TcpLayer::poll(Instant now) {
   timers_.expire(now, [&](SocketId id) { on_timer(id, now); });
 }
 
-void TcpLayer::arm_rtx(Tcb& t, Instant now) { t.rtx_at = now + t.rto.rto(); }
+void TcpLayer::arm_rtx(Tcb& t, Instant now) { t.rtx_at = deadline_after(now, t.rto.rto()); }
 
 Duration TcpLayer::keep_idle(const Tcb& t) const {
   return t.opt.keep_idle > Duration::zero() ? t.opt.keep_idle : cfg_.keep_idle;
@@ -36,7 +36,7 @@ void TcpLayer::arm_keepalive(Tcb& t, Instant now) {
     t.keepalive_at.reset();
     return;
   }
-  if (t.keep_probes == 0) t.keepalive_at = std::max(now, t.last_rcv) + keep_idle(t);
+  if (t.keep_probes == 0) t.keepalive_at = deadline_after(std::max(now, t.last_rcv), keep_idle(t));
 }
 
 bool TcpLayer::timed_out(const Tcb& t, Instant now) const {
@@ -150,12 +150,12 @@ void TcpLayer::on_keepalive(Tcb& t, Instant now) {
   const Duration interval = t.opt.keep_interval > Duration::zero() ? t.opt.keep_interval : cfg_.keep_interval;
   const unsigned count = t.opt.keep_count ? t.opt.keep_count : cfg_.keep_count;
   if (t.keep_probes == 0 && now - t.last_rcv < keep_idle(t)) {
-    t.keepalive_at = t.last_rcv + keep_idle(t);
+    t.keepalive_at = deadline_after(t.last_rcv, keep_idle(t));
     return;
   }
   if (t.snd_una != t.snd_max) {
     // Data in flight: the retransmission timer watches the peer instead.
-    t.keepalive_at = now + keep_idle(t);
+    t.keepalive_at = deadline_after(now, keep_idle(t));
     return;
   }
   if (t.keep_probes >= count) {
@@ -165,7 +165,7 @@ void TcpLayer::on_keepalive(Tcb& t, Instant now) {
   ++t.keep_probes;
   ++counters_.keepalive_probes;
   send_probe(t, now);
-  t.keepalive_at = now + interval;
+  t.keepalive_at = deadline_after(now, interval);
 }
 
 }  // namespace weft

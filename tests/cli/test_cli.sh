@@ -96,10 +96,13 @@ udp_pair() {
       done
       # A live daemon keeps its name: a second one refuses to start.
       rc=0; "$WEFT" host --udp-link "127.0.0.1:$((pb + 1))" --addr 192.0.2.30/24 --name a >"$TMP/c.out" 2>"$TMP/c.err" || rc=$?
-      if [ "$rc" -ne 1 ] || ! grep -qF "weft host: another weft host is already serving 'a' at $WEFT_RUNTIME_DIR/a.sock" "$TMP/c.err"; then
+      if [ "$rc" -ne 1 ] || ! grep -qF "weft host: another weft host is already serving 'a' at $WEFT_RUNTIME_DIR/a/control.sock" "$TMP/c.err"; then
         echo "FAIL: a second host named 'a' exited $rc: $(cat "$TMP/c.err")"; ok=0
       fi
-      [ "$(stat -c %a "$WEFT_RUNTIME_DIR/a.sock")" = 660 ] || { echo "FAIL: control socket mode $(stat -c %a "$WEFT_RUNTIME_DIR/a.sock"), want 660"; ok=0; }
+      # The host's own directory, closed to others; the socket's mode from
+      # the umask at bind (no group given: 0600).
+      [ "$(stat -c %a "$WEFT_RUNTIME_DIR/a")" = 700 ] || { echo "FAIL: host directory mode $(stat -c %a "$WEFT_RUNTIME_DIR/a"), want 700"; ok=0; }
+      [ "$(stat -c %a "$WEFT_RUNTIME_DIR/a/control.sock")" = 600 ] || { echo "FAIL: control socket mode $(stat -c %a "$WEFT_RUNTIME_DIR/a/control.sock"), want 600"; ok=0; }
       kill -TERM "$a" "$b"
       wait "$a"; rc=$?; [ "$rc" -eq 0 ] || { echo "FAIL: host A exit $rc after SIGTERM: $(cat "$TMP/a.err")"; ok=0; }
       wait "$b"; rc=$?; [ "$rc" -eq 0 ] || { echo "FAIL: host B exit $rc after SIGTERM: $(cat "$TMP/b.err")"; ok=0; }
@@ -118,17 +121,29 @@ udp_pair() {
 }
 udp_pair || fails=$((fails + 1))
 
-# The open-file limit: raised as far as allowed, and said when too low for
-# --max-sockets (each socket costs the daemon two descriptors).
+# The open-file limit: raised as far as allowed; an explicit --max-sockets
+# it cannot hold is refused (each socket costs the daemon up to three
+# descriptors), the default is lowered to fit, and said.
+rc=0; ( ulimit -n 300; exec "$WEFT" host --udp-link "127.0.0.1:1" --addr 192.0.2.10/24 --name lim --max-sockets 4096 ) \
+  >"$TMP/l.out" 2>"$TMP/l.err" || rc=$?
+if [ "$rc" -eq 1 ] && grep -qxF "weft host: --max-sockets 4096 needs 12544 descriptors and the open-file limit is 300 (hard limit 300): raise it (ulimit -n) or lower --max-sockets to 14 at most" "$TMP/l.err"; then
+  echo "ok: --max-sockets beyond the open-file limit is refused"
+else
+  echo "FAIL: --max-sockets 4096 under ulimit -n 300: exit $rc, $(cat "$TMP/l.err")"; fails=$((fails + 1))
+fi
+for bad in 0 1000001; do
+  rc=0; "$WEFT" host --udp-link 127.0.0.1:1 --addr 192.0.2.10/24 --max-sockets "$bad" >/dev/null 2>"$TMP/l.err" || rc=$?
+  [ "$rc" -eq 2 ] && grep -qF -- "--max-sockets: $bad must be 1-1000000" "$TMP/l.err" || { echo "FAIL: --max-sockets $bad: exit $rc, $(cat "$TMP/l.err")"; fails=$((fails + 1)); }
+done
 for try in 1 2 3 4 5; do
   p=$((20000 + RANDOM % 12000))
-  ( ulimit -n 300; exec "$WEFT" host --udp-link "127.0.0.1:$p" --addr 192.0.2.10/24 --name lim --max-sockets 4096 ) \
+  ( ulimit -n 300; exec "$WEFT" host --udp-link "127.0.0.1:$p" --addr 192.0.2.10/24 --name lim ) \
     >"$TMP/l.out" 2>"$TMP/l.err" & l=$!
   PIDS=("$l")
   if wait_ready "$TMP/l.out" "$l"; then
     kill -TERM "$l"; wait "$l"; PIDS=()
-    if grep -qF "weft host: open-file limit is 300 (hard limit 300); 4096 sockets need about 8448" "$TMP/l.err"; then
-      echo "ok: a low open-file limit is reported"
+    if grep -qF "weft host: open-file limit is 300 (hard limit 300): serving at most 14 sockets, not 4096" "$TMP/l.err"; then
+      echo "ok: a low open-file limit lowers the default, and says so"
     else
       echo "FAIL: no open-file limit note: $(cat "$TMP/l.err")"; fails=$((fails + 1))
     fi
@@ -140,14 +155,15 @@ for try in 1 2 3 4 5; do
 done
 
 # A stale control socket (its daemon died without removing it) is replaced.
-/usr/bin/python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.bind(sys.argv[1])' "$WEFT_RUNTIME_DIR/stale.sock"
+mkdir -p "$WEFT_RUNTIME_DIR/stale"
+/usr/bin/python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.bind(sys.argv[1])' "$WEFT_RUNTIME_DIR/stale/control.sock"
 for try in 1 2 3 4 5; do
   p=$((20000 + RANDOM % 12000))
   "$WEFT" host --udp-link "127.0.0.1:$p" --addr 192.0.2.10/24 --name stale >"$TMP/s.out" 2>"$TMP/s.err" & s=$!
   PIDS=("$s")
   if wait_ready "$TMP/s.out" "$s"; then
     kill -TERM "$s"; wait "$s"; PIDS=()
-    [ -e "$WEFT_RUNTIME_DIR/stale.sock" ] && { echo "FAIL: the control socket outlived its daemon"; fails=$((fails + 1)); }
+    [ -e "$WEFT_RUNTIME_DIR/stale" ] && { echo "FAIL: the control socket (or its directory) outlived its daemon"; fails=$((fails + 1)); }
     echo "ok: a stale control socket is replaced, and removed at exit"
     break
   fi
@@ -181,14 +197,15 @@ all_hosts() {
     "$WEFT" netstat --host b -tln 2>/dev/null | grep -q ':7007 ' && break
     sleep 0.1
   done
-  /usr/bin/python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.bind(sys.argv[1])' "$WEFT_RUNTIME_DIR/gone.sock"
+  mkdir -p -m 700 "$WEFT_RUNTIME_DIR/gone"
+  /usr/bin/python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.bind(sys.argv[1])' "$WEFT_RUNTIME_DIR/gone/control.sock"
 
   out=$("$WEFT" netstat --all-hosts -a -p -n 2>"$TMP/all.err"); rc=$?
   [ "$rc" -eq 0 ] || { echo "FAIL: --all-hosts -a -p -n exit $rc: $(cat "$TMP/all.err")"; ok=0; }
   # (Not root: other users' processes cannot be looked into, one more line.)
   if [ "$(grep -vc 'not all processes could be identified' "$TMP/all.err")" -ne 1 ] ||
-     ! grep -q "^weft netstat: host 'gone': not running (no weft host '.*gone.sock' at .*gone.sock: Connection refused)$" "$TMP/all.err"; then
-    echo "FAIL: --all-hosts: want one 'not running' line for gone.sock, got: $(cat "$TMP/all.err")"; ok=0
+     ! grep -q "^weft netstat: host 'gone': not running (no weft host '.*gone/control.sock' at .*gone/control.sock: Connection refused)$" "$TMP/all.err"; then
+    echo "FAIL: --all-hosts: want one 'not running' line for gone/control.sock, got: $(cat "$TMP/all.err")"; ok=0
   fi
   local want row='%-4s  %6s %6s %-23s %-23s %-11s %s' prog=$WEFT
   # a's echo service belongs to a's daemon, b's echo to the weft serve
@@ -228,7 +245,7 @@ PY
   WEFT_HOST=b "$WEFT" netstat --system -t >/dev/null 2>"$TMP/env.err" || { echo "FAIL: WEFT_HOST=b netstat --system: $(cat "$TMP/env.err")"; ok=0; }
 
   kill -TERM "$sv" "$a" "$b" 2>/dev/null; wait "$sv" "$a" "$b" 2>/dev/null; PIDS=()
-  rm -f "$WEFT_RUNTIME_DIR/gone.sock"
+  rm -rf "$WEFT_RUNTIME_DIR/gone"
   # An empty runtime directory: the kernel's section alone, nothing on stderr.
   out=$(WEFT_RUNTIME_DIR=$TMP/empty "$WEFT" netstat --all-hosts -t 2>"$TMP/empty.err"); rc=$?
   if [ "$rc" -ne 0 ] || [ -s "$TMP/empty.err" ] || [ "$(head -1 <<<"$out")" != "system (Linux kernel):" ]; then

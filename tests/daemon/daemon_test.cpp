@@ -1,172 +1,9 @@
-// The host daemon and libweft-client together, in one process: a Daemon
-// runs in a thread on a link that carries nothing (a host alone), and the
-// tests are its clients through the C API, talking to the host's own
-// address (which loops back inside the host). Forked children are other
-// processes: their deaths, their uids.
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <pthread.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <unistd.h>
+// The host daemon and libweft-client together (daemon_fixture.hpp): the
+// data path, accept, connect, close, ownership and the control protocol.
+#include "daemon_fixture.hpp"
 
-#include <atomic>
-#include <chrono>
-#include <csignal>
-#include <fstream>
-#include <iterator>
-#include <cstring>
-#include <thread>
-#include <vector>
-
-#include <gtest/gtest.h>
-
-#include "client/client.hpp"
-#include "client/weft.h"
-#include "host/control.hpp"
-#include "host/daemon.hpp"
-#include "host/system_sockets.hpp"
-
-namespace weft {
+namespace weft::dtest {
 namespace {
-
-using namespace std::chrono_literals;
-
-// A host alone: everything sent is lost, nothing arrives.
-class NullLink final : public Link {
- public:
-  bool send(std::span<const std::uint8_t>, Instant) override { return true; }
-  std::size_t receive(std::span<std::uint8_t>, Instant) override { return 0; }
-  std::size_t mtu() const override { return 1500; }
-  std::string name() const override { return "null"; }
-};
-
-constexpr const char* kAddr = "192.0.2.10";
-std::string g_dir;
-std::thread g_thread;
-std::atomic<bool> g_ready{false};
-std::atomic<bool> g_failed{false};
-
-sockaddr_in sa(const char* addr, std::uint16_t port) {
-  sockaddr_in s{};
-  s.sin_family = AF_INET;
-  s.sin_port = htons(port);
-  inet_pton(AF_INET, addr, &s.sin_addr);
-  return s;
-}
-
-int tcp_socket(bool nonblock = false) {
-  int fd = weft_socket(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
-  EXPECT_GE(fd, 0) << std::strerror(errno) << " " << weft_last_detail();
-  return fd;
-}
-
-int tcp_listen(std::uint16_t port, int backlog = 16) {
-  int fd = tcp_socket();
-  auto a = sa(kAddr, port);
-  EXPECT_EQ(weft_bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
-  EXPECT_EQ(weft_listen(fd, backlog), 0) << std::strerror(errno);
-  return fd;
-}
-
-int tcp_connect(std::uint16_t port) {
-  int fd = tcp_socket();
-  auto a = sa(kAddr, port);
-  EXPECT_EQ(weft_connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
-  return fd;
-}
-
-int poll1(int fd, short events, int ms) {
-  pollfd p{fd, events, 0};
-  int n = ::poll(&p, 1, ms);
-  return n <= 0 ? 0 : p.revents;
-}
-
-// The snapshot's sockets matching a predicate.
-template <class P>
-std::vector<nlohmann::json> sockets_where(P&& pred) {
-  auto snap = client::netstat_snapshot("t");
-  EXPECT_TRUE(snap.ok()) << errc_message(snap.error());
-  std::vector<nlohmann::json> out;
-  if (!snap) return out;
-  for (auto& s : (*snap)["sockets"])
-    if (pred(s)) out.push_back(s);
-  return out;
-}
-
-std::uint64_t counter(const char* group, const char* name) {
-  auto snap = client::netstat_snapshot("t");
-  if (!snap) return ~std::uint64_t{0};
-  return (*snap)["counters"][group][name].get<std::uint64_t>();
-}
-
-bool has_port(const nlohmann::json& s, std::uint16_t port) {
-  return s["local"]["port"] == port || (!s["remote"].is_null() && s["remote"]["port"] == port);
-}
-
-// Polls `cond` every 10 ms for up to `limit`.
-template <class C>
-bool eventually(C&& cond, std::chrono::milliseconds limit = 3000ms) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return cond();
-}
-
-class DaemonTest : public ::testing::Test {
- public:
-  static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/weft-daemon-test.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    g_dir = tmpl;
-    ::chmod(g_dir.c_str(), 0755);
-    ::setenv("WEFT_RUNTIME_DIR", g_dir.c_str(), 1);
-    ::setenv("WEFT_HOST", "t", 1);
-    g_thread = std::thread([] {
-      NullLink link;
-      StackConfig cfg;
-      cfg.address = *Ipv4Cidr::parse(std::string(kAddr) + "/24");
-      cfg.seed = 7;
-      Host host(cfg, link);
-      DaemonConfig d;
-      d.name = "t";
-      d.socket_path = *control::control_socket_path("t");
-      d.link_description = "null";
-      d.privileged_uids = {65533};  // --allow-privileged-uid
-      std::vector<std::string> notes;
-      std::unique_ptr<Daemon> daemon;
-      try {
-        daemon = Daemon::start(host, d, notes);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "daemon: %s\n", e.what());
-        g_failed = true;
-        g_ready = true;
-        return;
-      }
-      // Other processes (forked children running as nobody) must reach it.
-      ::chmod(d.socket_path.c_str(), 0666);
-      g_ready = true;
-      (void)daemon->run({});
-    });
-    while (!g_ready) std::this_thread::sleep_for(1ms);
-    ASSERT_FALSE(g_failed);
-  }
-  static void TearDownTestSuite() {
-    if (g_thread.joinable()) {
-      ::pthread_kill(g_thread.native_handle(), SIGTERM);
-      g_thread.join();
-    }
-    std::string cmd = "rm -rf " + g_dir;
-    (void)std::system(cmd.c_str());
-  }
-};
 
 TEST_F(DaemonTest, StreamCarriesBytesBothWaysInOrder) {
   int l = tcp_listen(5000);
@@ -608,17 +445,6 @@ TEST_F(DaemonTest, ADeadProcessLosesItsSockets) {
   weft_close(l);
 }
 
-int raw_control() {
-  int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  auto path = *control::control_socket_path("t");
-  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
-  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
-}
 
 TEST_F(DaemonTest, GarbageOnTheControlSocketGetsEPROTOAndAClosedConnection) {
   auto errors_before = counter("daemon", "protocol_errors");
@@ -764,12 +590,6 @@ TEST_F(DaemonTest, PingSocketGetsEchoReplies) {
   weft_close(s);
 }
 
-}  // namespace
-}  // namespace weft
-
-namespace weft {
-namespace {
-
 // SIGTERM: the daemon resets its connections and ends its clients' sockets;
 // their calls fail at once with ECONNRESET or ENETDOWN, never hang.
 TEST_F(DaemonTest, SigtermEndsEveryClientCallWithAnError) {
@@ -795,4 +615,4 @@ TEST_F(DaemonTest, SigtermEndsEveryClientCallWithAnError) {
 }
 
 }  // namespace
-}  // namespace weft
+}  // namespace weft::dtest

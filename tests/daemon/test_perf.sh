@@ -72,7 +72,7 @@ expect_usage -c $B --embedded --addr $A/24 --udp-link 127.0.0.1:9000 --udp-peer 
 
 # --- no daemon: exit 1, saying where it looked ----------------------------------
 err=$(WEFT_HOST=nosuch "$WEFT" perf -c $B -t 1 2>&1 >/dev/null); rc=$?
-if [ "$rc" -eq 1 ] && [ "$err" = "weft perf: no weft host 'nosuch' at $WEFT_RUNTIME_DIR/nosuch.sock: No such file or directory" ]; then
+if [ "$rc" -eq 1 ] && [ "$err" = "weft perf: no weft host 'nosuch' at $WEFT_RUNTIME_DIR/nosuch/control.sock: No such file or directory" ]; then
   ok "no daemon -> 1: $err"
 else
   fail "no daemon -> exit $rc: $err"

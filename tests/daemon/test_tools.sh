@@ -120,9 +120,9 @@ expect_err() {  # WANT_RC WANT_STDERR CMD...: exact stderr and exit code
     ok "$* -> $rc: $err"
   fi
 }
-expect_err 1 "weft cat: no weft host 'nosuch' at $WEFT_RUNTIME_DIR/nosuch.sock: No such file or directory" \
+expect_err 1 "weft cat: no weft host 'nosuch' at $WEFT_RUNTIME_DIR/nosuch/control.sock: No such file or directory" \
   env WEFT_HOST=nosuch "$WEFT" cat 192.0.2.20 80
-expect_err 1 "weft ping: no weft host 'nosuch' at $WEFT_RUNTIME_DIR/nosuch.sock: No such file or directory" \
+expect_err 1 "weft ping: no weft host 'nosuch' at $WEFT_RUNTIME_DIR/nosuch/control.sock: No such file or directory" \
   env WEFT_HOST=nosuch "$WEFT" ping -c 1 192.0.2.20
 
 # ---------------------------------------------------------------- errors
@@ -136,10 +136,12 @@ if is "$t" 't >= 0.9 && t < 3'; then ok "-w 1 gave up after ${t}s"; else fail "-
 # nobody when we are root, else as ourselves.
 if [ "$(id -u)" -eq 0 ]; then
   if command -v setpriv >/dev/null; then
-    chmod 0666 "$WEFT_RUNTIME_DIR/a.sock"
+    # (The test opens a's directory and socket to everyone for this; a
+    # daemon itself never does: --socket-group is how others get in.)
+    chmod 0755 "$WEFT_RUNTIME_DIR/a"; chmod 0666 "$WEFT_RUNTIME_DIR/a/control.sock"
     expect_err 1 "weft cat: bind 0.0.0.0:80: Permission denied" \
       setpriv --reuid=nobody --regid=nogroup --clear-groups env WEFT_HOST=a "$WEFT" cat -l 80
-    chmod 0660 "$WEFT_RUNTIME_DIR/a.sock"
+    chmod 0700 "$WEFT_RUNTIME_DIR/a"; chmod 0600 "$WEFT_RUNTIME_DIR/a/control.sock"
   else
     echo "skip: no setpriv for the non-root bind"
   fi

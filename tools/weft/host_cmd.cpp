@@ -36,18 +36,26 @@ struct HostOptions {
   std::string socket_group;
   std::vector<std::uint32_t> privileged_uids;
   std::size_t max_sockets = 4096;
+  bool max_sockets_given = false;
 };
+
+// Two descriptors a socket: a million sockets is already past Linux's
+// default fs.nr_open (1,048,576 descriptors a process).
+constexpr std::size_t kMaxSocketsLimit = 1'000'000;
 
 // The daemon's side of the host: its control socket, from --name and the
 // runtime-directory rule that clients use too.
 DaemonConfig daemon_config(const HostOptions& o, const std::string& link) {
-  if (o.name.empty() || o.name.find('/') != std::string::npos || o.name.size() > 64)
-    usage_error(fmt::format("--name: '{}' must be 1-64 characters without '/'", o.name));
+  if (o.name.empty() || o.name.find('/') != std::string::npos || o.name.size() > 64 || o.name == "." ||
+      o.name == "..")
+    usage_error(fmt::format("--name: '{}' must be 1-64 characters without '/', and not '.' or '..'", o.name));
+  if (o.max_sockets == 0 || o.max_sockets > kMaxSocketsLimit)
+    usage_error(fmt::format("--max-sockets: {} must be 1-{}", o.max_sockets, kMaxSocketsLimit));
   DaemonConfig d;
   d.name = o.name;
-  auto path = control::control_socket_path(o.name);
-  if (!path) throw std::runtime_error("no runtime directory: set WEFT_RUNTIME_DIR or XDG_RUNTIME_DIR");
-  d.socket_path = *path;
+  auto dir = control::runtime_dir();
+  if (!dir) throw std::runtime_error("no runtime directory: set WEFT_RUNTIME_DIR or XDG_RUNTIME_DIR");
+  d.runtime_dir = *dir;
   if (!o.socket_group.empty()) {
     group* g = ::getgrnam(o.socket_group.c_str());
     if (!g) usage_error(fmt::format("--socket-group: no group '{}'", o.socket_group));
@@ -55,6 +63,7 @@ DaemonConfig daemon_config(const HostOptions& o, const std::string& link) {
   }
   for (auto u : o.privileged_uids) d.privileged_uids.push_back(static_cast<uid_t>(u));
   d.max_sockets = o.max_sockets;
+  d.max_sockets_given = o.max_sockets_given;
   d.link_description = link;
   return d;
 }
@@ -162,10 +171,11 @@ Command add_host_command(CLI::App& root) {
   app->add_option("--services", o->services, "echo,discard,daytime,chargen | all | none (default none)");
   app->add_option("--pcap", o->pcap, "capture every packet to this pcap file");
   app->add_option("--trace", o->trace, "write one line per packet to this file ('-': stderr)");
-  app->add_option("--name", o->name, "the host's name: its control socket is NAME.sock in the runtime directory (default 'default')");
-  app->add_option("--socket-group", o->socket_group, "group given access to the control socket (mode 0660; default the daemon's group)");
+  app->add_option("--name", o->name, "the host's name: its control socket is NAME/control.sock in the runtime directory (default 'default')");
+  app->add_option("--socket-group", o->socket_group, "group given access to the host's directory and control socket (default: the daemon's user alone)");
   app->add_option("--allow-privileged-uid", o->privileged_uids, "a uid besides 0 that may bind ports below 1024 (repeatable)");
-  app->add_option("--max-sockets", o->max_sockets, "sockets to size the open-file limit for (default 4096)");
+  app->add_option("--max-sockets", o->max_sockets, "most sockets open at once; the open-file limit is raised to fit (default 4096, or what the limit allows)")
+      ->each([o](const std::string&) { o->max_sockets_given = true; });
   app->add_option("--seed", o->seed, "fix the random seed (tests only)")->each([o](const std::string&) { o->seed_given = true; });
   return Command{app, [o] { return run_host(*o); }};
 }

@@ -129,8 +129,8 @@ void print(const std::string& text) {
 
 // ---- --all-hosts ------------------------------------------------------------
 
-// The control sockets in the runtime directory, by host name (the file
-// name without ".sock"), sorted.
+// The control sockets in the runtime directory, by host name (each host's
+// directory holding a control socket), sorted.
 std::vector<std::pair<std::string, std::string>> control_sockets() {
   std::vector<std::pair<std::string, std::string>> out;
   auto dir = control::runtime_dir();
@@ -148,8 +148,15 @@ std::vector<std::pair<std::string, std::string>> control_sockets() {
   for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
     if (ec) break;
     const auto& p = it->path();
-    if (p.extension() != ".sock") continue;
-    out.emplace_back(p.stem().string(), p.string());
+    std::error_code sec;
+    if (!it->is_directory(sec)) continue;
+    auto sock = p / control::kSocketFile;
+    if (!std::filesystem::is_socket(sock, sec)) {
+      // Another user's host, in a directory closed to us: said, not failed.
+      if (sec == std::errc::permission_denied) warn(fmt::format("host '{}': not accessible to this user", p.filename().string()));
+      continue;
+    }
+    out.emplace_back(p.filename().string(), sock.string());
   }
   std::sort(out.begin(), out.end());
   return out;
