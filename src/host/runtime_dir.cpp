@@ -141,8 +141,12 @@ DirFd make_host_dir(const DirFd& parent, const std::string& parent_path, const s
     fail(fmt::format("create: {}", std::strerror(errno)));
   int fd = ::openat(parent.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ELOOP) fail("is a symlink");
-    if (errno == ENOTDIR) fail("is not a directory");
+    if (errno == ELOOP || errno == ENOTDIR) {  // O_DIRECTORY|O_NOFOLLOW gives ENOTDIR for a symlink
+      struct stat ls{};
+      if (::fstatat(parent.get(), name.c_str(), &ls, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ls.st_mode))
+        fail("is a symlink");
+      fail("is not a directory");
+    }
     fail(std::strerror(errno));
   }
   DirFd d(fd);
