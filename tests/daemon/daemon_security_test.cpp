@@ -29,21 +29,32 @@ struct Scratch {
   ~Scratch() { fs::remove_all(path); }
 };
 
-// Starts a daemon named `name` over RUNTIME `run` and stops it at once;
-// returns "" when it started, else its one-line error.
-std::string start_error(const std::string& run, const std::string& name = "h",
-                        std::optional<gid_t> group = std::nullopt) {
+// A daemon on a host alone, named `name` over RUNTIME `run`.
+struct LoneDaemon {
   NullLink link;
-  StackConfig cfg;
-  cfg.address = *Ipv4Cidr::parse("192.0.2.50/24");
-  Host host(cfg, link);
-  DaemonConfig d;
-  d.name = name;
-  d.runtime_dir = run;
-  d.socket_group = group;
-  std::vector<std::string> notes;
+  Host host;
+  std::unique_ptr<Daemon> daemon;
+  LoneDaemon(const std::string& run, const std::string& name, std::optional<gid_t> group = std::nullopt)
+      : host(config(), link) {
+    DaemonConfig d;
+    d.name = name;
+    d.runtime_dir = run;
+    d.socket_group = group;
+    std::vector<std::string> notes;
+    daemon = Daemon::start(host, d, notes);
+  }
+  static StackConfig config() {
+    StackConfig cfg;
+    cfg.address = *Ipv4Cidr::parse("192.0.2.50/24");
+    return cfg;
+  }
+};
+
+// Starts a daemon and stops it at once: "" when it started, else its
+// one-line error.
+std::string start_error(const std::string& run, const std::string& name = "h") {
   try {
-    auto daemon = Daemon::start(host, d, notes);
+    LoneDaemon d(run, name);
   } catch (const std::exception& e) {
     return e.what();
   }
@@ -61,20 +72,14 @@ bool root() { return ::geteuid() == 0; }
 TEST(RuntimeDir, AGoodDirectoryGetsAHostDirectoryClosedToOthersAndRemovedAtExit) {
   Scratch t;
   const std::string run = t.path + "/run";
-  // A daemon alive: its directory 0700, its socket 0600 (umask at bind).
-  NullLink link;
-  StackConfig cfg;
-  cfg.address = *Ipv4Cidr::parse("192.0.2.50/24");
-  Host host(cfg, link);
-  DaemonConfig d;
-  d.name = "h";
-  d.runtime_dir = run;
-  std::vector<std::string> notes;
   {
-    auto daemon = Daemon::start(host, d, notes);
+    // A daemon alive: its directory 0700, its socket 0600 (umask at bind).
+    LoneDaemon d(run, "h");
     EXPECT_EQ(mode_of(run + "/h"), 0700u);
     EXPECT_EQ(mode_of(run + "/h/control.sock"), 0600u);
-    EXPECT_TRUE(S_ISSOCK(([&] { struct stat st{}; ::lstat((run + "/h/control.sock").c_str(), &st); return st.st_mode; })()));
+    struct stat st{};
+    ASSERT_EQ(::lstat((run + "/h/control.sock").c_str(), &st), 0);
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
   }
   EXPECT_FALSE(fs::exists(run + "/h")) << "the host's directory outlived its daemon";
   EXPECT_TRUE(fs::exists(run)) << "RUNTIME itself stays";
@@ -84,16 +89,7 @@ TEST(RuntimeDir, SocketGroupGivesTheGroupTheDirectoryAndTheSocket) {
   if (!root()) GTEST_SKIP() << "needs root to give a directory another group";
   Scratch t;
   const std::string run = t.path + "/run";
-  NullLink link;
-  StackConfig cfg;
-  cfg.address = *Ipv4Cidr::parse("192.0.2.50/24");
-  Host host(cfg, link);
-  DaemonConfig d;
-  d.name = "g";
-  d.runtime_dir = run;
-  d.socket_group = 65534;
-  std::vector<std::string> notes;
-  auto daemon = Daemon::start(host, d, notes);
+  LoneDaemon d(run, "g", 65534);
   struct stat st{};
   ASSERT_EQ(::lstat((run + "/g").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 02750u);
