@@ -523,17 +523,30 @@ bool TcpLayer::process_ack(Tcb& t, const wire::TcpView& seg, Instant now) {
     update_window(t, seg);
     if (t.recovery == Recovery::none && t.snd_una == t.snd_max && t.rto.backoffs() > 0 && t.ts_ok)
       t.rto.clear_backoff();
+    // RFC 6675 §5: an ACK that SACKs new data is a duplicate ACK "regardless
+    // of its status as a cumulative acknowledgment": DupAcks, just reset,
+    // counts it, and step (2) enters recovery at once if IsLost(HighACK + 1).
+    if (t.sack_ok && newly_sacked > 0 && t.recovery == Recovery::none && t.snd_max > t.snd_una) {
+      t.dupacks = 1;
+      on_dupack(t, now);
+    }
     return true;
   }
 
-  // Not new: a duplicate ACK (RFC 5681 §2: no data, no SYN/FIN, the same
-  // window, data outstanding) or SACK evidence of loss (RFC 6675 §2).
+  // Not new: is it a duplicate ACK? With SACK, RFC 6675 §2: one whose SACK
+  // blocks cover octets not SACKed before, even when it carries data or
+  // changes the window; an ACK without new SACK information (a D-SACK, a
+  // repeat) is none. Without SACK, RFC 5681 §2: ACK = SND.UNA, no data, no
+  // SYN or FIN, the same window.
   update_window(t, seg);
-  const bool plain = seg.payload().empty() && !seg.has(flag::syn) && !seg.has(flag::fin);
-  // RFC 6675 §2: with SACK, an ACK reporting new SACKed octets is a
-  // duplicate ACK even when it carries data or a window change.
-  if (ack == t.snd_una && t.snd_max > t.snd_una &&
-      ((plain && t.snd_wnd == wnd_before) || (t.sack_ok && newly_sacked > 0))) {
+  bool dup;
+  if (t.sack_ok) {
+    dup = newly_sacked > 0;
+  } else {
+    const bool plain = seg.payload().empty() && !seg.has(flag::syn) && !seg.has(flag::fin);
+    dup = ack == t.snd_una && plain && t.snd_wnd == wnd_before;
+  }
+  if (dup && t.snd_max > t.snd_una) {  // and data outstanding
     ++t.dupacks;
     on_dupack(t, now);
   }
@@ -547,7 +560,6 @@ void TcpLayer::on_dupack(Tcb& t, Instant now) {
       if (t.dupacks < tcp::SackScoreboard::kDupThresh && !sack_trigger) return;
       if (t.snd_nxt != t.snd_max) return;  // still resending after an RTO
       const std::uint32_t flight = static_cast<std::uint32_t>(t.snd_max - t.snd_una);
-      ++counters_.fast_retransmits;
       if (t.sack_ok) {
         // RFC 6675 §5 step (4): RecoveryPoint = HighData, ssthresh and cwnd
         // from FlightSize, retransmit the first lost segment.
@@ -559,14 +571,19 @@ void TcpLayer::on_dupack(Tcb& t, Instant now) {
         t.recovery = Recovery::sack;
         ++counters_.sack_recoveries;
         const std::uint32_t n = transmit(t, t.snd_una, t.mss, now);
-        if (n > 0) t.high_rxt = t.snd_una + (n - 1);
+        if (n > 0) {
+          t.high_rxt = t.snd_una + (n - 1);
+          ++counters_.fast_retransmits;  // counted when one is sent
+        }
         return;  // output() continues with NextSeg()
       }
-      // RFC 6582 §3.2 step 2: only if the ACK covers more than "recover".
-      if (!(t.snd_una - 1 >= t.recover) && t.recover != t.iss) return;
+      // RFC 6582 §3.2 step 2: only if the ACK covers more than "recover"
+      // (which starts at the ISS, step 1: init_send_seq()). If not, no fast
+      // retransmit and no change to ssthresh.
+      if (!(t.snd_una - 1 >= t.recover)) return;
       t.recover = t.snd_max;
       t.cc->on_loss_detected(flight);
-      (void)transmit(t, t.snd_una, t.mss, now);
+      if (transmit(t, t.snd_una, t.mss, now) > 0) ++counters_.fast_retransmits;
       t.cc->set_cwnd(t.cc->ssthresh() + 3 * t.mss);
       t.recovery = Recovery::newreno;
       ++counters_.newreno_recoveries;
