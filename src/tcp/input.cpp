@@ -195,6 +195,18 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
       zero_window_ack = true;
     } else {
       if (seg.has(flag::rst)) return;
+      // TIME-WAIT (RFC 9293 §3.10.7.4): "The only thing that can arrive in
+      // this state is a retransmission of the remote FIN. Acknowledge it,
+      // and restart the 2 MSL timeout." Its FIN (after its data, if any)
+      // sits at RCV.NXT - 1, below the window: it fails the acceptance test
+      // and is recognised here, before the plain ACK below.
+      if (t.state == TcpState::time_wait && fin && seg.has(flag::ack) && !seg.has(flag::syn) &&
+          seq + static_cast<std::uint32_t>(payload.size()) == t.rcv_nxt - 1) {
+        t.timewait_at = now + 2 * cfg_.msl;
+        send_ack(t, now);
+        rearm(t);
+        return;
+      }
       // An old duplicate: report it with a D-SACK (RFC 2883 §4).
       if (t.sack_ok && t.data && !payload.empty() && seq + static_cast<std::uint32_t>(payload.size()) <= t.rcv_nxt)
         t.data->ooo.note_duplicate(seq, seq + static_cast<std::uint32_t>(payload.size()));
@@ -338,13 +350,9 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
       }
       break;
     case TcpState::time_wait:
-      // TIME-WAIT: only a retransmitted FIN can arrive; ACK it and restart
-      // the 2 MSL timeout.
-      if (fin && seq == t.rcv_nxt - 1) {
-        t.timewait_at = now + 2 * cfg_.msl;
-        send_ack(t, now);
-        rearm(t);
-      }
+      // TIME-WAIT: the retransmitted FIN, the only segment expected, was
+      // answered before the acceptance test; nothing acceptable is left to
+      // process.
       return;
     case TcpState::closed:
     case TcpState::listen:
