@@ -390,12 +390,24 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
     }
   }
 
-  // eighth, check the FIN bit (only once everything before it has arrived)
-  if (fin && seq + static_cast<std::uint32_t>(payload.size()) == t.rcv_nxt) {
+  // eighth, check the FIN bit. The FIN takes effect once RCV.NXT reaches
+  // it, i.e. every byte before it has arrived. One ahead of a gap is held
+  // beside the out-of-order data and takes effect when the gap fills, which
+  // may be by a segment with no FIN of its own.
+  bool fin_now = false;
+  if (fin) {
+    const SeqNum fin_seq = seq + static_cast<std::uint32_t>(payload.size());
+    if (fin_seq == t.rcv_nxt) {
+      fin_now = true;
+    } else {
+      if (t.data && !t.fin_received && t.rcv_nxt < fin_seq) t.data->ooo.hold_fin(fin_seq);
+      t.ack_now = true;  // out of order: ACK what we have
+    }
+  }
+  if (t.data && !t.fin_received && t.data->ooo.take_fin(t.rcv_nxt)) fin_now = true;
+  if (fin_now) {
     process_fin(t, now);
     if (!get(id)) return;
-  } else if (fin) {
-    t.ack_now = true;  // out of order FIN: ACK what we have
   }
 
   output(t, now);

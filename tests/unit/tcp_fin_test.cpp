@@ -1,7 +1,7 @@
-// The peer's FIN at the edges (issue 11): retransmitted into TIME-WAIT.
-// Each test runs with the sequence numbers of both ends in the lower half,
-// in the upper half and where the peer's data and FIN straddle the wrap of
-// the sequence space.
+// The peer's FIN at the edges (issue 11): retransmitted into TIME-WAIT, and
+// arriving ahead of a gap. Each test runs with the sequence numbers of both
+// ends in the lower half, in the upper half and where the peer's data and
+// FIN straddle the wrap of the sequence space.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -31,6 +31,7 @@ std::string hex(std::uint32_t v) {
 std::string name(std::uint32_t v, bool with_data) { return "seq_" + hex(v) + (with_data ? "_with_data" : "_bare"); }
 
 class TimeWaitFin : public ::testing::TestWithParam<std::tuple<std::uint32_t, bool>> {};
+class OutOfOrderFin : public ::testing::TestWithParam<std::tuple<std::uint32_t, bool>> {};
 
 }  // namespace
 
@@ -83,5 +84,56 @@ TEST_P(TimeWaitFin, RetransmittedFinIsAckedAndRestartsTwoMsl) {
 }
 
 INSTANTIATE_TEST_SUITE_P(SeqInBothHalvesAndAcrossTheWrap, TimeWaitFin,
+                         ::testing::Combine(::testing::ValuesIn(kSeqValues), ::testing::Bool()),
+                         [](const auto& info) { return name(std::get<0>(info.param), std::get<1>(info.param)); });
+
+// RFC 9293 §3.10.7.4 eighth step: a FIN takes effect once everything
+// before it has arrived, i.e. when RCV.NXT reaches it. One that arrives
+// ahead of a gap is held with the out-of-order data: when the gap fills,
+// RCV.NXT advances over the FIN too, the ACK covers it (no retransmission
+// needed), the state moves to CLOSE-WAIT and the reader sees all the data,
+// then end of stream.
+TEST_P(OutOfOrderFin, FinBeyondAGapTakesEffectWhenTheGapFills) {
+  const auto [v, fin_with_data] = GetParam();
+  Stack s(config({.iss = v}));
+  auto& tcp = s.tcp();
+  auto e = established(s, t0, {}, v);
+  const std::uint32_t p = e.peer_nxt;
+  const auto first = bytes(100, 1), second = bytes(100, 9);
+
+  // [p, p+100) is lost; [p+100, p+200) and the FIN at p+200 arrive.
+  if (fin_with_data) {
+    s.receive(packet(hdr(p + 100, e.host_nxt(), flag::ack | flag::fin), second), t0);
+  } else {
+    s.receive(packet(hdr(p + 100, e.host_nxt(), flag::ack), second), t0);
+    auto out = drain(s);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].h.ack, SeqNum{p});
+    s.receive(packet(hdr(p + 200, e.host_nxt(), flag::ack | flag::fin)), t0);
+  }
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u) << "an out-of-order FIN is answered at once";
+  EXPECT_EQ(out[0].h.ack, SeqNum{p}) << "nothing beyond the gap is acknowledged yet";
+  EXPECT_EQ(tcp.info(e.id)->state, TcpState::established);
+  std::vector<std::uint8_t> buf(400);
+  EXPECT_EQ(tcp.recv(e.id, buf, t0).error(), std::errc::resource_unavailable_try_again);
+
+  // The gap fills.
+  s.receive(packet(hdr(p, e.host_nxt(), flag::ack), first), t0 + 1ms);
+  out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].h.ack, SeqNum{p + 201}) << "the ACK covers the held FIN";
+  EXPECT_EQ(tcp.info(e.id)->state, TcpState::close_wait);
+  auto r = tcp.recv(e.id, buf, t0 + 1ms);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->len, 200u);
+  EXPECT_TRUE(std::equal(first.begin(), first.end(), buf.begin()));
+  EXPECT_TRUE(std::equal(second.begin(), second.end(), buf.begin() + 100));
+  r = tcp.recv(e.id, buf, t0 + 1ms);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->len, 0u) << "then end of stream";
+}
+
+INSTANTIATE_TEST_SUITE_P(SeqInBothHalvesAndAcrossTheWrap, OutOfOrderFin,
                          ::testing::Combine(::testing::ValuesIn(kSeqValues), ::testing::Bool()),
                          [](const auto& info) { return name(std::get<0>(info.param), std::get<1>(info.param)); });
