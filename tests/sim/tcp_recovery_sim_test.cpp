@@ -3,8 +3,8 @@
 // the first transmission of chosen data segments: three in one window, then
 // two in a later one. Fast retransmit (RFC 5681 §3.2) and SACK loss recovery
 // (RFC 6675 §5) must repair every hole without a retransmission timeout,
-// with both hosts' ISS in the lower half, in the upper half, and where the
-// first window with losses straddles the wrap of the sequence space.
+// with both hosts' ISS in the lower half, in the upper half, and where a
+// window with losses straddles the wrap of the sequence space.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -170,6 +170,7 @@ TEST_P(TcpRecoverySim, FastRetransmitAndSackRecoveryWithoutTimeout) {
 }
 
 INSTANTIATE_TEST_SUITE_P(IssInBothHalvesAndAcrossTheWrap, TcpRecoverySim,
-                         // 0xFFFF05FF + 1 + 64000 = 2^32: the second drop is at the wrap.
-                         ::testing::Values(0x00001000u, 0x80001000u, 0xFFFF05FFu),
+                         // 0xFFFDB033 + 1 + 151500 = 2^32: the first window with
+                         // losses lies in the upper half, the second straddles the wrap.
+                         ::testing::Values(0x00001000u, 0x80001000u, 0xFFFDB033u),
                          [](const auto& info) { return "iss_" + hex(info.param); });
