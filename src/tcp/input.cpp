@@ -195,6 +195,18 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
       zero_window_ack = true;
     } else {
       if (seg.has(flag::rst)) return;
+      // TIME-WAIT (RFC 9293 §3.10.7.4): "The only thing that can arrive in
+      // this state is a retransmission of the remote FIN. Acknowledge it,
+      // and restart the 2 MSL timeout." Its FIN (after its data, if any)
+      // sits at RCV.NXT - 1, below the window: it fails the acceptance test
+      // and is recognised here, before the plain ACK below.
+      if (t.state == TcpState::time_wait && fin && seg.has(flag::ack) && !seg.has(flag::syn) &&
+          seq + static_cast<std::uint32_t>(payload.size()) == t.rcv_nxt - 1) {
+        t.timewait_at = deadline_after(now, 2 * cfg_.msl);
+        send_ack(t, now);
+        rearm(t);
+        return;
+      }
       // An old duplicate: report it with a D-SACK (RFC 2883 §4).
       if (t.sack_ok && t.data && !payload.empty() && seq + static_cast<std::uint32_t>(payload.size()) <= t.rcv_nxt)
         t.data->ooo.note_duplicate(seq, seq + static_cast<std::uint32_t>(payload.size()));
@@ -338,13 +350,9 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
       }
       break;
     case TcpState::time_wait:
-      // TIME-WAIT: only a retransmitted FIN can arrive; ACK it and restart
-      // the 2 MSL timeout.
-      if (fin && seq == t.rcv_nxt - 1) {
-        t.timewait_at = deadline_after(now, 2 * cfg_.msl);
-        send_ack(t, now);
-        rearm(t);
-      }
+      // TIME-WAIT: the retransmitted FIN, the only segment expected, was
+      // answered before the acceptance test; nothing acceptable is left to
+      // process.
       return;
     case TcpState::closed:
     case TcpState::listen:
@@ -382,12 +390,24 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
     }
   }
 
-  // eighth, check the FIN bit (only once everything before it has arrived)
-  if (fin && seq + static_cast<std::uint32_t>(payload.size()) == t.rcv_nxt) {
+  // eighth, check the FIN bit. The FIN takes effect once RCV.NXT reaches
+  // it, i.e. every byte before it has arrived. One ahead of a gap is held
+  // beside the out-of-order data and takes effect when the gap fills, which
+  // may be by a segment with no FIN of its own.
+  bool fin_now = false;
+  if (fin) {
+    const SeqNum fin_seq = seq + static_cast<std::uint32_t>(payload.size());
+    if (fin_seq == t.rcv_nxt) {
+      fin_now = true;
+    } else {
+      if (t.data && !t.fin_received && t.rcv_nxt < fin_seq) t.data->ooo.hold_fin(fin_seq);
+      t.ack_now = true;  // out of order: ACK what we have
+    }
+  }
+  if (t.data && !t.fin_received && t.data->ooo.take_fin(t.rcv_nxt)) fin_now = true;
+  if (fin_now) {
     process_fin(t, now);
     if (!get(id)) return;
-  } else if (fin) {
-    t.ack_now = true;  // out of order FIN: ACK what we have
   }
 
   output(t, now);
@@ -523,17 +543,30 @@ bool TcpLayer::process_ack(Tcb& t, const wire::TcpView& seg, Instant now) {
     update_window(t, seg);
     if (t.recovery == Recovery::none && t.snd_una == t.snd_max && t.rto.backoffs() > 0 && t.ts_ok)
       t.rto.clear_backoff();
+    // RFC 6675 §5: an ACK that SACKs new data is a duplicate ACK "regardless
+    // of its status as a cumulative acknowledgment": DupAcks, just reset,
+    // counts it, and step (2) enters recovery at once if IsLost(HighACK + 1).
+    if (t.sack_ok && newly_sacked > 0 && t.recovery == Recovery::none && t.snd_max > t.snd_una) {
+      t.dupacks = 1;
+      on_dupack(t, now);
+    }
     return true;
   }
 
-  // Not new: a duplicate ACK (RFC 5681 §2: no data, no SYN/FIN, the same
-  // window, data outstanding) or SACK evidence of loss (RFC 6675 §2).
+  // Not new: is it a duplicate ACK? With SACK, RFC 6675 §2: one whose SACK
+  // blocks cover octets not SACKed before, even when it carries data or
+  // changes the window; an ACK without new SACK information (a D-SACK, a
+  // repeat) is none. Without SACK, RFC 5681 §2: ACK = SND.UNA, no data, no
+  // SYN or FIN, the same window.
   update_window(t, seg);
-  const bool plain = seg.payload().empty() && !seg.has(flag::syn) && !seg.has(flag::fin);
-  // RFC 6675 §2: with SACK, an ACK reporting new SACKed octets is a
-  // duplicate ACK even when it carries data or a window change.
-  if (ack == t.snd_una && t.snd_max > t.snd_una &&
-      ((plain && t.snd_wnd == wnd_before) || (t.sack_ok && newly_sacked > 0))) {
+  bool dup;
+  if (t.sack_ok) {
+    dup = newly_sacked > 0;
+  } else {
+    const bool plain = seg.payload().empty() && !seg.has(flag::syn) && !seg.has(flag::fin);
+    dup = ack == t.snd_una && plain && t.snd_wnd == wnd_before;
+  }
+  if (dup && t.snd_max > t.snd_una) {  // and data outstanding
     ++t.dupacks;
     on_dupack(t, now);
   }
@@ -547,7 +580,6 @@ void TcpLayer::on_dupack(Tcb& t, Instant now) {
       if (t.dupacks < tcp::SackScoreboard::kDupThresh && !sack_trigger) return;
       if (t.snd_nxt != t.snd_max) return;  // still resending after an RTO
       const std::uint32_t flight = static_cast<std::uint32_t>(t.snd_max - t.snd_una);
-      ++counters_.fast_retransmits;
       if (t.sack_ok) {
         // RFC 6675 §5 step (4): RecoveryPoint = HighData, ssthresh and cwnd
         // from FlightSize, retransmit the first lost segment.
@@ -559,14 +591,19 @@ void TcpLayer::on_dupack(Tcb& t, Instant now) {
         t.recovery = Recovery::sack;
         ++counters_.sack_recoveries;
         const std::uint32_t n = transmit(t, t.snd_una, t.mss, now);
-        if (n > 0) t.high_rxt = t.snd_una + (n - 1);
+        if (n > 0) {
+          t.high_rxt = t.snd_una + (n - 1);
+          ++counters_.fast_retransmits;  // counted when one is sent
+        }
         return;  // output() continues with NextSeg()
       }
-      // RFC 6582 §3.2 step 2: only if the ACK covers more than "recover".
-      if (!(t.snd_una - 1 >= t.recover) && t.recover != t.iss) return;
+      // RFC 6582 §3.2 step 2: only if the ACK covers more than "recover"
+      // (which starts at the ISS, step 1: init_send_seq()). If not, no fast
+      // retransmit and no change to ssthresh.
+      if (!(t.snd_una - 1 >= t.recover)) return;
       t.recover = t.snd_max;
       t.cc->on_loss_detected(flight);
-      (void)transmit(t, t.snd_una, t.mss, now);
+      if (transmit(t, t.snd_una, t.mss, now) > 0) ++counters_.fast_retransmits;
       t.cc->set_cwnd(t.cc->ssthresh() + 3 * t.mss);
       t.recovery = Recovery::newreno;
       ++counters_.newreno_recoveries;

@@ -44,11 +44,7 @@ void TcpLayer::input_listen(Tcb& l, Ipv4Addr src, Ipv4Addr dst, const wire::TcpV
   c.rcv_nxt = c.irs + 1;
   c.rcv_adv = c.rcv_nxt;
   apply_syn_options(c, seg.options());
-  c.iss = make_isn(c.tuple, now);
-  c.snd_una = c.iss;
-  c.snd_nxt = c.iss;
-  c.snd_max = c.iss;
-  c.snd_buf_seq = c.iss + 1;
+  init_send_seq(c, make_isn(c.tuple, now));
   c.snd_wnd = seg.window();  // unscaled in a SYN
   c.max_snd_wnd = c.snd_wnd;
   c.snd_wl1 = seg.seq();

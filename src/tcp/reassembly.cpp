@@ -132,10 +132,17 @@ void OutOfOrder::note_duplicate(SeqNum left, SeqNum right) {
   if (left < right) dsack_ = SackRange{left, right};
 }
 
+bool OutOfOrder::take_fin(SeqNum rcv_nxt) {
+  if (!fin_ || *fin_ != rcv_nxt) return false;
+  fin_.reset();
+  return true;
+}
+
 void OutOfOrder::clear() {
   n_ = 0;
   gen_ = 0;
   dsack_.reset();
+  fin_.reset();
 }
 
 }  // namespace weft::tcp

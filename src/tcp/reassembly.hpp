@@ -16,6 +16,11 @@
 // Ranges are held as absolute sequence numbers, always above the rcv_nxt last
 // passed to add(); all comparisons are modulo 2^32 (SeqNum), so the window
 // may straddle the wrap.
+//
+// Beside the ranges sits the sequence number of a FIN that arrived ahead of
+// a gap: RFC 9293 §3.10.7.4 (eighth step) lets a FIN take effect only once
+// everything before it has arrived, so it waits here with the data and
+// takes effect when RCV.NXT reaches it (take_fin()).
 #pragma once
 
 #include <array>
@@ -67,6 +72,15 @@ class OutOfOrder {
   // a D-SACK reports the duplicate in the most recent packet).
   void note_duplicate(SeqNum left, SeqNum right);
 
+  // Holds a FIN whose sequence number lies beyond RCV.NXT (the caller has
+  // trimmed it to the window). A FIN held before is replaced.
+  void hold_fin(SeqNum fin_seq) { fin_ = fin_seq; }
+  std::optional<SeqNum> held_fin() const { return fin_; }
+  // True once RCV.NXT has reached the held FIN, i.e. every byte before it
+  // has arrived: the caller processes the FIN now, and it is forgotten here.
+  bool take_fin(SeqNum rcv_nxt);
+
+  // Forgets the ranges, a pending D-SACK and a held FIN.
   void clear();
 
  private:
@@ -87,6 +101,7 @@ class OutOfOrder {
   std::size_t n_ = 0;
   std::uint64_t gen_ = 0;
   std::optional<SackRange> dsack_;
+  std::optional<SeqNum> fin_;  // a FIN beyond a gap
 };
 
 }  // namespace weft::tcp

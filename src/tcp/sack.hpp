@@ -36,7 +36,9 @@ class SackScoreboard {
   // segments' worth of evidence) that marks a segment lost; RFC 5681 §3.2.
   static constexpr std::uint32_t kDupThresh = 3;
 
-  // Forgets everything; snd_una is the new cumulative ACK point.
+  // Forgets everything; snd_una is the new cumulative ACK point. A new
+  // connection calls it with its ISS: the board compares modulo 2^32, so it
+  // must start where the connection's sequence numbers are.
   void reset(SeqNum snd_una);
 
   // Processes an ACK: cumulative ack + SACK blocks, in the order they came on

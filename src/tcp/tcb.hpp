@@ -110,7 +110,7 @@ struct Tcb {
   std::optional<SeqNum> rtt_seq;        // Karn timing when no timestamps
   Instant rtt_start{};
   Recovery recovery = Recovery::none;
-  SeqNum recover{};                     // RFC 6582 "recover"; RFC 6675 RecoveryPoint + 1
+  SeqNum recover{};                     // RFC 6582 "recover"; RFC 6675 RecoveryPoint + 1 (from the ISS)
   SeqNum high_rxt{};                    // RFC 6675 HighRxt (inclusive)
   std::optional<SeqNum> rescue_rxt;
   unsigned dupacks = 0;

@@ -64,6 +64,7 @@ void TcpLayer::set_state(Tcb& t, TcpState s, Instant) {
 }
 
 SeqNum TcpLayer::make_isn(const FourTuple& tuple, Instant now) const {
+  if (cfg_.iss_for_tests) return SeqNum{*cfg_.iss_for_tests};
   // RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport, secretkey),
   // M a timer ticking every 4 microseconds.
   const std::uint32_t la = tuple.local.addr.value(), ra = tuple.remote.addr.value();
@@ -105,6 +106,23 @@ void TcpLayer::init_connection(Tcb& t, Instant now) {
   t.ts_offset = static_cast<std::uint32_t>(siphash24(derive(secret_, 0x71), b));
   t.last_rcv = now;
   t.last_progress = now;
+}
+
+// The send sequence variables start at the ISS (RFC 9293 §3.4), and so does
+// everything compared with them in loss recovery: RFC 6582 §3.2 step 1,
+// "recover" is initialised to the ISS (held here, like SND.MAX, one past,
+// so the first fast retransmit passes step 2's check), and the RFC 6675
+// scoreboard keeps only what lies above SND.UNA. Sequence numbers compare
+// modulo 2^32, meaningfully only within 2^31 of each other: either left at
+// 0 would compare backwards for an ISS in the upper half of the space.
+void TcpLayer::init_send_seq(Tcb& t, SeqNum iss) {
+  t.iss = iss;
+  t.snd_una = iss;
+  t.snd_nxt = iss;
+  t.snd_max = iss;
+  t.snd_buf_seq = iss + 1;
+  t.recover = iss;
+  t.data->sb.reset(iss);
 }
 
 // ------------------------------------------------------------ socket API
@@ -194,11 +212,7 @@ Status TcpLayer::connect(SocketId id, Endpoint remote, Instant now) {
   t->in_index = true;
   t->tuple = tuple;
   init_connection(*t, now);
-  t->iss = make_isn(tuple, now);
-  t->snd_una = t->iss;
-  t->snd_nxt = t->iss;
-  t->snd_max = t->iss;
-  t->snd_buf_seq = t->iss + 1;
+  init_send_seq(*t, make_isn(tuple, now));
   set_state(*t, TcpState::syn_sent, now);
   ++counters_.active_opens;
   send_syn(*t, now);

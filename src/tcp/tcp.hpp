@@ -55,6 +55,12 @@ struct TcpConfig {
   bool window_scaling = true;          // offer window scaling (RFC 7323)
   unsigned challenge_acks_per_sec = 10;  // RFC 5961 §7, per socket
   std::size_t max_backlog = 4096;
+  // For tests only: when set, every connection's ISS is this value instead
+  // of RFC 6528's keyed hash, so that a test can put a connection's sequence
+  // numbers where it needs them (either half of the space, across the wrap).
+  // Never set it outside tests: a predictable ISS lets an off-path attacker
+  // guess sequence numbers (RFC 6528 §1).
+  std::optional<std::uint32_t> iss_for_tests;
 };
 
 struct TcpCounters {
@@ -275,6 +281,8 @@ class TcpLayer {
   }
   void set_state(Tcb& t, TcpState s, Instant now);
   void init_connection(Tcb& t, Instant now);
+  // The send side of a new connection from its ISS, for both opens.
+  void init_send_seq(Tcb& t, SeqNum iss);
   SeqNum make_isn(const FourTuple& tuple, Instant now) const;
   std::uint32_t ts_now(const Tcb& t, Instant now) const;
   // Closes the connection with err (nullopt: quietly); frees orphans.

@@ -216,6 +216,32 @@ TEST(OutOfOrder, ClearForgetsRangesAndPendingDsack) {
   EXPECT_TRUE(rx.sack().empty());
 }
 
+// RFC 9293 §3.10.7.4 eighth step: a FIN beyond a gap is held beside the
+// ranges and taken only when RCV.NXT reaches it, also across the wrap.
+TEST(OutOfOrder, HeldFinIsTakenWhenRcvNxtReachesIt) {
+  Receiver rx(0xFFFFFFF0u);
+  rx.seg(0x00000010u, 16);  // beyond a gap that straddles the wrap
+  rx.ooo.hold_fin(SeqNum(0x00000020u));
+  EXPECT_FALSE(rx.ooo.take_fin(rx.rcv_nxt));
+  rx.seg(0xFFFFFFF0u, 16);  // part of the gap: RCV.NXT moves to 0
+  EXPECT_EQ(rx.rcv_nxt, SeqNum(0));
+  EXPECT_FALSE(rx.ooo.take_fin(rx.rcv_nxt));
+  EXPECT_EQ(rx.ooo.held_fin(), SeqNum(0x00000020u));
+  EXPECT_EQ(rx.seg(0, 16).advance, 32u);  // the rest: RCV.NXT reaches the FIN
+  EXPECT_TRUE(rx.ooo.take_fin(rx.rcv_nxt));
+  EXPECT_EQ(rx.ooo.held_fin(), std::nullopt) << "taken once";
+  EXPECT_FALSE(rx.ooo.take_fin(rx.rcv_nxt));
+}
+
+TEST(OutOfOrder, ClearForgetsAHeldFin) {
+  Receiver rx(0);
+  rx.ooo.hold_fin(SeqNum(100));
+  rx.ooo.clear();
+  EXPECT_EQ(rx.ooo.held_fin(), std::nullopt);
+  rx.seg(0, 100);
+  EXPECT_FALSE(rx.ooo.take_fin(rx.rcv_nxt));
+}
+
 // RFC 2018 §5, case 2: the first segment is dropped, the other seven
 // arrive; each ACK carries one growing block.
 TEST(OutOfOrderSack, Rfc2018Case2FirstSegmentDropped) {

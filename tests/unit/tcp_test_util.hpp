@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@ inline constexpr std::uint32_t kPeerIsn = 1000;
 
 struct Options {
   bool sack = false, timestamps = false, wscale = false;
+  std::optional<std::uint32_t> iss = std::nullopt;  // the host's ISS (TcpConfig::iss_for_tests); unset: RFC 6528's hash
 };
 
 inline StackConfig config(Options o = {}) {
@@ -38,6 +40,7 @@ inline StackConfig config(Options o = {}) {
   c.tcp.rcvbuf = 65535;
   c.tcp.sndbuf = 65536;
   c.tcp.msl = 1s;
+  c.tcp.iss_for_tests = o.iss;
   return c;
 }
 
@@ -104,7 +107,8 @@ inline std::uint64_t counter(const Stack& s, const std::string& name) {
 }
 
 // A connection accepted by a listener on kSrvPort: the peer is at
-// kPeerIsn+1 and the host's next sequence number is iss+1.
+// peer_isn+1 (kPeerIsn unless the test chose another) and the host's next
+// sequence number is iss+1.
 struct Established {
   SocketId listener = 0, id = 0;
   std::uint32_t iss = 0;       // the host's ISS
@@ -112,13 +116,15 @@ struct Established {
   std::uint32_t host_nxt() const { return iss + 1; }
 };
 
-inline Established established(Stack& s, Instant now, wire::TcpOptions syn_opts = {}) {
+inline Established established(Stack& s, Instant now, wire::TcpOptions syn_opts = {},
+                               std::uint32_t peer_isn = kPeerIsn) {
   Established e;
+  e.peer_nxt = peer_isn + 1;
   auto& tcp = s.tcp();
   e.listener = tcp.open();
   EXPECT_TRUE(tcp.bind(e.listener, {Ipv4Addr::any(), kSrvPort}));
   EXPECT_TRUE(tcp.listen(e.listener, 4));
-  auto syn = hdr(kPeerIsn, 0, flag::syn);
+  auto syn = hdr(peer_isn, 0, flag::syn);
   if (!syn_opts.mss) syn_opts.mss = 1460;
   syn.options = syn_opts;
   s.receive(packet(syn), now);
@@ -126,9 +132,9 @@ inline Established established(Stack& s, Instant now, wire::TcpOptions syn_opts 
   EXPECT_EQ(out.size(), 1u);
   if (out.empty()) return e;
   EXPECT_TRUE(out[0].has(flag::syn | flag::ack));
-  EXPECT_EQ(out[0].h.ack, SeqNum{kPeerIsn + 1});
+  EXPECT_EQ(out[0].h.ack, SeqNum{peer_isn + 1});
   e.iss = out[0].h.seq.value();
-  auto ack = hdr(kPeerIsn + 1, e.iss + 1, flag::ack);
+  auto ack = hdr(peer_isn + 1, e.iss + 1, flag::ack);
   if (syn_opts.timestamps) ack.options.timestamps = std::pair{syn_opts.timestamps->first + 1, out[0].h.options.timestamps ? out[0].h.options.timestamps->first : 0};
   s.receive(packet(ack), now);
   auto a = tcp.accept(e.listener);
