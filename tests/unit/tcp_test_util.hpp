@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,69 @@ struct Seg {
   std::vector<std::uint8_t> data;
   bool has(std::uint8_t f) const { return (h.flags & f) == f; }
 };
+
+// Designated initializers that name only some fields are the point of
+// SegMatch; g++ 12's -Wextra warns about the fields left out.
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+// A declarative matcher for one segment (gVisor's checker.TCP, smoltcp's
+// send!): name only what the rule says, in one literal, e.g.
+//   EXPECT_SEG(out[0], {.flags = flag::ack, .ack = e.peer_nxt + 100, .sack = {{{3001, 4001}}}});
+// `flags` must match exactly; `sack` lists the blocks in order (empty: none).
+struct SegMatch {
+  std::optional<std::uint8_t> flags;
+  std::optional<std::uint32_t> seq, ack;
+  std::optional<std::uint16_t> window;
+  std::optional<std::size_t> len;
+  std::optional<std::vector<std::pair<std::uint32_t, std::uint32_t>>> sack;
+  std::optional<std::uint32_t> tsval, tsecr;
+};
+
+inline std::string describe(const Seg& g) {
+  std::ostringstream o;
+  o << "[";
+  for (auto [bit, name] : {std::pair{flag::syn, 'S'}, {flag::fin, 'F'}, {flag::rst, 'R'}, {flag::psh, 'P'},
+                           {flag::ack, '.'}})
+    if (g.h.flags & bit) o << name;
+  o << "] seq " << g.h.seq.value() << " ack " << g.h.ack.value() << " win " << g.h.window << " len " << g.data.size();
+  for (std::size_t i = 0; i < g.h.options.sack_count; ++i)
+    o << " sack " << g.h.options.sack[i].left.value() << "-" << g.h.options.sack[i].right.value();
+  if (g.h.options.timestamps) o << " ts " << g.h.options.timestamps->first << "/" << g.h.options.timestamps->second;
+  return o.str();
+}
+
+inline ::testing::AssertionResult seg_matches(const Seg& g, const SegMatch& m) {
+  std::ostringstream why;
+  bool first = true;
+  auto check = [&](bool ok, const char* what, auto want) {
+    if (ok) return;
+    why << (first ? "" : ", ") << what << " " << want << " wanted";
+    first = false;
+  };
+  if (m.flags) check(g.h.flags == *m.flags, "flags", int{*m.flags});
+  if (m.seq) check(g.h.seq == SeqNum{*m.seq}, "seq", *m.seq);
+  if (m.ack) check(g.h.ack == SeqNum{*m.ack}, "ack", *m.ack);
+  if (m.window) check(g.h.window == *m.window, "window", *m.window);
+  if (m.len) check(g.data.size() == *m.len, "len", *m.len);
+  if (m.sack) {
+    bool same = m.sack->size() == g.h.options.sack_count;
+    for (std::size_t i = 0; same && i < m.sack->size(); ++i)
+      same = g.h.options.sack[i].left == SeqNum{(*m.sack)[i].first} &&
+             g.h.options.sack[i].right == SeqNum{(*m.sack)[i].second};
+    std::ostringstream want;
+    for (std::size_t i = 0; i < m.sack->size(); ++i)
+      want << (i ? " " : "") << (*m.sack)[i].first << "-" << (*m.sack)[i].second;
+    check(same, "sack", m.sack->empty() ? std::string("none") : want.str());
+  }
+  const auto& ts = g.h.options.timestamps;
+  if (m.tsval) check(ts && ts->first == *m.tsval, "tsval", *m.tsval);
+  if (m.tsecr) check(ts && ts->second == *m.tsecr, "tsecr", *m.tsecr);
+  if (first) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << describe(g) << ": " << why.str();
+}
+
+#define EXPECT_SEG(seg, ...) EXPECT_TRUE(::weft::tcptest::seg_matches((seg), ::weft::tcptest::SegMatch __VA_ARGS__))
+#define ASSERT_SEG(seg, ...) ASSERT_TRUE(::weft::tcptest::seg_matches((seg), ::weft::tcptest::SegMatch __VA_ARGS__))
 
 inline std::vector<Seg> drain(Stack& s) {
   std::vector<Seg> out;
