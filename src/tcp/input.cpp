@@ -214,9 +214,13 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
       return;
     }
   }
-  // RFC 7323 §4.3: remember the timestamp to echo.
-  if (t.ts_ok && ts && seq <= t.last_ack_sent && static_cast<std::int32_t>(ts->first - t.ts_recent) >= 0)
-    t.ts_recent = ts->first;
+  // RFC 7323 §4.3: the timestamp to echo, taken below once the ACK has
+  // been found acceptable. (R3 of §5.3 takes it here; a segment in the
+  // window with a bogus ACK and a huge TSval would then poison TS.Recent
+  // and PAWS would drop every later valid segment: RFC 5961 §5.2's blind
+  // injection. Linux takes it after the ACK check too; docs/conformance.md.)
+  const bool take_ts =
+      t.ts_ok && ts && seq <= t.last_ack_sent && static_cast<std::int32_t>(ts->first - t.ts_recent) >= 0;
 
   // second, check the RST bit (RFC 5961 §3.2: only an exact match resets;
   // one elsewhere in the window gets a challenge ACK)
@@ -359,6 +363,8 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
     case TcpState::syn_sent:
       return;
   }
+
+  if (take_ts) t.ts_recent = ts->first;
 
   // sixth, check the URG bit (weft does not implement urgent data; the
   // pointer is ignored, RFC 6093 discourages its use)

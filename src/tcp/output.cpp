@@ -12,23 +12,41 @@ using tcp::TcpState;
 namespace flag = wire::tcp_flag;
 
 std::uint16_t TcpLayer::window_to_advertise(Tcb& t) {
-  if (!t.data) {
-    const std::uint32_t w = t.rcv_adv > t.rcv_nxt ? static_cast<std::uint32_t>(t.rcv_adv - t.rcv_nxt) : 0;
-    return static_cast<std::uint16_t>(std::min<std::uint32_t>(w >> t.rcv_wscale, 65535));
-  }
-  const auto& rcv = t.data->rcv;
-  const SeqNum edge = t.rcv_nxt + static_cast<std::uint32_t>(rcv.free());
-  // RFC 9293 §3.8.6.2.2: keep the right edge fixed until it can move by
-  // min(RCV.BUFF / 2, Eff.snd.MSS), so the peer is never offered a sliver.
-  const std::uint32_t threshold = std::min<std::uint32_t>(static_cast<std::uint32_t>(rcv.capacity() / 2), t.rcv_mss);
+  // RFC 7323 §2.2: the window of a SYN or SYN-ACK is never scaled.
+  const bool syn = t.state == TcpState::syn_sent || t.state == TcpState::syn_received;
+  const unsigned shift = syn ? 0 : t.rcv_wscale;
   if (t.rcv_adv < t.rcv_nxt) t.rcv_adv = t.rcv_nxt;
-  if (edge > t.rcv_adv && static_cast<std::uint32_t>(edge - t.rcv_adv) >= threshold) t.rcv_adv = edge;
-  // Never beyond what the buffer holds (the window is never shrunk either:
-  // rcv_adv only moves right).
-  std::uint32_t w = static_cast<std::uint32_t>(t.rcv_adv - t.rcv_nxt);
-  if (t.state == TcpState::syn_sent || t.state == TcpState::syn_received)
-    return static_cast<std::uint16_t>(std::min<std::uint32_t>(w, 65535));  // RFC 7323 §2.2: SYN windows are unscaled
-  return static_cast<std::uint16_t>(std::min<std::uint32_t>(w >> t.rcv_wscale, 65535));
+  const std::uint32_t before = static_cast<std::uint32_t>(t.rcv_adv - t.rcv_nxt);
+  std::uint32_t want = before;
+  if (t.data) {
+    const SeqNum edge = t.rcv_nxt + static_cast<std::uint32_t>(rcv_space(t));
+    // RFC 9293 §3.8.6.2.2: keep the right edge fixed until it can move by
+    // min(RCV.BUFF / 2, Eff.snd.MSS), so the peer is never offered a sliver.
+    const std::uint32_t threshold =
+        std::min<std::uint32_t>(static_cast<std::uint32_t>(t.rcv_buf / 2), t.rcv_mss);
+    if (edge > t.rcv_adv && static_cast<std::uint32_t>(edge - t.rcv_adv) >= threshold)
+      want = static_cast<std::uint32_t>(edge - t.rcv_nxt);
+  }
+  std::uint32_t field = std::min<std::uint32_t>(want >> shift, 65535);
+  // Scaling rounds down, which could pull the right edge left of what the
+  // peer was already offered: round up instead (RFC 7323 §2.4: the edge
+  // never moves left; Linux's tcp_select_window does the same).
+  if ((std::uint64_t{field} << shift) < before)
+    field = std::min<std::uint32_t>(static_cast<std::uint32_t>((std::uint64_t{before} + (1u << shift) - 1) >> shift),
+                                    65535);
+  // RCV.WND is what this segment says, scaled: the acceptance test
+  // (acceptable()) uses exactly that, never the larger free space behind
+  // it (RFC 9293 §3.10.7.4, RFC 5961 §3.2).
+  const SeqNum edge = t.rcv_nxt + static_cast<std::uint32_t>(std::uint64_t{field} << shift);
+  if (edge > t.rcv_adv) t.rcv_adv = edge;
+  // What was offered must fit: the ring grows past the buffer by what the
+  // rounding added (a limit only; storage follows the bytes).
+  if (t.data) {
+    auto& rcv = t.data->rcv;
+    const std::size_t offered = static_cast<std::uint32_t>(t.rcv_adv - t.rcv_nxt);
+    if (rcv.free() < offered) (void)rcv.resize(rcv.size() + offered);  // growing cannot fail
+  }
+  return static_cast<std::uint16_t>(field);
 }
 
 std::uint32_t TcpLayer::usable_window(const Tcb& t) const {
@@ -303,13 +321,13 @@ void TcpLayer::maybe_window_update(Tcb& t, Instant now) {
       return;
   }
   const SeqNum old_adv = t.rcv_adv;
-  const SeqNum edge = t.rcv_nxt + static_cast<std::uint32_t>(t.data->rcv.free());
-  const std::uint32_t threshold =
-      std::min<std::uint32_t>(static_cast<std::uint32_t>(t.data->rcv.capacity() / 2), t.rcv_mss);
+  const SeqNum edge = t.rcv_nxt + static_cast<std::uint32_t>(rcv_space(t));
+  const std::size_t buf = t.rcv_buf;
+  const std::uint32_t threshold = std::min<std::uint32_t>(static_cast<std::uint32_t>(buf / 2), t.rcv_mss);
   if (edge > old_adv && static_cast<std::uint32_t>(edge - old_adv) >= threshold) {
     // Send when the advertised window was small: less than 2 segments left.
     const std::uint32_t left = old_adv > t.rcv_nxt ? static_cast<std::uint32_t>(old_adv - t.rcv_nxt) : 0;
-    if (left < 2 * t.rcv_mss || static_cast<std::uint32_t>(edge - old_adv) >= t.data->rcv.capacity() / 2)
+    if (left < 2 * t.rcv_mss || static_cast<std::uint32_t>(edge - old_adv) >= buf / 2)
       send_ack(t, now);
   }
 }

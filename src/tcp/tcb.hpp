@@ -80,6 +80,13 @@ struct Tcb {
   SeqNum irs{}, rcv_nxt{};
   SeqNum rcv_adv{};            // right edge of the window last advertised
   std::uint8_t rcv_wscale = 0;
+  // The receive buffer's size: what is offered to the peer (rcv_space()).
+  // The ring's capacity may exceed it: the advertised right edge never
+  // moves left (RFC 7323 §2.4), so when scaling rounds the free space down
+  // the field is rounded up instead, and the ring is let grow to take what
+  // the peer may then send (RFC 7323 appendix F; Linux's tcp_select_window
+  // rounds up and lets its buffer grow the same).
+  std::size_t rcv_buf = 0;
   bool fin_received = false;   // the peer's FIN was processed: end of stream
 
   // --- negotiated options

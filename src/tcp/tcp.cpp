@@ -89,11 +89,12 @@ std::uint32_t TcpLayer::ts_now(const Tcb& t, Instant now) const {
 void TcpLayer::init_connection(Tcb& t, Instant now) {
   const std::size_t snd = t.opt.sndbuf ? t.opt.sndbuf : cfg_.sndbuf;
   const std::size_t rcv = t.opt.rcvbuf ? t.opt.rcvbuf : cfg_.rcvbuf;
-  t.data = std::make_unique<Tcb::Data>(snd, rcv);
   // Window scale: the smallest shift that lets the buffer be advertised.
   t.rcv_wscale = 0;
   if (cfg_.window_scaling)
     while (t.rcv_wscale < 14 && (rcv >> t.rcv_wscale) > 65535) ++t.rcv_wscale;
+  t.rcv_buf = rcv;
+  t.data = std::make_unique<Tcb::Data>(snd, rcv);
   const std::size_t mtu = ip_.mtu_for(t.tuple.remote.addr);
   t.rcv_mss = static_cast<std::uint32_t>(std::min<std::size_t>(mtu > 40 ? mtu - 40 : 536, 65495));
   t.mss = std::min<std::uint32_t>(536, t.rcv_mss);
@@ -534,7 +535,7 @@ std::optional<TcpInfo> TcpLayer::info(SocketId id) const {
   if (t->data) {
     i.recv_queue = t->data->rcv.size();
     i.send_queue = t->snd_queued();
-    i.rcv_wnd = static_cast<std::uint32_t>(t->data->rcv.free());
+    i.rcv_wnd = static_cast<std::uint32_t>(rcv_space(*t));
   }
   if (t->state == TcpState::listen) {
     // As Linux reports listeners (inet_diag, /proc/net/tcp): Recv-Q is the

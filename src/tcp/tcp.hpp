@@ -324,6 +324,12 @@ class TcpLayer {
   void send_reset_reply(Ipv4Addr src, Ipv4Addr dst, const wire::TcpView& seg, Instant now);
   void send_raw(const FourTuple& tuple, const wire::TcpRepr& r, std::span<const std::uint8_t> payload, Instant now);
   std::uint16_t window_to_advertise(Tcb& t);
+  // Free space in the receive buffer (Tcb::rcv_buf, not the ring's grown
+  // capacity): what may be offered to the peer.
+  static std::size_t rcv_space(const Tcb& t) {
+    const std::size_t used = t.data->rcv.size();
+    return t.rcv_buf > used ? t.rcv_buf - used : 0;
+  }
   std::uint32_t usable_window(const Tcb& t) const;
   void maybe_window_update(Tcb& t, Instant now);
 
