@@ -38,6 +38,8 @@ using control::SockKind;
 
 thread_local std::string t_detail;
 
+static_assert(WEFT_TCP_ECN == control::kTcpEcnOption, "weft.h and the control protocol agree");
+
 // A connection to one daemon's control socket.
 class Conn {
  public:

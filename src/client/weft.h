@@ -35,6 +35,12 @@
 extern "C" {
 #endif
 
+/* weft's own TCP-level option (IPPROTO_TCP): an int, nonzero to request ECN
+ * (RFC 3168) when this socket connects; set before weft_connect (EISCONN
+ * after). Without it the host's --ecn decides. A peer's request is always
+ * accepted. Chosen outside the range of Linux's TCP options. */
+#define WEFT_TCP_ECN 0x5745
+
 int weft_socket(int domain, int type, int protocol);
 int weft_bind(int fd, const struct sockaddr *addr, socklen_t len);
 int weft_listen(int fd, int backlog);

@@ -713,6 +713,8 @@ struct Daemon::Impl {
           (name == TCP_KEEPIDLE ? s.keep.idle : s.keep.interval) = std::chrono::seconds(v);
           return apply_keepalive(s);
         }
+        case control::kTcpEcnOption:  // WEFT_TCP_ECN
+          return tcp.set_ecn(s.sid, on);
         case TCP_KEEPCNT:
           if (v < 1 || v > TcpLayer::kMaxKeepCount) return std::errc::invalid_argument;
           s.keep.count = static_cast<unsigned>(v);

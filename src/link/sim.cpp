@@ -1,10 +1,22 @@
 #include "link/sim.hpp"
 
+#include "wire/checksum.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
 namespace weft {
+
+namespace {
+// ECT(0) or ECT(1) in the IPv4 header (RFC 3168 §5): the sender said the
+// transport will react to CE. (packet is at least a header: routed above.)
+bool ecn_capable(std::span<const std::uint8_t> packet) {
+  const std::uint8_t e = packet[1] & 0b11;
+  return e == 0b01 || e == 0b10;
+}
+}  // namespace
+
 
 namespace {
 
@@ -123,12 +135,16 @@ bool SimNetwork::transmit(SimLink& from, std::span<const std::uint8_t> packet, I
   // 1. The sender's transmitter: packets queue behind each other and leave
   //    at the configured rate. Queueing comes first because it happens on
   //    the sending host; a packet lost later still used the bandwidth.
+  bool mark_ce = false;
   Instant departure = now;
   if (imp_.bandwidth_bps != 0) {
     const Instant start = std::max(now, from.busy_until_);
     if (backlog_bytes(start - now, imp_.bandwidth_bps) + packet.size() > imp_.queue_limit_bytes) {
-      count(&SimCounters::queue_drop, counters_, from.counters_);
-      return false;
+      if (!(imp_.ecn_mark && ecn_capable(packet))) {
+        count(&SimCounters::queue_drop, counters_, from.counters_);
+        return false;
+      }
+      mark_ce = true;  // queued all the same: the marking router's choice
     }
     from.busy_until_ = start + serialization_time(packet.size(), imp_.bandwidth_bps);
     departure = from.busy_until_;  // when its last bit is on the wire
@@ -136,9 +152,13 @@ bool SimNetwork::transmit(SimLink& from, std::span<const std::uint8_t> packet, I
 
   // 2. Loss in flight.
   if (rng_.chance(imp_.loss)) {
-    count(&SimCounters::lost, counters_, from.counters_);
-    return true;
+    if (!(imp_.ecn_mark && ecn_capable(packet))) {
+      count(&SimCounters::lost, counters_, from.counters_);
+      return true;
+    }
+    mark_ce = true;
   }
+  if (mark_ce) count(&SimCounters::ce_marked, counters_, from.counters_);
   // 3. Duplication: each copy then travels on its own (own corruption,
   //    jitter and reordering), as copies made by a faulty hop would.
   int copies = 1;
@@ -160,14 +180,25 @@ bool SimNetwork::transmit(SimLink& from, std::span<const std::uint8_t> packet, I
       count(&SimCounters::reordered, counters_, from.counters_);
       at += imp_.reorder_extra_delay;
     }
-    enqueue(*to, packet, at, flip);
+    enqueue(*to, packet, at, flip, mark_ce);
   }
   return true;
 }
 
-void SimNetwork::enqueue(SimLink& to, std::span<const std::uint8_t> packet, Instant at, bool flip_bit) {
+void SimNetwork::enqueue(SimLink& to, std::span<const std::uint8_t> packet, Instant at, bool flip_bit, bool mark_ce) {
   std::vector<std::uint8_t> buf = take_buffer();
   buf.assign(packet.begin(), packet.end());
+  if (mark_ce) {
+    // CE in the low two bits of byte 1, the header checksum updated for
+    // the word that holds it (RFC 1624).
+    const std::uint16_t old_word = static_cast<std::uint16_t>(buf[0] << 8 | buf[1]);
+    buf[1] = static_cast<std::uint8_t>(buf[1] | 0b11);
+    const std::uint16_t new_word = static_cast<std::uint16_t>(buf[0] << 8 | buf[1]);
+    const std::uint16_t sum = static_cast<std::uint16_t>(buf[10] << 8 | buf[11]);
+    const std::uint16_t updated = wire::checksum_update16(sum, old_word, new_word);
+    buf[10] = static_cast<std::uint8_t>(updated >> 8);
+    buf[11] = static_cast<std::uint8_t>(updated);
+  }
   if (flip_bit) {
     // Exactly one bit anywhere, headers included: a single-bit error always
     // changes a ones'-complement sum, so the Internet checksum covering that

@@ -40,6 +40,9 @@ struct Impairments {
   Duration reorder_extra_delay{std::chrono::milliseconds(10)};
   std::uint64_t bandwidth_bps = 0;  // per sending link; 0 = unlimited
   std::size_t queue_limit_bytes = 1 << 20;  // sender's queue when bandwidth is limited
+  // An ECN-capable router (RFC 3168 §5): a packet marked ECT(0) or ECT(1)
+  // that loss or a full queue would drop is delivered with CE instead.
+  bool ecn_mark = false;
 };
 
 // Counted network-wide (SimNetwork::counters) and per link (SimLink::counters,
@@ -56,6 +59,7 @@ struct SimCounters {
   std::uint64_t no_route = 0;    // too short for an IPv4 header, or no host has the destination
   std::uint64_t too_big = 0;     // over the sender's or the receiver's MTU
   std::uint64_t rx_buffer_small = 0;  // receive() buffer shorter than the packet
+  std::uint64_t ce_marked = 0;   // ECN-capable packets marked CE instead of dropped
 
   template <class F>
   void visit(F&& f) const {
@@ -69,6 +73,7 @@ struct SimCounters {
     f("no_route", no_route);
     f("too_big", too_big);
     f("rx_buffer_small", rx_buffer_small);
+    f("ce_marked", ce_marked);
   }
 };
 
@@ -145,7 +150,7 @@ class SimNetwork {
  private:
   friend class SimLink;
   bool transmit(SimLink& from, std::span<const std::uint8_t> packet, Instant now);
-  void enqueue(SimLink& to, std::span<const std::uint8_t> packet, Instant at, bool flip_bit);
+  void enqueue(SimLink& to, std::span<const std::uint8_t> packet, Instant at, bool flip_bit, bool mark_ce = false);
   std::vector<std::uint8_t> take_buffer();
   void recycle(std::vector<std::uint8_t>&& buf);
   // Bumps a counter on the network and on a link together.

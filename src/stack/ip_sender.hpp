@@ -18,6 +18,8 @@ struct IpSendParams {
   IpProto protocol;
   bool dont_fragment = false;
   std::uint8_t ttl = 64;
+  // The ECN field (RFC 3168 §5): kNotEct, kEct0, kEct1 or kCe.
+  std::uint8_t ecn = 0;
 };
 
 class IpSender {

@@ -77,14 +77,18 @@ void Stack::input(std::span<const std::uint8_t> packet, Instant now, bool from_l
                             now);
     if (!whole) return;
     ++ip_.reassembled;
-    deliver(src, dst, v->protocol(), v->ttl(), {}, *whole, now);
+    // ECN of a reassembled datagram: that of the fragment completing it
+    // (RFC 3168 §5.3 would take CE if any fragment had it; TCP segments
+    // carry DF, so only other protocols are ever reassembled here).
+    deliver(src, dst, v->protocol(), v->ttl(), {}, *whole, now, v->ecn());
     return;
   }
-  deliver(src, dst, v->protocol(), v->ttl(), v->header(), v->payload(), now);
+  deliver(src, dst, v->protocol(), v->ttl(), v->header(), v->payload(), now, v->ecn());
 }
 
 void Stack::deliver(Ipv4Addr src, Ipv4Addr dst, std::uint8_t protocol, std::uint8_t ttl,
-                    std::span<const std::uint8_t> ip_header, std::span<const std::uint8_t> payload, Instant now) {
+                    std::span<const std::uint8_t> ip_header, std::span<const std::uint8_t> payload, Instant now,
+                    std::uint8_t ecn) {
   switch (protocol) {
     case static_cast<std::uint8_t>(IpProto::icmp):
       ++ip_.in_delivered;
@@ -98,7 +102,7 @@ void Stack::deliver(Ipv4Addr src, Ipv4Addr dst, std::uint8_t protocol, std::uint
     case static_cast<std::uint8_t>(IpProto::tcp):
       ++ip_.in_delivered;
       // TCP answers what matches no socket with RST (RFC 9293 §3.10.7.1), not ICMP.
-      tcp_.input(src, dst, payload, now);
+      tcp_.input(src, dst, payload, now, ecn);
       return;
     default:
       // RFC 1122 §3.2.2.1: a host SHOULD answer protocol unreachable.
@@ -141,6 +145,7 @@ Status Stack::send_ip(PacketBuf&& buf, const IpSendParams& p, Instant) {
   h.ident = next_ident_++;
   h.dont_fragment = p.dont_fragment;
   h.ttl = p.ttl;
+  h.dscp_ecn = p.ecn & 3;
   h.emit(std::span<std::uint8_t>(buf).first(kHeaderRoom));
   if (local) {
     // Never reaches the link: the loopback path has no MTU to respect

@@ -181,7 +181,7 @@ class Stack final : private IpSender {
 
   void input(std::span<const std::uint8_t> packet, Instant now, bool from_loopback);
   void deliver(Ipv4Addr src, Ipv4Addr dst, std::uint8_t protocol, std::uint8_t ttl,
-               std::span<const std::uint8_t> ip_header, std::span<const std::uint8_t> payload, Instant now);
+               std::span<const std::uint8_t> ip_header, std::span<const std::uint8_t> payload, Instant now, std::uint8_t ecn = 0);
   // Sends the datagram in `buf` (header `h` already emitted in front) as
   // fragments of at most `mtu` bytes, each with `h`'s fields.
   void transmit_fragments(PacketBuf&& buf, wire::Ipv4Repr h, std::size_t mtu);

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "tcp/tcp.hpp"
+#include "wire/ipv4.hpp"
 
 namespace weft {
 
@@ -13,7 +14,9 @@ namespace flag = wire::tcp_flag;
 
 // ------------------------------------------------------------ demux
 
-void TcpLayer::input(Ipv4Addr src, Ipv4Addr dst, std::span<const std::uint8_t> segment, Instant now) {
+void TcpLayer::input(Ipv4Addr src, Ipv4Addr dst, std::span<const std::uint8_t> segment, Instant now,
+                     std::uint8_t ecn) {
+  in_ecn_ = ecn & 3;
   auto v = wire::TcpView::parse(segment, src, dst, !ip_.checksum_offload());
   if (!v) {
     ++counters_.in_errs;
@@ -221,6 +224,19 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
   // injection. Linux takes it after the ACK check too; docs/conformance.md.)
   const bool take_ts =
       t.ts_ok && ts && seq <= t.last_ack_sent && static_cast<std::int32_t>(ts->first - t.ts_recent) >= 0;
+
+  // RFC 3168 §6.1.3: on an acceptable segment, the peer's CWR ends the
+  // echo of an earlier CE, and a CE starts one: ECE on every ACK until the
+  // peer says CWR. The ACK goes at once, so the sender hears of the
+  // congestion within a round trip (as Linux's quick-ACK on CE).
+  if (t.ecn_ok) {
+    if (seg.has(flag::cwr)) t.ece_pending = false;
+    if (in_ecn_ == wire::ecn::ce) {
+      ++counters_.ce_received;
+      t.ece_pending = true;
+      t.ack_now = true;
+    }
+  }
 
   // second, check the RST bit (RFC 5961 §3.2: only an exact match resets;
   // one elsewhere in the window gets a challenge ACK)
@@ -442,6 +458,9 @@ void TcpLayer::input_syn_sent(Tcb& t, const wire::TcpView& seg, Instant now) {
   apply_syn_options(t, seg.options());
   t.snd_wl1 = seg.seq();
   if (ack) {
+    // RFC 3168 §6.1.1: an ECN-setup SYN-ACK answers ours with ECE, not CWR.
+    t.ecn_ok = t.opt.ecn.value_or(cfg_.ecn) && seg.has(flag::ece) && !seg.has(flag::cwr);
+    if (t.ecn_ok) ++counters_.ecn_negotiated;
     t.snd_una = seg.ack();
     t.snd_wl2 = seg.ack();
     t.snd_wnd = seg.window();  // RFC 7323 §2.2: never scaled in a SYN
@@ -479,6 +498,7 @@ bool TcpLayer::process_ack(Tcb& t, const wire::TcpView& seg, Instant now) {
     return false;
   }
   if (!t.data) return true;  // TIME-WAIT and friends: nothing to acknowledge
+  if (t.ecn_ok && seg.has(flag::ece)) on_ece(t, ack);
 
   std::uint32_t newly_sacked = 0;
   const auto& o = seg.options();
@@ -577,6 +597,21 @@ bool TcpLayer::process_ack(Tcb& t, const wire::TcpView& seg, Instant now) {
     on_dupack(t, now);
   }
   return true;
+}
+
+// RFC 3168 §6.1.2: an ECE is congestion as a loss would be, minus the
+// retransmission: ssthresh and cwnd to half the flight, at most once per
+// window of data (until SND.UNA passes what was outstanding then), and CWR
+// on the next new data segment so that the receiver stops echoing. In loss
+// recovery the window is already reduced: only the CWR is owed.
+void TcpLayer::on_ece(Tcb& t, SeqNum ack) {
+  if (!(ack > t.ecn_recover)) return;
+  t.ecn_recover = t.snd_max;
+  t.cwr_pending = true;
+  if (t.recovery != Recovery::none) return;
+  t.cc->on_loss_detected(static_cast<std::uint32_t>(t.snd_max - t.snd_una));
+  t.cc->set_cwnd(t.cc->ssthresh());
+  ++counters_.ecn_reductions;
 }
 
 void TcpLayer::on_dupack(Tcb& t, Instant now) {

@@ -44,6 +44,10 @@ void TcpLayer::input_listen(Tcb& l, Ipv4Addr src, Ipv4Addr dst, const wire::TcpV
   c.rcv_nxt = c.irs + 1;
   c.rcv_adv = c.rcv_nxt;
   apply_syn_options(c, seg.options());
+  // RFC 3168 §6.1.1: an ECN-setup SYN (ECE and CWR) is answered with an
+  // ECN-setup SYN-ACK; weft always accepts, as Linux does by default.
+  c.ecn_ok = seg.has(flag::ece) && seg.has(flag::cwr);
+  if (c.ecn_ok) ++counters_.ecn_negotiated;
   init_send_seq(c, make_isn(c.tuple, now));
   c.snd_wnd = seg.window();  // unscaled in a SYN
   c.max_snd_wnd = c.snd_wnd;

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "tcp/tcp.hpp"
+#include "wire/ipv4.hpp"
 
 namespace weft {
 
@@ -76,6 +77,24 @@ void TcpLayer::send_segment(Tcb& t, SeqNum seq, std::uint8_t flags, std::size_t 
   r.flags = flags;
   if (flags & flag::ack) r.ack = t.rcv_nxt;
   r.window = window_to_advertise(t);
+  // RFC 3168 §6.1: the ECN-setup SYN carries ECE and CWR, the SYN-ACK ECE.
+  // Then ECT(0) on new data only: never on a SYN, a pure ACK, a window
+  // probe or a retransmission (§6.1.1, §6.1.4-6.1.5); CWR on the first new
+  // data after a reduction; ECE on every ACK while a CE is unanswered.
+  std::uint8_t ip_ecn = wire::ecn::not_ect;
+  if (flags & flag::syn) {
+    if (t.state == TcpState::syn_sent && t.opt.ecn.value_or(cfg_.ecn)) r.flags |= flag::ece | flag::cwr;
+    if (t.state == TcpState::syn_received && t.ecn_ok) r.flags |= flag::ece;
+  } else if (t.ecn_ok && !(flags & flag::rst)) {
+    if (data_len > 0 && seq >= t.snd_max) {
+      ip_ecn = wire::ecn::ect0;
+      if (t.cwr_pending) {
+        r.flags |= flag::cwr;
+        t.cwr_pending = false;
+      }
+    }
+    if ((flags & flag::ack) && t.ece_pending) r.flags |= flag::ece;
+  }
   if (flags & flag::syn) {
     // RFC 9293 §3.7.1: MSS from the link MTU. An active open offers every
     // option; a SYN-ACK answers only what the peer offered.
@@ -116,7 +135,9 @@ void TcpLayer::send_segment(Tcb& t, SeqNum seq, std::uint8_t flags, std::size_t 
     t.unacked_bytes = 0;
   }
   t.bytes_out += data_len;
-  (void)ip_.send_ip(std::move(b), IpSendParams{t.tuple.local.addr, t.tuple.remote.addr, IpProto::tcp, true}, now);
+  IpSendParams p{t.tuple.local.addr, t.tuple.remote.addr, IpProto::tcp, true};
+  p.ecn = ip_ecn;
+  (void)ip_.send_ip(std::move(b), p, now);
 }
 
 void TcpLayer::send_syn(Tcb& t, Instant now) {

@@ -38,6 +38,7 @@ struct SocketOptions {
   bool reuse_addr = false;
   Duration user_timeout{0};  // TCP_USER_TIMEOUT; 0 = use the retry count
   unsigned syn_retries = 0;  // TCP_SYNCNT; 0 = the layer's default
+  std::optional<bool> ecn;   // request ECN on an active open; unset: TcpConfig::ecn
 };
 
 enum class Recovery : std::uint8_t { none, newreno, sack };
@@ -96,6 +97,13 @@ struct Tcb {
   bool sack_ok = false;
   bool ts_ok = false;
   bool wscale_ok = false;
+  // ECN (RFC 3168 §6.1): negotiated; CE seen and ECE to echo until the
+  // peer's CWR; CWR to send on the next new data segment; no further
+  // reduction for an ECE until SND.UNA passes ecn_recover (once a window).
+  bool ecn_ok = false;
+  bool ece_pending = false;
+  bool cwr_pending = false;
+  SeqNum ecn_recover{};
   std::uint32_t ts_recent = 0;
   std::uint32_t ts_offset = 0;
   SeqNum last_ack_sent{};

@@ -123,6 +123,7 @@ void TcpLayer::init_send_seq(Tcb& t, SeqNum iss) {
   t.snd_max = iss;
   t.snd_buf_seq = iss + 1;
   t.recover = iss;
+  t.ecn_recover = iss;
   t.data->sb.reset(iss);
 }
 
@@ -492,6 +493,13 @@ Status TcpLayer::set_user_timeout(SocketId id, Duration d) {
   t->opt.user_timeout = d;
   return ok_status();
 }
+Status TcpLayer::set_ecn(SocketId id, bool on) {
+  Tcb* t = get(id);
+  if (!t) return std::errc::bad_file_descriptor;
+  if (t->state != TcpState::closed && t->state != TcpState::listen) return std::errc::already_connected;
+  t->opt.ecn = on;
+  return ok_status();
+}
 Status TcpLayer::set_syn_retries(SocketId id, unsigned n) {
   Tcb* t = get(id);
   if (!t) return std::errc::bad_file_descriptor;
@@ -557,6 +565,7 @@ std::optional<TcpInfo> TcpLayer::info(SocketId id) const {
   i.bytes_out = t->bytes_out;
   i.sack = t->sack_ok;
   i.timestamps = t->ts_ok;
+  i.ecn = t->ecn_ok;
   i.snd_wscale = t->snd_wscale;
   i.rcv_wscale = t->rcv_wscale;
   return i;

@@ -53,6 +53,10 @@ struct TcpConfig {
   bool sack = true;                    // offer SACK-permitted (RFC 2018)
   bool timestamps = true;              // offer timestamps (RFC 7323)
   bool window_scaling = true;          // offer window scaling (RFC 7323)
+  // Request ECN (RFC 3168) on active opens. A peer's request is always
+  // accepted: Linux's default (net.ipv4.tcp_ecn = 2) accepts and does not
+  // request. A socket may choose otherwise (set_ecn).
+  bool ecn = false;
   unsigned challenge_acks_per_sec = 10;  // RFC 5961 §7, per socket
   std::size_t max_backlog = 4096;
   // For tests only: when set, every connection's ISS is this value instead
@@ -87,6 +91,9 @@ struct TcpCounters {
   std::uint64_t sack_recoveries = 0;
   std::uint64_t newreno_recoveries = 0;
   std::uint64_t dsacks_sent = 0;
+  std::uint64_t ecn_negotiated = 0;  // connections with ECN (RFC 3168 §6.1.1)
+  std::uint64_t ce_received = 0;     // segments marked CE by the network
+  std::uint64_t ecn_reductions = 0;  // windows reduced for an ECE (§6.1.2)
   std::uint64_t delayed_acks = 0;
   std::uint64_t persist_probes = 0;
   std::uint64_t keepalive_probes = 0;
@@ -116,6 +123,9 @@ struct TcpCounters {
     f("sack_recoveries", sack_recoveries);
     f("newreno_recoveries", newreno_recoveries);
     f("dsacks_sent", dsacks_sent);
+    f("ecn_negotiated", ecn_negotiated);
+    f("ce_received", ce_received);
+    f("ecn_reductions", ecn_reductions);
     f("delayed_acks", delayed_acks);
     f("persist_probes", persist_probes);
     f("keepalive_probes", keepalive_probes);
@@ -135,6 +145,7 @@ struct TcpInfo {
   std::uint32_t cwnd = 0, ssthresh = 0, snd_wnd = 0, rcv_wnd = 0, mss = 0;
   std::uint64_t retransmits = 0, bytes_in = 0, bytes_out = 0;
   bool sack = false, timestamps = false;
+  bool ecn = false;  // negotiated (RFC 3168)
   std::uint8_t snd_wscale = 0, rcv_wscale = 0;
 };
 
@@ -239,6 +250,9 @@ class TcpLayer {
   Status set_reuse_addr(SocketId s, bool on);
   Status set_user_timeout(SocketId s, Duration d);  // 0 = off (retry count applies); EINVAL: negative
   Status set_syn_retries(SocketId s, unsigned n);   // EINVAL: 0 or above kMaxSynRetries
+  // Whether an active open requests ECN (RFC 3168), overriding
+  // TcpConfig::ecn. EISCONN once the SYN has gone.
+  Status set_ecn(SocketId s, bool on);
 
   // -- readiness and introspection -------------------------------------------
   std::uint32_t events(SocketId s) const;  // tcp_event bits; 0 for a bad id
@@ -253,7 +267,9 @@ class TcpLayer {
   // -- from the IP layer ------------------------------------------------------
   // One TCP segment addressed to this host (never answers ICMP: a segment
   // no one takes is answered with RST here).
-  void input(Ipv4Addr src, Ipv4Addr dst, std::span<const std::uint8_t> segment, Instant now);
+  // `ecn`: the IP header's ECN field (wire::ecn), CE when the network
+  // marked the segment.
+  void input(Ipv4Addr src, Ipv4Addr dst, std::span<const std::uint8_t> segment, Instant now, std::uint8_t ecn = 0);
   // An ICMP destination unreachable quoting a segment we sent. hard: port or
   // protocol unreachable (ECONNREFUSED for a SYN-SENT connection); other
   // errors are soft and reported only if the connection then times out.
@@ -299,6 +315,7 @@ class TcpLayer {
   void update_window(Tcb& t, const wire::TcpView& seg);
   void take_rtt_sample(Tcb& t, const wire::TcpView& seg, SeqNum ack, Instant now);
   void on_dupack(Tcb& t, Instant now);
+  void on_ece(Tcb& t, SeqNum ack);
   void send_challenge_ack(Tcb& t, Instant now);
   void apply_syn_options(Tcb& t, const wire::TcpOptions& o);
 
@@ -346,6 +363,7 @@ class TcpLayer {
 
   IpSender& ip_;
   TcpConfig cfg_;
+  std::uint8_t in_ecn_ = 0;  // the ECN field of the segment being processed (input())
   SipKey secret_;
   PortTable ports_;
   ConnectionIndex<SocketId> conns_;

@@ -24,6 +24,14 @@
 
 namespace weft::wire {
 
+// The ECN field of the IP header (RFC 3168 §5).
+namespace ecn {
+inline constexpr std::uint8_t not_ect = 0b00;
+inline constexpr std::uint8_t ect1 = 0b01;
+inline constexpr std::uint8_t ect0 = 0b10;
+inline constexpr std::uint8_t ce = 0b11;
+}  // namespace ecn
+
 // The version nibble of the first byte, or 0 for an empty buffer, so that the
 // stack can tell IPv6 (6) from garbage before choosing a parser.
 std::uint8_t ip_version(std::span<const std::uint8_t> bytes);
@@ -43,6 +51,7 @@ class Ipv4View {
   std::uint8_t version() const { return bytes_[0] >> 4; }
   std::size_t header_len() const { return std::size_t{bytes_[0] & 0x0fu} * 4; }
   std::uint8_t dscp_ecn() const { return bytes_[1]; }  // RFC 2474 / RFC 3168 byte
+  std::uint8_t ecn() const { return bytes_[1] & 3; }    // RFC 3168 §5: the low two bits
   std::uint16_t total_len() const { return load_be16(&bytes_[2]); }
   std::uint16_t ident() const { return load_be16(&bytes_[4]); }
   bool dont_fragment() const { return (bytes_[6] & 0x40) != 0; }

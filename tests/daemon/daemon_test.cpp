@@ -614,5 +614,28 @@ TEST_F(DaemonTest, SigtermEndsEveryClientCallWithAnError) {
   for (int x : {c, a, l}) weft_close(x);
 }
 
+// WEFT_TCP_ECN (client/weft.h) makes a connect request ECN (RFC 3168); the
+// host's own listener accepts it, so both ends negotiate. Once connected,
+// the option is refused with EISCONN.
+TEST_F(DaemonTest, WeftTcpEcnRequestsEcnOnConnect) {
+  const auto before = counter("tcp", "ecn_negotiated");
+  int l = tcp_listen(5011);
+  int c = tcp_socket();
+  int one = 1;
+  ASSERT_EQ(weft_setsockopt(c, IPPROTO_TCP, WEFT_TCP_ECN, &one, sizeof one), 0) << std::strerror(errno);
+  auto a = sa(kAddr, 5011);
+  ASSERT_EQ(weft_connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
+  int acc = weft_accept(l, nullptr, nullptr);
+  ASSERT_GE(acc, 0);
+  EXPECT_EQ(counter("tcp", "ecn_negotiated"), before + 2) << "the active and the passive end";
+  EXPECT_EQ(weft_setsockopt(c, IPPROTO_TCP, WEFT_TCP_ECN, &one, sizeof one), -1);
+  EXPECT_EQ(errno, EISCONN);
+  // Without the option (and without --ecn) a connect does not request it.
+  int d = tcp_connect(5011);
+  int acc2 = weft_accept(l, nullptr, nullptr);
+  EXPECT_EQ(counter("tcp", "ecn_negotiated"), before + 2);
+  for (int x : {c, acc, d, acc2, l}) weft_close(x);
+}
+
 }  // namespace
 }  // namespace weft::dtest

@@ -49,7 +49,7 @@ print(*[x.getsockname()[1] for x in s])'
 started=0
 for _ in 1 2 3 4 5; do
   read -r PA PB PZ < <(free_ports)
-  "$WEFT" host --name a --addr 192.0.2.10/24 --udp-link "127.0.0.1:$PA" \
+  "$WEFT" host --name a --ecn --addr 192.0.2.10/24 --udp-link "127.0.0.1:$PA" \
     --udp-peer "192.0.2.20=127.0.0.1:$PB" --udp-peer "192.0.2.99=127.0.0.1:$PZ" >"$TMP/a.log" 2>&1 &
   HA=$!
   "$WEFT" host --name b --addr 192.0.2.20/24 --udp-link "127.0.0.1:$PB" \
@@ -334,6 +334,12 @@ if [ "$rc" -eq 0 ] && grep -q '^--- 192.0.2.20 ping statistics ---$' "$TMP/p.out
 else
   fail "ping until SIGINT: exit $rc: $(cat "$TMP/p.out")"
 fi
+
+# Host a requests ECN on its active opens (--ecn); b, as Linux, accepts:
+# the connections a's cats made to b negotiated it, on both ends.
+ecn_count() { WEFT_HOST=$1 "$WEFT" netstat --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"]["tcp"]["ecn_negotiated"])'; }
+na=$(ecn_count a); nb=$(ecn_count b)
+if [ "${na:-0}" -ge 1 ] && [ "${nb:-0}" -ge 1 ]; then ok "--ecn: ECN negotiated on $na of a's connections, $nb of b's"; else fail "--ecn: tcp.ecn_negotiated a=$na b=$nb"; fi
 
 [ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
 echo "all passed"

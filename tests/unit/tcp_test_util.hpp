@@ -49,6 +49,7 @@ inline StackConfig config(Options o = {}) {
 struct Seg {
   wire::TcpRepr h;
   std::vector<std::uint8_t> data;
+  std::uint8_t ecn = 0;  // the IP header's ECN field (wire::ecn)
   bool has(std::uint8_t f) const { return (h.flags & f) == f; }
 };
 
@@ -67,6 +68,7 @@ struct SegMatch {
   std::optional<std::size_t> len;
   std::optional<std::vector<std::pair<std::uint32_t, std::uint32_t>>> sack;
   std::optional<std::uint32_t> tsval, tsecr;
+  std::optional<std::uint8_t> ecn;  // the IP ECN field
 };
 
 inline std::string describe(const Seg& g) {
@@ -75,10 +77,13 @@ inline std::string describe(const Seg& g) {
   for (auto [bit, name] : {std::pair{flag::syn, 'S'}, {flag::fin, 'F'}, {flag::rst, 'R'}, {flag::psh, 'P'},
                            {flag::ack, '.'}})
     if (g.h.flags & bit) o << name;
+  if (g.h.flags & flag::ece) o << 'E';
+  if (g.h.flags & flag::cwr) o << 'W';
   o << "] seq " << g.h.seq.value() << " ack " << g.h.ack.value() << " win " << g.h.window << " len " << g.data.size();
   for (std::size_t i = 0; i < g.h.options.sack_count; ++i)
     o << " sack " << g.h.options.sack[i].left.value() << "-" << g.h.options.sack[i].right.value();
   if (g.h.options.timestamps) o << " ts " << g.h.options.timestamps->first << "/" << g.h.options.timestamps->second;
+  if (g.ecn) o << " ecn " << int{g.ecn};
   return o.str();
 }
 
@@ -108,6 +113,7 @@ inline ::testing::AssertionResult seg_matches(const Seg& g, const SegMatch& m) {
   const auto& ts = g.h.options.timestamps;
   if (m.tsval) check(ts && ts->first == *m.tsval, "tsval", *m.tsval);
   if (m.tsecr) check(ts && ts->second == *m.tsecr, "tsecr", *m.tsecr);
+  if (m.ecn) check(g.ecn == *m.ecn, "ecn", int{*m.ecn});
   if (first) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << describe(g) << ": " << why.str();
 }
@@ -125,13 +131,13 @@ inline std::vector<Seg> drain(Stack& s) {
     auto v = wire::TcpView::parse(ip->payload(), ip->src(), ip->dst());
     EXPECT_TRUE(v) << "the stack sent a malformed segment";
     if (!v) return;
-    out.push_back(Seg{wire::TcpRepr::from(*v), {v->payload().begin(), v->payload().end()}});
+    out.push_back(Seg{wire::TcpRepr::from(*v), {v->payload().begin(), v->payload().end()}, ip->ecn()});
   });
   return out;
 }
 
 inline std::vector<std::uint8_t> packet(const wire::TcpRepr& h, std::span<const std::uint8_t> data = {},
-                                        Ipv4Addr src = kPeer, Ipv4Addr dst = kHost) {
+                                        Ipv4Addr src = kPeer, Ipv4Addr dst = kHost, std::uint8_t ecn = 0) {
   const std::size_t hl = h.header_len();
   std::vector<std::uint8_t> p(20 + hl + data.size());
   if (!data.empty()) std::memcpy(p.data() + 20 + hl, data.data(), data.size());
@@ -140,6 +146,7 @@ inline std::vector<std::uint8_t> packet(const wire::TcpRepr& h, std::span<const 
   ip.src = src;
   ip.dst = dst;
   ip.protocol = static_cast<std::uint8_t>(IpProto::tcp);
+  ip.dscp_ecn = ecn;
   ip.payload_len = static_cast<std::uint16_t>(hl + data.size());
   ip.emit(std::span<std::uint8_t>(p).first(20));
   return p;

@@ -37,6 +37,7 @@ struct HostOptions {
   std::vector<std::uint32_t> privileged_uids;
   std::size_t max_sockets = 4096;
   bool max_sockets_given = false;
+  bool ecn = false;
 };
 
 // Two descriptors a socket: a million sockets is already past Linux's
@@ -104,6 +105,7 @@ int run_host(const HostOptions& o) {
   StackConfig cfg;
   cfg.address = *cidr;
   cfg.mtu = plan.mtu;
+  cfg.tcp.ecn = o.ecn;
   if (!o.gateway.empty()) {
     auto gw = Ipv4Addr::parse(o.gateway);
     if (!gw) usage_error(fmt::format("--gateway: '{}' is not an IPv4 address", o.gateway));
@@ -176,6 +178,7 @@ Command add_host_command(CLI::App& root) {
   app->add_option("--allow-privileged-uid", o->privileged_uids, "a uid besides 0 that may bind ports below 1024 (repeatable)");
   app->add_option("--max-sockets", o->max_sockets, "most sockets open at once; the open-file limit is raised to fit (default 4096, or what the limit allows)")
       ->each([o](const std::string&) { o->max_sockets_given = true; });
+  app->add_flag("--ecn", o->ecn, "request ECN (RFC 3168) on every active open; a peer's request is accepted either way");
   app->add_option("--seed", o->seed, "fix the random seed (tests only)")->each([o](const std::string&) { o->seed_given = true; });
   return Command{app, [o] { return run_host(*o); }};
 }
