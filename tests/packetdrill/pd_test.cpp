@@ -514,6 +514,45 @@ TEST(PacketdrillAdapter, BlockingConnectWaitsForTheHandshake) {
   EXPECT_EQ(con2.err(), ECONNREFUSED);
 }
 
+TEST(PacketdrillAdapter, BlockingCallAfterADelayWaitsForTheScript) {
+  // `+.1...0.15 connect(...) = 0`: packetdrill's system-call thread sleeps
+  // the .1 s itself (wait_for_event) and then blocks. Its sleep moves the
+  // clock, but the call must then wait for the SYN-ACK the main thread
+  // injects, not take the clock over and time out after the retries.
+  Pd pd;
+  const int fd = pd.socket();
+  const long long t0 = pd.now() + 1;  // the main thread reads the clock first, as the tool does
+  BlockingCall con(pd, [&] {
+    pd.usleep(100'000);
+    return static_cast<long>(pd.connect(fd, kRemote, 80));
+  });
+  ASSERT_TRUE(con.wait_blocked());
+  const Seg syn = pd.receive();
+  EXPECT_EQ(syn.flags, flag::syn);
+  EXPECT_EQ(syn.at, t0 + 100'000);
+  pd.usleep(50'000);
+  const long long t = pd.now() + 1;
+  pd.inject(ip_tcp(kRemote, kLocal, 80, syn.sport, 9000, syn.seq + 1, flag::syn | flag::ack, {}, kMss));
+  EXPECT_EQ(con.join(), 0);
+  EXPECT_EQ(con.end_time(), t);
+  const Seg ack = pd.receive();
+  EXPECT_EQ(ack.flags, flag::ack);
+  EXPECT_EQ(ack.at, t);
+
+  // The same for accept: it waits for the handshake the script sends.
+  const int lfd = pd.listener();
+  const long long t1 = pd.now() + 1;
+  BlockingCall acc(pd, [&] {
+    pd.usleep(100'000);
+    return static_cast<long>(pd->accept(pd.u(), lfd, nullptr, nullptr));
+  });
+  ASSERT_TRUE(acc.wait_blocked());
+  EXPECT_GE(pd.now(), t1 + 100'000);  // its sleep moved the clock
+  pd.usleep(50'000);
+  handshake(pd, 5000);
+  EXPECT_EQ(acc.join(), 5);
+}
+
 TEST(PacketdrillAdapter, RecvPeekAndDontWait) {
   Pd pd;
   const int lfd = pd.listener();

@@ -12,6 +12,15 @@
 //   the clock's own thread. Moving time steps through every deadline in
 //   order: Stack::poll(deadline), then the packets it sent are queued with
 //   that deadline as their send time.
+// - The clock thread is the tool's main thread: the first to read the clock
+//   (the tool does so before anything else), or the one that injects and
+//   sniffs packets. The system-call thread also sleeps and reads the clock:
+//   for a line like `+.1...0.2 connect(...)` it waits the .1 s itself
+//   (packetdrill's wait_for_event() runs on that thread while the main
+//   thread waits for it to start the call), so its usleep moves time too,
+//   but it never becomes the clock thread: its blocking call then waits for
+//   the packets the script injects instead of running the clock through
+//   every retransmission.
 // - Every change to the stack bumps `gen_` and wakes `cv_`. A blocked call
 //   waits on `cv_` and retries its operation after each change. Before the
 //   clock moves on, the mover lets every blocked call retry once at the
@@ -732,7 +741,8 @@ int Adapter::netdev_receive(void* buf, std::size_t* count, long long* time_usecs
 
 int Adapter::usleep(useconds_t us) {
   Lock lk(mu_);
-  note_clock_thread();
+  // Only claims the clock when nobody has: see the file comment.
+  if (clock_thread_ == std::thread::id{}) note_clock_thread();
   advance_to(lk, now_ + std::chrono::microseconds{us});
   return 0;
 }
