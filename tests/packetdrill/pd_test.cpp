@@ -581,6 +581,40 @@ TEST(PacketdrillAdapter, RecvPeekAndDontWait) {
   EXPECT_EQ(pd->recv(pd.u(), c.fd, b, sizeof b, 0), 0);
 }
 
+TEST(PacketdrillAdapter, NullBuffersAreEfault) {
+  // write(fd, NULL, n > 0) fails with EFAULT, as on Linux, where the copy
+  // from the null pointer faults after the socket's own checks; n = 0 is
+  // a successful no-op. The same for send, read and recv.
+  Pd pd;
+  const int lfd = pd.listener();
+  Conn c = established(pd, lfd);
+  const auto fails = [](long r, int e) { return r == -1 && errno == e; };
+  errno = 0;
+  EXPECT_TRUE(fails(pd->write(pd.u(), c.fd, nullptr, 10), EFAULT));
+  EXPECT_TRUE(fails(pd->send(pd.u(), c.fd, nullptr, 10, 0), EFAULT));
+  EXPECT_TRUE(fails(pd->sendto(pd.u(), c.fd, nullptr, 10, 0, nullptr, 0), EFAULT));
+  EXPECT_EQ(pd->write(pd.u(), c.fd, nullptr, 0), 0);
+  EXPECT_TRUE(fails(pd->write(pd.u(), 42, nullptr, 10), EBADF));  // the descriptor is checked first
+  iovec bad[2] = {{nullptr, 4}, {nullptr, 0}};
+  EXPECT_TRUE(fails(pd->writev(pd.u(), c.fd, bad, 2), EFAULT));
+  // Nothing was queued or sent by any of them.
+  pd.inject(in_seg(c.peer_nxt, c.isn + 1, flag::psh | flag::ack, "abc"));
+  EXPECT_EQ(pd.receive().ack, c.peer_nxt + 3);  // the delayed ACK, not data
+  // Reading: EAGAIN while there is nothing, EFAULT once there is; the bytes stay.
+  pd.inject(in_seg(c.peer_nxt + 3, c.isn + 1, flag::psh | flag::ack, "d"));
+  EXPECT_TRUE(fails(pd->read(pd.u(), c.fd, nullptr, 10), EFAULT));
+  EXPECT_TRUE(fails(pd->recv(pd.u(), c.fd, nullptr, 10, 0), EFAULT));
+  EXPECT_TRUE(fails(pd->readv(pd.u(), c.fd, bad, 2), EFAULT));
+  EXPECT_EQ(pd->read(pd.u(), c.fd, nullptr, 0), 0);
+  char b[8] = {};
+  EXPECT_EQ(pd->read(pd.u(), c.fd, b, sizeof b), 4);
+  EXPECT_EQ(std::string(b, 4), "abcd");
+  EXPECT_TRUE(fails(pd->recv(pd.u(), c.fd, nullptr, 10, MSG_DONTWAIT), EAGAIN));
+  // At end of stream there is nothing to copy: 0.
+  pd.inject(in_seg(c.peer_nxt + 4, c.isn + 1, flag::fin | flag::ack));
+  EXPECT_EQ(pd->read(pd.u(), c.fd, nullptr, 10), 0);
+}
+
 TEST(PacketdrillAdapter, VectoredCallsAndWaitAll) {
   Pd pd;
   const int lfd = pd.listener();

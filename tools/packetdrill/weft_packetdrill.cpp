@@ -129,9 +129,11 @@ class Adapter {
   int listen(int fd, int backlog);
   int accept(int fd, sockaddr* addr, socklen_t* len);
   int connect(int fd, const sockaddr* addr, socklen_t len);
-  ssize_t recv(int fd, std::span<std::uint8_t> buf, int flags);
+  // buf null with n > 0: EFAULT once the call would copy bytes, as Linux
+  // (its access_ok() passes a null pointer; the copy then faults).
+  ssize_t recv(int fd, void* buf, std::size_t n, int flags);
   ssize_t recv_iov(int fd, const iovec* iov, int n, int flags);
-  ssize_t send(int fd, std::span<const std::uint8_t> data, int flags);
+  ssize_t send(int fd, const void* data, std::size_t n, int flags);
   ssize_t send_iov(int fd, const iovec* iov, int n, int flags);
   int fcntl(int fd, int cmd, int arg);
   int close(int fd);
@@ -167,8 +169,10 @@ class Adapter {
   template <class R, class F>
   R block(Lock& lk, std::optional<Instant> deadline, R blocked, F attempt);
   short revents(SocketId id);
-  ssize_t recv_locked(Lock& lk, int fd, std::span<std::uint8_t> buf, int flags);
-  ssize_t send_locked(Lock& lk, int fd, std::span<const std::uint8_t> data, int flags);
+  // fault: the caller's buffer is unreadable (null): the call fails with
+  // EFAULT where Linux's copy would, after the state checks and waits.
+  ssize_t recv_locked(Lock& lk, int fd, std::span<std::uint8_t> buf, int flags, bool fault = false);
+  ssize_t send_locked(Lock& lk, int fd, std::span<const std::uint8_t> data, int flags, bool fault = false);
   int apply_keepalive(Fd& f);
 
   std::mutex mu_;
@@ -372,12 +376,12 @@ int Adapter::connect(int fd, const sockaddr* addr, socklen_t len) {
   return block<int>(lk, std::nullopt, -ETIMEDOUT, attempt);
 }
 
-ssize_t Adapter::recv_locked(Lock& lk, int fd, std::span<std::uint8_t> buf, int flags) {
+ssize_t Adapter::recv_locked(Lock& lk, int fd, std::span<std::uint8_t> buf, int flags, bool fault) {
   Fd* f = find(fd);
   if (!f) return -EBADF;
   if (flags & MSG_OOB) return -EINVAL;        // no urgent data is ever kept
   if (flags & MSG_ERRQUEUE) return -EAGAIN;   // the error queue is always empty
-  if (buf.empty()) return 0;
+  if (buf.empty() && !fault) return 0;
   const bool peek = (flags & MSG_PEEK) != 0;
   const bool nonblock = f->nonblock || (flags & MSG_DONTWAIT);
   const bool waitall = (flags & MSG_WAITALL) && !peek && !nonblock;
@@ -387,6 +391,17 @@ ssize_t Adapter::recv_locked(Lock& lk, int fd, std::span<std::uint8_t> buf, int 
   auto attempt = [&]() -> std::optional<ssize_t> {
     const Fd* c = find(fd);
     if (!c || c->serial != serial) return got ? static_cast<ssize_t>(got) : -EBADF;
+    if (fault) {
+      // Whether there is anything to copy: a byte peeked, not taken.
+      std::uint8_t probe;
+      auto r = tcp().recv(id, {&probe, 1}, now_, true);
+      if (!r) {
+        if (r.error() == std::errc::resource_unavailable_try_again && !nonblock) return std::nullopt;
+        if (r.error() != std::errc::resource_unavailable_try_again) (void)tcp().take_error(id);  // reported once
+        return err(r.error());
+      }
+      return r->len > 0 ? ssize_t{-EFAULT} : ssize_t{0};  // 0: end of stream, nothing to copy
+    }
     auto r = tcp().recv(id, buf.subspan(got), now_, peek);
     if (!r) {
       if (r.error() == std::errc::resource_unavailable_try_again && !nonblock) return std::nullopt;
@@ -400,19 +415,21 @@ ssize_t Adapter::recv_locked(Lock& lk, int fd, std::span<std::uint8_t> buf, int 
   return block<ssize_t>(lk, std::nullopt, -EAGAIN, attempt);
 }
 
-ssize_t Adapter::recv(int fd, std::span<std::uint8_t> buf, int flags) {
+ssize_t Adapter::recv(int fd, void* buf, std::size_t n, int flags) {
   Lock lk(mu_);
-  return recv_locked(lk, fd, buf, flags);
+  if (!buf && n > 0) return recv_locked(lk, fd, {}, flags, true);
+  return recv_locked(lk, fd, {static_cast<std::uint8_t*>(buf), buf ? n : 0}, flags);
 }
 
 ssize_t Adapter::recv_iov(int fd, const iovec* iov, int n, int flags) {
   if (n < 0 || n > IOV_MAX) return -EINVAL;
   if (n > 0 && !iov) return -EFAULT;
   std::vector<std::uint8_t> tmp(iov_total(iov, n));
+  const bool fault = std::any_of(iov, iov + n, [](const iovec& v) { return !v.iov_base && v.iov_len > 0; });
   ssize_t r;
   {
     Lock lk(mu_);
-    r = recv_locked(lk, fd, tmp, flags);
+    r = recv_locked(lk, fd, tmp, flags, fault);
   }
   for (int i = 0, off = 0; r > 0 && i < n && off < r; ++i) {
     const std::size_t k = std::min<std::size_t>(iov[i].iov_len, static_cast<std::size_t>(r - off));
@@ -422,7 +439,7 @@ ssize_t Adapter::recv_iov(int fd, const iovec* iov, int n, int flags) {
   return r;
 }
 
-ssize_t Adapter::send_locked(Lock& lk, int fd, std::span<const std::uint8_t> data, int flags) {
+ssize_t Adapter::send_locked(Lock& lk, int fd, std::span<const std::uint8_t> data, int flags, bool fault) {
   Fd* f = find(fd);
   if (!f) return -EBADF;
   if (flags & MSG_OOB) return -EOPNOTSUPP;  // urgent data is not sent
@@ -435,6 +452,15 @@ ssize_t Adapter::send_locked(Lock& lk, int fd, std::span<const std::uint8_t> dat
   auto attempt = [&]() -> std::optional<ssize_t> {
     const Fd* c = find(fd);
     if (!c || c->serial != serial) return put ? static_cast<ssize_t>(put) : -EBADF;
+    if (fault) {
+      // Linux checks the connection (and waits for it) before the copy faults.
+      auto r = tcp().send(id, {}, now_);
+      if (!r) {
+        if (r.error() == std::errc::resource_unavailable_try_again && !nonblock) return std::nullopt;
+        return err(r.error());
+      }
+      return ssize_t{-EFAULT};
+    }
     auto r = tcp().send(id, data.subspan(put), now_);
     pump();
     if (!r) {
@@ -448,9 +474,10 @@ ssize_t Adapter::send_locked(Lock& lk, int fd, std::span<const std::uint8_t> dat
   return block<ssize_t>(lk, std::nullopt, -EAGAIN, attempt);
 }
 
-ssize_t Adapter::send(int fd, std::span<const std::uint8_t> data, int flags) {
+ssize_t Adapter::send(int fd, const void* data, std::size_t n, int flags) {
   Lock lk(mu_);
-  return send_locked(lk, fd, data, flags);
+  if (!data && n > 0) return send_locked(lk, fd, {}, flags, true);
+  return send_locked(lk, fd, {static_cast<const std::uint8_t*>(data), data ? n : 0}, flags);
 }
 
 ssize_t Adapter::send_iov(int fd, const iovec* iov, int n, int flags) {
@@ -458,12 +485,17 @@ ssize_t Adapter::send_iov(int fd, const iovec* iov, int n, int flags) {
   if (n > 0 && !iov) return -EFAULT;
   std::vector<std::uint8_t> tmp;
   tmp.reserve(iov_total(iov, n));
+  bool fault = false;
   for (int i = 0; i < n; ++i) {
     const auto* p = static_cast<const std::uint8_t*>(iov[i].iov_base);
+    if (!p) {
+      fault = fault || iov[i].iov_len > 0;
+      continue;
+    }
     tmp.insert(tmp.end(), p, p + iov[i].iov_len);
   }
   Lock lk(mu_);
-  return send_locked(lk, fd, tmp, flags);
+  return send_locked(lk, fd, tmp, flags, fault);
 }
 
 int Adapter::fcntl(int fd, int cmd, int arg) {
@@ -790,14 +822,14 @@ int pd_listen(void* u, int fd, int b) { return ret(A(u)->listen(fd, b)); }
 int pd_accept(void* u, int fd, sockaddr* a, socklen_t* l) { return ret(A(u)->accept(fd, a, l)); }
 int pd_connect(void* u, int fd, const sockaddr* a, socklen_t l) { return ret(A(u)->connect(fd, a, l)); }
 ssize_t pd_read(void* u, int fd, void* b, size_t n) {
-  return ret(A(u)->recv(fd, {static_cast<std::uint8_t*>(b), b ? n : 0}, 0));
+  return ret(A(u)->recv(fd, b, n, 0));
 }
 ssize_t pd_readv(void* u, int fd, const iovec* v, int n) { return ret(A(u)->recv_iov(fd, v, n, 0)); }
 ssize_t pd_recv(void* u, int fd, void* b, size_t n, int fl) {
-  return ret(A(u)->recv(fd, {static_cast<std::uint8_t*>(b), b ? n : 0}, fl));
+  return ret(A(u)->recv(fd, b, n, fl));
 }
 ssize_t pd_recvfrom(void* u, int fd, void* b, size_t n, int fl, sockaddr*, socklen_t* al) {
-  const ssize_t r = ret(A(u)->recv(fd, {static_cast<std::uint8_t*>(b), b ? n : 0}, fl));
+  const ssize_t r = ret(A(u)->recv(fd, b, n, fl));
   if (r >= 0 && al) *al = 0;  // TCP reports no source address (as Linux)
   return r;
 }
@@ -812,15 +844,15 @@ ssize_t pd_recvmsg(void* u, int fd, msghdr* m, int fl) {
   return r;
 }
 ssize_t pd_write(void* u, int fd, const void* b, size_t n) {
-  return ret(A(u)->send(fd, {static_cast<const std::uint8_t*>(b), b ? n : 0}, 0));
+  return ret(A(u)->send(fd, b, n, 0));
 }
 ssize_t pd_writev(void* u, int fd, const iovec* v, int n) { return ret(A(u)->send_iov(fd, v, n, 0)); }
 ssize_t pd_send(void* u, int fd, const void* b, size_t n, int fl) {
-  return ret(A(u)->send(fd, {static_cast<const std::uint8_t*>(b), b ? n : 0}, fl));
+  return ret(A(u)->send(fd, b, n, fl));
 }
 ssize_t pd_sendto(void* u, int fd, const void* b, size_t n, int fl, const sockaddr*, socklen_t) {
   // A connected TCP socket ignores the address, as Linux does.
-  return ret(A(u)->send(fd, {static_cast<const std::uint8_t*>(b), b ? n : 0}, fl));
+  return ret(A(u)->send(fd, b, n, fl));
 }
 ssize_t pd_sendmsg(void* u, int fd, const msghdr* m, int fl) {
   if (!m) return ret<ssize_t>(-EFAULT);
