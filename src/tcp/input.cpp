@@ -526,6 +526,11 @@ bool TcpLayer::process_ack(Tcb& t, const wire::TcpView& seg, Instant now) {
       const std::uint32_t n = static_cast<std::uint32_t>(data_acked_to - t.snd_buf_seq);
       t.data->snd.consume(n);
       t.snd_buf_seq += n;
+      t.bytes_acked += n;
+      // A smaller SO_SNDBUF set while more was queued: the storage follows
+      // once what is left fits (set_sndbuf).
+      const std::size_t limit = snd_limit(t);
+      if (t.data->snd.capacity() > limit && t.data->snd.size() <= limit) (void)t.data->snd.resize(limit);
     }
     t.snd_una = ack;
     if (t.snd_nxt < t.snd_una) t.snd_nxt = t.snd_una;

@@ -220,7 +220,10 @@ std::uint32_t TcpLayer::transmit(Tcb& t, SeqNum seq, std::uint32_t max_len, Inst
   return consumed;
 }
 
-void TcpLayer::output(Tcb& t, Instant now) {
+void TcpLayer::output(Tcb& t, Instant now, Push mode) {
+  // TCP_CORK, or MSG_MORE for this call: a partial segment waits.
+  const bool corked = mode == Push::more || (mode == Push::normal && t.opt.cork);
+  const bool push = mode == Push::push;
   bool can_send = false;
   switch (t.state) {
     case TcpState::established:
@@ -254,9 +257,13 @@ void TcpLayer::output(Tcb& t, Instant now) {
       bool go = false;
       if (len > 0 && len == t.mss) {
         go = true;  // a full segment
-      } else if (len > 0 && len == avail && (t.opt.nodelay || t.snd_nxt == t.snd_una || fin_pending)) {
-        go = true;  // all that is queued; Nagle: only when nothing is unacknowledged
-      } else if (len > 0 && t.snd_nxt == t.snd_una && len >= t.max_snd_wnd / 2) {
+      } else if (len > 0 && len == avail &&
+                 (fin_pending || push || (!corked && (t.opt.nodelay || t.snd_nxt == t.snd_una)))) {
+        // All that is queued; Nagle: only when nothing is unacknowledged.
+        // Corked, a partial segment waits, unless a FIN follows it (Linux's
+        // tcp_send_fin pushes with Nagle off) or it is pushed.
+        go = true;
+      } else if (len > 0 && t.snd_nxt == t.snd_una && len >= t.max_snd_wnd / 2 && (!corked || avail >= t.mss)) {
         go = true;  // RFC 9293 §3.8.6.2.1: at least half the largest window offered
       } else if (avail == 0 && fin_pending) {
         go = true;  // a bare FIN
@@ -267,10 +274,23 @@ void TcpLayer::output(Tcb& t, Instant now) {
       sent_any = true;
     }
   }
+  // A partial segment held by the cork starts the cork's ceiling; nothing
+  // held, nothing to time.
+  if (can_send && corked && t.snd_nxt < t.data_end()) {
+    if (!t.cork_at) t.cork_at = deadline_after(now, kCorkTimeout);
+  } else if (!corked || t.snd_nxt >= t.data_end()) {
+    t.cork_at.reset();
+  }
   if (t.ack_now && !sent_any && t.state != TcpState::closed && t.state != TcpState::listen) send_ack(t, now);
   // Zero window, or a sliver SWS avoidance will not use, and nothing in
   // flight to bring an ACK: the persist timer probes (RFC 9293 §3.8.6.1).
-  if (can_send && t.snd_nxt == t.snd_una && t.snd_una == t.snd_max && t.snd_nxt < t.data_end()) {
+  // Not for a partial segment only the cork holds: the window is open,
+  // and the cork's own ceiling sends it.
+  const bool window_holds =
+      t.snd_nxt < t.data_end() &&
+      usable_window(t) < std::min<std::uint32_t>(static_cast<std::uint32_t>(t.data_end() - t.snd_nxt), t.mss);
+  if (can_send && t.snd_nxt == t.snd_una && t.snd_una == t.snd_max && t.snd_nxt < t.data_end() &&
+      (window_holds || !corked)) {
     if (!t.persist_at) {
       Duration d = t.rto.rto();
       for (unsigned i = 0; i < t.persist_backoff && d < cfg_.persist_max; ++i) d *= 2;

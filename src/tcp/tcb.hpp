@@ -28,7 +28,7 @@ namespace weft::tcp {
 
 // Per-socket options (setsockopt).
 struct SocketOptions {
-  std::size_t rcvbuf = 0;  // 0: the layer's default
+  std::size_t rcvbuf = 0;  // 0: the layer's default; as set (the layer applies its minimum)
   std::size_t sndbuf = 0;
   bool nodelay = false;
   bool keepalive = false;
@@ -39,6 +39,10 @@ struct SocketOptions {
   Duration user_timeout{0};  // TCP_USER_TIMEOUT; 0 = use the retry count
   unsigned syn_retries = 0;  // TCP_SYNCNT; 0 = the layer's default
   std::optional<bool> ecn;   // request ECN on an active open; unset: TcpConfig::ecn
+  bool cork = false;         // TCP_CORK: hold partial segments
+  std::uint32_t notsent_lowat = 0;  // TCP_NOTSENT_LOWAT; 0 = no mark
+  bool inq = false;          // TCP_INQ: recvmsg reports the bytes left
+  std::uint32_t user_mss = 0;  // TCP_MAXSEG as set; 0 = from the MTU
 };
 
 enum class Recovery : std::uint8_t { none, newreno, sack };
@@ -114,6 +118,7 @@ struct Tcb {
   std::optional<Instant> persist_at;
   std::optional<Instant> keepalive_at;
   std::optional<Instant> timewait_at;
+  std::optional<Instant> cork_at;       // held partial segment goes out (TCP_CORK / MSG_MORE ceiling)
   unsigned persist_backoff = 0;
   unsigned keep_probes = 0;
   Instant last_rcv{};                   // when a segment last arrived
@@ -150,6 +155,7 @@ struct Tcb {
 
   // --- statistics (struct tcp_info)
   std::uint64_t retransmits = 0, bytes_in = 0, bytes_out = 0;
+  std::uint64_t bytes_acked = 0;        // data bytes the peer acknowledged (tcpi_bytes_acked)
 
   std::unique_ptr<Data> data;
 
@@ -159,6 +165,12 @@ struct Tcb {
   std::size_t snd_queued() const { return data ? data->snd.size() : 0; }
   // Sequence number one past the last queued data byte: where the FIN goes.
   SeqNum data_end() const { return snd_buf_seq + static_cast<std::uint32_t>(snd_queued()); }
+  // Queued bytes never sent (Linux's write_seq - snd_nxt; SND.MAX, not
+  // SND.NXT, so that a timeout pulling SND.NXT back does not count again).
+  std::size_t snd_unsent() const {
+    const SeqNum end = data_end();
+    return snd_max < end ? static_cast<std::size_t>(static_cast<std::uint32_t>(end - snd_max)) : 0;
+  }
   // Whether the FIN (queued) has been acknowledged.
   bool fin_acked() const { return fin_queued && snd_una == data_end() + 1; }
 };

@@ -87,8 +87,8 @@ std::uint32_t TcpLayer::ts_now(const Tcb& t, Instant now) const {
 
 // Per-connection state common to both opens: buffers, congestion control.
 void TcpLayer::init_connection(Tcb& t, Instant now) {
-  const std::size_t snd = t.opt.sndbuf ? t.opt.sndbuf : cfg_.sndbuf;
-  const std::size_t rcv = t.opt.rcvbuf ? t.opt.rcvbuf : cfg_.rcvbuf;
+  const std::size_t snd = snd_limit(t);
+  const std::size_t rcv = std::max(t.opt.rcvbuf ? t.opt.rcvbuf : cfg_.rcvbuf, kMinBuffer);
   // Window scale: the smallest shift that lets the buffer be advertised.
   t.rcv_wscale = 0;
   if (cfg_.window_scaling)
@@ -97,6 +97,10 @@ void TcpLayer::init_connection(Tcb& t, Instant now) {
   t.data = std::make_unique<Tcb::Data>(snd, rcv);
   const std::size_t mtu = ip_.mtu_for(t.tuple.remote.addr);
   t.rcv_mss = static_cast<std::uint32_t>(std::min<std::size_t>(mtu > 40 ? mtu - 40 : 536, 65495));
+  // TCP_MAXSEG: the MSS announced is the user's cap when lower, and the MSS
+  // sent with follows (apply_syn_options takes the lesser of the peer's and
+  // this), as Linux's user_mss clamps both (tcp_connect_init, tcp_openreq_init).
+  if (t.opt.user_mss) t.rcv_mss = std::min(t.rcv_mss, t.opt.user_mss);
   t.mss = std::min<std::uint32_t>(536, t.rcv_mss);
   t.cc = tcp::make_newreno(t.mss);
   const std::array<std::uint8_t, 12> b{std::uint8_t(t.tuple.local.addr.value()), std::uint8_t(t.tuple.remote.addr.value()),
@@ -223,7 +227,7 @@ Status TcpLayer::connect(SocketId id, Endpoint remote, Instant now) {
   return ok_status();
 }
 
-Result<std::size_t> TcpLayer::send(SocketId id, std::span<const std::uint8_t> data, Instant now) {
+Result<std::size_t> TcpLayer::send(SocketId id, std::span<const std::uint8_t> data, Instant now, bool more) {
   Tcb* t = get(id);
   if (!t || t->user_closed) return std::errc::bad_file_descriptor;
   if (t->pending_error) {
@@ -253,10 +257,11 @@ Result<std::size_t> TcpLayer::send(SocketId id, std::span<const std::uint8_t> da
   }
   if (t->fin_queued) return std::errc::broken_pipe;
   if (data.empty()) return std::size_t{0};
-  const std::size_t n = t->data->snd.write(data);
-  if (n == 0) return std::errc::resource_unavailable_try_again;
+  const std::size_t room = snd_room(*t);
+  if (room == 0) return std::errc::resource_unavailable_try_again;
+  const std::size_t n = t->data->snd.write(data.first(std::min(room, data.size())));
   if (t->snd_una == t->snd_max) t->last_progress = now;
-  output(*t, now);
+  output(*t, now, more ? Push::more : Push::normal);
   rearm(*t);
   return n;
 }
@@ -265,7 +270,23 @@ std::size_t TcpLayer::send_room(SocketId id) const {
   const Tcb* t = get(id);
   if (!t || t->user_closed || t->pending_error || t->reset || t->fin_queued || !t->data) return 0;
   if (t->state != TcpState::established && t->state != TcpState::close_wait) return 0;
-  return t->data->snd.free();
+  return snd_room(*t);
+}
+
+std::size_t TcpLayer::snd_limit(const Tcb& t) const {
+  return std::max(t.opt.sndbuf ? t.opt.sndbuf : cfg_.sndbuf, kMinBuffer);
+}
+
+std::size_t TcpLayer::snd_room(const Tcb& t) const {
+  if (!t.data) return 0;
+  const std::size_t limit = std::min(snd_limit(t), t.data->snd.capacity());
+  const std::size_t queued = t.data->snd.size();
+  std::size_t room = limit > queued ? limit - queued : 0;
+  if (t.opt.notsent_lowat) {
+    const std::size_t unsent = t.snd_unsent();
+    room = std::min<std::size_t>(room, unsent < t.opt.notsent_lowat ? t.opt.notsent_lowat - unsent : 0);
+  }
+  return room;
 }
 
 Result<TcpRecv> TcpLayer::recv(SocketId id, std::span<std::uint8_t> buf, Instant now, bool peek) {
@@ -438,15 +459,20 @@ Status TcpLayer::set_rcvbuf(SocketId id, std::size_t bytes) {
   Tcb* t = get(id);
   if (!t) return std::errc::bad_file_descriptor;
   if (bytes == 0) return std::errc::invalid_argument;
-  t->opt.rcvbuf = std::max<std::size_t>(bytes, 2048);
+  t->opt.rcvbuf = bytes;
   return ok_status();
 }
 Status TcpLayer::set_sndbuf(SocketId id, std::size_t bytes) {
   Tcb* t = get(id);
   if (!t) return std::errc::bad_file_descriptor;
   if (bytes == 0) return std::errc::invalid_argument;
-  t->opt.sndbuf = std::max<std::size_t>(bytes, 2048);
-  if (t->data && t->data->snd.capacity() < t->opt.sndbuf) t->data->snd.resize(t->opt.sndbuf);
+  t->opt.sndbuf = bytes;
+  // Growing raises the ring's limit now; shrinking does too when what is
+  // queued fits, else process_ack() finishes it as the queue drains
+  // (snd_room() counts against the new size meanwhile).
+  const std::size_t limit = snd_limit(*t);
+  if (t->data && t->data->snd.capacity() != limit && t->data->snd.size() <= limit) (void)t->data->snd.resize(limit);
+  notify(*t);  // writability may have changed either way
   return ok_status();
 }
 Status TcpLayer::set_nodelay(SocketId id, bool on, Instant now) {
@@ -454,10 +480,53 @@ Status TcpLayer::set_nodelay(SocketId id, bool on, Instant now) {
   if (!t) return std::errc::bad_file_descriptor;
   t->opt.nodelay = on;
   if (on && t->data) {
-    output(*t, now);  // what Nagle held goes now (as Linux's TCP_NODELAY does)
+    // What Nagle held goes now, and what TCP_CORK holds goes once: tcp(7),
+    // "setting this option forces an explicit flush of pending output,
+    // even if TCP_CORK is currently set".
+    output(*t, now, Push::push);
     rearm(*t);
   }
   return ok_status();
+}
+Status TcpLayer::set_cork(SocketId id, bool on, Instant now) {
+  Tcb* t = get(id);
+  if (!t) return std::errc::bad_file_descriptor;
+  const bool was = t->opt.cork;
+  t->opt.cork = on;
+  if (was && !on && t->data) {
+    output(*t, now);  // uncorked: what was held goes, Nagle permitting
+    rearm(*t);
+  }
+  return ok_status();
+}
+Status TcpLayer::set_notsent_lowat(SocketId id, std::uint32_t bytes) {
+  Tcb* t = get(id);
+  if (!t) return std::errc::bad_file_descriptor;
+  t->opt.notsent_lowat = bytes;
+  notify(*t);
+  return ok_status();
+}
+Status TcpLayer::set_inq(SocketId id, bool on) {
+  Tcb* t = get(id);
+  if (!t) return std::errc::bad_file_descriptor;
+  t->opt.inq = on;
+  return ok_status();
+}
+Status TcpLayer::set_maxseg(SocketId id, std::uint32_t mss) {
+  Tcb* t = get(id);
+  if (!t) return std::errc::bad_file_descriptor;
+  if (mss != 0 && (mss < kMinUserMss || mss > kMaxUserMss)) return std::errc::invalid_argument;
+  t->opt.user_mss = mss;
+  return ok_status();
+}
+std::optional<tcp::SocketOptions> TcpLayer::options(SocketId id) const {
+  const Tcb* t = get(id);
+  if (!t) return std::nullopt;
+  return t->opt;
+}
+std::size_t TcpLayer::readable(SocketId id) const {
+  const Tcb* t = get(id);
+  return t && t->state != TcpState::listen && t->data ? t->data->rcv.size() : 0;
 }
 Status TcpLayer::set_keepalive(SocketId id, bool on, Duration idle, Duration interval, unsigned count, Instant now) {
   Tcb* t = get(id);
@@ -520,8 +589,7 @@ std::uint32_t TcpLayer::events(SocketId id) const {
     return ev;
   }
   if ((t->data && !t->data->rcv.empty()) || t->fin_received || t->rd_shut || t->reset) ev |= tcp_event::readable;
-  if ((t->state == TcpState::established || t->state == TcpState::close_wait) && !t->fin_queued && t->data &&
-      t->data->snd.free() > 0)
+  if ((t->state == TcpState::established || t->state == TcpState::close_wait) && !t->fin_queued && snd_room(*t) > 0)
     ev |= tcp_event::writable;
   if (t->reset || (t->state == TcpState::closed && !t->tuple.remote.port.is_zero())) ev |= tcp_event::hup | tcp_event::writable;
   if (t->fin_received && t->fin_queued) ev |= tcp_event::hup;
@@ -543,6 +611,7 @@ std::optional<TcpInfo> TcpLayer::info(SocketId id) const {
   if (t->data) {
     i.recv_queue = t->data->rcv.size();
     i.send_queue = t->snd_queued();
+    i.unsent = t->snd_unsent();
     i.rcv_wnd = static_cast<std::uint32_t>(rcv_space(*t));
   }
   if (t->state == TcpState::listen) {
@@ -560,6 +629,15 @@ std::optional<TcpInfo> TcpLayer::info(SocketId id) const {
   }
   i.snd_wnd = t->snd_wnd;
   i.mss = t->mss;
+  i.rcv_mss = t->rcv_mss;
+  i.user_mss = t->opt.user_mss;
+  if (t->state != TcpState::listen && t->state != TcpState::closed)
+    i.in_flight = static_cast<std::uint32_t>(t->snd_max - t->snd_una);
+  i.rto_backoffs = t->rto.backoffs();
+  i.consecutive_rtos = t->rtx_count;
+  i.probes = t->persist_backoff + t->keep_probes;
+  i.in_recovery = t->recovery != tcp::Recovery::none;
+  i.bytes_acked = t->bytes_acked;
   i.retransmits = t->retransmits;
   i.bytes_in = t->bytes_in;
   i.bytes_out = t->bytes_out;
@@ -607,6 +685,7 @@ void TcpLayer::connection_done(Tcb& t, std::optional<std::errc> err, Instant now
   t.persist_at.reset();
   t.keepalive_at.reset();
   t.timewait_at.reset();
+  t.cork_at.reset();
   // The 4-tuple is free again at once (no TIME-WAIT after a reset or abort).
   if (t.in_index) {
     conns_.erase(t.tuple);
@@ -627,6 +706,7 @@ void TcpLayer::enter_time_wait(Tcb& t, Instant now) {
   t.persist_at.reset();
   t.keepalive_at.reset();
   t.delack_at.reset();
+  t.cork_at.reset();
   t.timewait_at = deadline_after(now, 2 * cfg_.msl);
   // TIME-WAIT keeps only what it needs to answer a retransmitted FIN.
   if (t.data && t.data->rcv.empty()) {

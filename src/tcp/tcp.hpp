@@ -141,9 +141,17 @@ struct TcpInfo {
   std::optional<Endpoint> remote;
   std::size_t recv_queue = 0;   // bytes received, not read (LISTEN: connections in the accept queue)
   std::size_t send_queue = 0;   // bytes queued, not acknowledged (LISTEN: the backlog)
+  std::size_t unsent = 0;       // of send_queue, bytes never sent (tcpi_notsent_bytes)
+  std::size_t in_flight = 0;    // sequence space sent, not acknowledged
   Duration srtt{0}, rttvar{0}, rto{0};
   std::uint32_t cwnd = 0, ssthresh = 0, snd_wnd = 0, rcv_wnd = 0, mss = 0;
-  std::uint64_t retransmits = 0, bytes_in = 0, bytes_out = 0;
+  std::uint32_t rcv_mss = 0;    // the MSS announced (what the peer's segments may carry)
+  std::uint32_t user_mss = 0;   // TCP_MAXSEG as set (0: none)
+  unsigned rto_backoffs = 0;    // RTO doublings now in force (tcpi_backoff)
+  unsigned consecutive_rtos = 0;  // timeouts since the last progress (tcpi_retransmits)
+  unsigned probes = 0;          // unanswered zero-window or keepalive probes (tcpi_probes)
+  bool in_recovery = false;     // fast recovery (NewReno or SACK) in progress
+  std::uint64_t retransmits = 0, bytes_in = 0, bytes_out = 0, bytes_acked = 0;
   bool sack = false, timestamps = false;
   bool ecn = false;  // negotiated (RFC 3168)
   std::uint8_t snd_wscale = 0, rcv_wscale = 0;
@@ -207,10 +215,16 @@ class TcpLayer {
   // buffer full, or the handshake is still in progress), EPIPE (after
   // shutdown(write), or once the connection has ended or been reset), and
   // the pending error once (ECONNRESET, ECONNREFUSED, ETIMEDOUT).
-  Result<std::size_t> send(SocketId s, std::span<const std::uint8_t> data, Instant now);
+  // more (MSG_MORE): more data follows at once, so this call's partial
+  // segment is held as TCP_CORK holds it (Linux's tcp_push with MSG_MORE);
+  // the next send without it, an uncork, or kCorkTimeout sends it.
+  // With TCP_NOTSENT_LOWAT set, takes only up to the mark: EAGAIN while
+  // the unsent bytes are at or above it.
+  Result<std::size_t> send(SocketId s, std::span<const std::uint8_t> data, Instant now, bool more = false);
   // How many bytes send() would take now, all of them: the send buffer's
-  // free room while the connection may send, else 0 (send() then tells
-  // why). Lets a caller read exactly that much from its own source, once.
+  // free room (below TCP_NOTSENT_LOWAT's mark, when set) while the
+  // connection may send, else 0 (send() then tells why). Lets a caller
+  // read exactly that much from its own source, once.
   std::size_t send_room(SocketId s) const;
   // Reads (or with peek, copies) received bytes in order. len 0 with a
   // non-empty buffer: the peer closed cleanly (end of stream).
@@ -236,7 +250,14 @@ class TcpLayer {
   std::optional<std::errc> take_error(SocketId s);
 
   // -- options (errors: EBADF; EINVAL for a zero size or count) ------------
+  // Buffers smaller than kMinBuffer are used as kMinBuffer (options() still
+  // reports the size set).
+  static constexpr std::size_t kMinBuffer = 2048;
   Status set_rcvbuf(SocketId s, std::size_t bytes);  // before connect/listen to take full effect
+  // Takes effect at once, larger or smaller: send() and writability count
+  // room against the new size at once; bytes already queued beyond it stay
+  // and drain as they are acknowledged (Linux's sk_sndbuf against
+  // sk_wmem_queued), and the storage shrinks once they fit.
   Status set_sndbuf(SocketId s, std::size_t bytes);
   Status set_nodelay(SocketId s, bool on, Instant now);
   // idle/interval/count: zero keeps the layer default. Linux's ranges
@@ -253,6 +274,31 @@ class TcpLayer {
   // Whether an active open requests ECN (RFC 3168), overriding
   // TcpConfig::ecn. EISCONN once the SYN has gone.
   Status set_ecn(SocketId s, bool on);
+  // TCP_CORK (tcp(7)): while on, only full-sized segments leave; a partial
+  // one waits for more data, the uncork, a FIN, or kCorkTimeout after it
+  // was first held. Turning it off sends what is held (Nagle permitting,
+  // as Linux's tcp_push_pending_frames). set_nodelay(true) flushes what is
+  // held once even while corked (tcp(7) TCP_NODELAY).
+  static constexpr Duration kCorkTimeout = std::chrono::milliseconds(200);
+  Status set_cork(SocketId s, bool on, Instant now);
+  // TCP_NOTSENT_LOWAT: writable (and send() takes bytes) only while the
+  // bytes queued and never sent are below `bytes`; 0 = no mark. Linux's
+  // send may overshoot the mark by one skb; this one stops at it.
+  Status set_notsent_lowat(SocketId s, std::uint32_t bytes);
+  // TCP_INQ: whether the caller wants the bytes left after each read
+  // (Linux's TCP_CM_INQ control message; the layer only keeps the flag,
+  // readable() gives the count).
+  Status set_inq(SocketId s, bool on);
+  // TCP_MAXSEG: caps the MSS this socket announces and sends with, for
+  // connections opened after it is set (connect, or a listener's children),
+  // as Linux's user_mss does; 0 removes the cap. EINVAL outside 0 and
+  // kMinUserMss..kMaxUserMss (Linux's TCP_MIN_MSS, MAX_TCP_WINDOW).
+  static constexpr std::uint32_t kMinUserMss = 88, kMaxUserMss = 32767;
+  Status set_maxseg(SocketId s, std::uint32_t mss);
+  // The options as set (nullopt: no such socket).
+  std::optional<tcp::SocketOptions> options(SocketId s) const;
+  // Bytes a read would return now (SIOCINQ / FIONREAD); 0 for a listener.
+  std::size_t readable(SocketId s) const;
 
   // -- readiness and introspection -------------------------------------------
   std::uint32_t events(SocketId s) const;  // tcp_event bits; 0 for a bad id
@@ -325,7 +371,15 @@ class TcpLayer {
   void detach_child(Tcb& child);
 
   // --- output (output.cpp)
-  void output(Tcb& t, Instant now);
+  // How output() treats a partial segment: normal (TCP_CORK and Nagle as
+  // set), more (held as if corked: a send with MSG_MORE), push (sent now,
+  // cork and Nagle aside: the cork timeout, TCP_NODELAY's flush).
+  enum class Push : std::uint8_t { normal, more, push };
+  void output(Tcb& t, Instant now, Push mode = Push::normal);
+  // Send-buffer size in force and the room below it (and below the
+  // TCP_NOTSENT_LOWAT mark).
+  std::size_t snd_limit(const Tcb& t) const;
+  std::size_t snd_room(const Tcb& t) const;
   void output_sack_recovery(Tcb& t, Instant now);
   // Sends up to max_len bytes from seq (plus FIN when it is reached); returns
   // the sequence space consumed.

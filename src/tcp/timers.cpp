@@ -13,7 +13,7 @@ using tcp::TcpState;
 
 void TcpLayer::rearm(Tcb& t) {
   std::optional<Instant> when;
-  for (const auto& d : {t.rtx_at, t.delack_at, t.persist_at, t.keepalive_at, t.timewait_at})
+  for (const auto& d : {t.rtx_at, t.delack_at, t.persist_at, t.keepalive_at, t.timewait_at, t.cork_at})
     if (d && (!when || *d < *when)) when = d;
   if (when)
     timers_.schedule(t.id, *when);
@@ -67,6 +67,12 @@ void TcpLayer::on_timer(SocketId id, Instant now) {
     t->rtx_at.reset();
     on_rtx_timeout(*t, now);
     if (!(t = get(id))) return;
+  }
+  if (t->cork_at && *t->cork_at <= now) {
+    // TCP_CORK's ceiling (tcp(7): "a 200 millisecond ceiling on the time
+    // for which output is corked"): what was held goes now.
+    t->cork_at.reset();
+    output(*t, now, Push::push);
   }
   if (t->persist_at && *t->persist_at <= now) {
     t->persist_at.reset();

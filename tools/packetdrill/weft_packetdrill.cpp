@@ -12,6 +12,15 @@
 //   the clock's own thread. Moving time steps through every deadline in
 //   order: Stack::poll(deadline), then the packets it sent are queued with
 //   that deadline as their send time.
+// - The clock thread is the tool's main thread: the first to read the clock
+//   (the tool does so before anything else), or the one that injects and
+//   sniffs packets. The system-call thread also sleeps and reads the clock:
+//   for a line like `+.1...0.2 connect(...)` it waits the .1 s itself
+//   (packetdrill's wait_for_event() runs on that thread while the main
+//   thread waits for it to start the call), so its usleep moves time too,
+//   but it never becomes the clock thread: its blocking call then waits for
+//   the packets the script injects instead of running the clock through
+//   every retransmission.
 // - Every change to the stack bumps `gen_` and wakes `cv_`. A blocked call
 //   waits on `cv_` and retries its operation after each change. Before the
 //   clock moves on, the mover lets every blocked call retry once at the
@@ -23,6 +32,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
 
 #include <algorithm>
@@ -34,6 +44,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -45,6 +56,7 @@
 #include "flags.hpp"
 #include "packetdrill_interface.h"
 #include "stack/stack.hpp"
+#include "tcp/sockopt.hpp"
 
 namespace weft::pd {
 namespace {
@@ -84,19 +96,31 @@ std::size_t iov_total(const iovec* iov, int n) {
 
 // ---------------------------------------------------------------- adapter
 
+// A descriptor: a TCP socket or an epoll instance. Socket options live in
+// TcpLayer (tcp::SocketOptions) and are reached through tcp/sockopt.hpp.
 struct Fd {
-  SocketId id = 0;
+  enum class Kind : std::uint8_t { socket, epoll };
+  Kind kind = Kind::socket;
+  SocketId id = 0;           // a socket's
   std::uint64_t serial = 0;  // tells a blocked call that its fd was closed and reused
   bool nonblock = false;
   bool cloexec = false;
-  // What setsockopt stored, to answer getsockopt (TcpLayer does not report
-  // its options back). Children of a listener inherit them, as in TcpLayer.
-  std::size_t rcvbuf = 0, sndbuf = 0;  // 0: the layer's default
-  bool nodelay = false, keepalive = false, reuse_addr = false;
-  std::optional<linger> linger_opt;
-  int user_mss = 0;  // TCP_MAXSEG as set (reported, not applied)
-  int keep_idle = 0, keep_intvl = 0, keep_cnt = 0;
-  int user_timeout_ms = 0, syn_cnt = 0;
+};
+
+// One descriptor in an epoll instance's interest list (epoll_ctl(2)).
+struct Interest {
+  std::uint32_t events = 0;  // as registered, EPOLLET and EPOLLONESHOT included
+  epoll_data_t data{};
+  bool disabled = false;     // EPOLLONESHOT after it fired, until EPOLL_CTL_MOD
+  // Edge-triggered: the readiness last seen and the events that became
+  // ready since (a bit going from clear to set, or more bytes to read:
+  // Linux wakes an EPOLLET waiter on every arrival), not yet reported.
+  std::uint32_t seen = 0, pending = 0;
+  std::size_t seen_inq = 0;
+};
+
+struct Epoll {
+  std::map<int, Interest> interest;  // by descriptor number
 };
 
 struct Waiter {
@@ -120,9 +144,11 @@ class Adapter {
   int listen(int fd, int backlog);
   int accept(int fd, sockaddr* addr, socklen_t* len);
   int connect(int fd, const sockaddr* addr, socklen_t len);
-  ssize_t recv(int fd, std::span<std::uint8_t> buf, int flags);
+  // buf null with n > 0: EFAULT once the call would copy bytes, as Linux
+  // (its access_ok() passes a null pointer; the copy then faults).
+  ssize_t recv(int fd, void* buf, std::size_t n, int flags);
   ssize_t recv_iov(int fd, const iovec* iov, int n, int flags);
-  ssize_t send(int fd, std::span<const std::uint8_t> data, int flags);
+  ssize_t send(int fd, const void* data, std::size_t n, int flags);
   ssize_t send_iov(int fd, const iovec* iov, int n, int flags);
   int fcntl(int fd, int cmd, int arg);
   int close(int fd);
@@ -130,6 +156,13 @@ class Adapter {
   int getsockopt(int fd, int level, int name, void* val, socklen_t* len);
   int setsockopt(int fd, int level, int name, const void* val, socklen_t len);
   int poll(pollfd* fds, nfds_t n, int timeout_ms);
+  int ioctl(int fd, unsigned long request, void* arg);
+  // TCP_INQ's hint after a read (tcp_inq_hint): bytes left, 1 at end of
+  // stream with none; nullopt when TCP_INQ is off.
+  std::optional<int> inq_hint(int fd);
+  int epoll_create(int size);
+  int epoll_ctl(int epfd, int op, int fd, epoll_event* ev);
+  int epoll_wait(int epfd, epoll_event* events, int maxevents, int timeout_ms);
   // ---- link and clock
   int netdev_send(const void* buf, std::size_t count);
   int netdev_receive(void* buf, std::size_t* count, long long* time_usecs);
@@ -139,10 +172,22 @@ class Adapter {
  private:
   using Lock = std::unique_lock<std::mutex>;
   TcpLayer& tcp() { return stack_.tcp(); }
+  // The socket behind fd (nullptr for none, or an epoll descriptor).
   Fd* find(int fd) {
+    Fd* f = find_any(fd);
+    return f && f->kind == Fd::Kind::socket ? f : nullptr;
+  }
+  Fd* find_any(int fd) {
     auto it = fds_.find(fd);
     return it == fds_.end() ? nullptr : &it->second;
   }
+  // The error for a socket call on fd when find() failed: ENOTSOCK for an
+  // epoll descriptor, else EBADF.
+  int bad(int fd) { return find_any(fd) ? -ENOTSOCK : -EBADF; }
+  // Epoll: edge-triggered bookkeeping after the stack changed, and the
+  // ready list of one instance (nullopt: nothing ready).
+  void track_edges();
+  int collect(Epoll& ep, epoll_event* out, int max);
   int add_fd(Fd f);
   // After anything that may have changed the stack: run what is due now,
   // queue what it sent, wake blocked calls.
@@ -158,9 +203,10 @@ class Adapter {
   template <class R, class F>
   R block(Lock& lk, std::optional<Instant> deadline, R blocked, F attempt);
   short revents(SocketId id);
-  ssize_t recv_locked(Lock& lk, int fd, std::span<std::uint8_t> buf, int flags);
-  ssize_t send_locked(Lock& lk, int fd, std::span<const std::uint8_t> data, int flags);
-  int apply_keepalive(Fd& f);
+  // fault: the caller's buffer is unreadable (null): the call fails with
+  // EFAULT where Linux's copy would, after the state checks and waits.
+  ssize_t recv_locked(Lock& lk, int fd, std::span<std::uint8_t> buf, int flags, bool fault = false);
+  ssize_t send_locked(Lock& lk, int fd, std::span<const std::uint8_t> data, int flags, bool fault = false);
 
   std::mutex mu_;
   std::condition_variable cv_;       // blocked calls: the stack changed
@@ -170,6 +216,7 @@ class Adapter {
   std::uint64_t gen_ = 0;
   std::deque<Sent> out_;
   std::map<int, Fd> fds_;
+  std::map<std::uint64_t, Epoll> epolls_;  // by the epoll descriptor's serial
   std::uint64_t next_serial_ = 1;
   std::vector<Waiter*> waiters_;
   std::thread::id clock_thread_{};
@@ -193,6 +240,7 @@ void Adapter::pump() {
   stack_.drain([&](std::span<const std::uint8_t> p) {
     if (!p.empty()) out_.push_back(Sent{{p.begin(), p.end()}, us});
   });
+  track_edges();
   ++gen_;
   cv_.notify_all();
 }
@@ -298,7 +346,7 @@ int Adapter::socket(int domain, int type, int protocol) {
 int Adapter::bind(int fd, const sockaddr* addr, socklen_t len) {
   Lock lk(mu_);
   Fd* f = find(fd);
-  if (!f) return -EBADF;
+  if (!f) return bad(fd);
   Endpoint ep;
   if (int e = to_endpoint(addr, len, ep)) return e;
   auto st = tcp().bind(f->id, ep);
@@ -308,7 +356,7 @@ int Adapter::bind(int fd, const sockaddr* addr, socklen_t len) {
 int Adapter::listen(int fd, int backlog) {
   Lock lk(mu_);
   Fd* f = find(fd);
-  if (!f) return -EBADF;
+  if (!f) return bad(fd);
   // Linux caps the backlog at somaxconn; a negative one becomes the cap.
   const std::size_t b = backlog < 0 ? tcp().config().max_backlog : static_cast<std::size_t>(backlog);
   auto st = tcp().listen(f->id, b);
@@ -320,7 +368,7 @@ int Adapter::accept(int fd, sockaddr* addr, socklen_t* len) {
   Lock lk(mu_);
   if (addr && !len) return -EFAULT;
   const Fd* f = find(fd);
-  if (!f) return -EBADF;
+  if (!f) return bad(fd);
   const std::uint64_t serial = f->serial;
   const bool nonblock = f->nonblock;
   auto attempt = [&]() -> std::optional<int> {
@@ -344,7 +392,7 @@ int Adapter::accept(int fd, sockaddr* addr, socklen_t* len) {
 int Adapter::connect(int fd, const sockaddr* addr, socklen_t len) {
   Lock lk(mu_);
   Fd* f = find(fd);
-  if (!f) return -EBADF;
+  if (!f) return bad(fd);
   Endpoint ep;
   if (int e = to_endpoint(addr, len, ep)) return e;
   auto st = tcp().connect(f->id, ep, now_);
@@ -363,12 +411,12 @@ int Adapter::connect(int fd, const sockaddr* addr, socklen_t len) {
   return block<int>(lk, std::nullopt, -ETIMEDOUT, attempt);
 }
 
-ssize_t Adapter::recv_locked(Lock& lk, int fd, std::span<std::uint8_t> buf, int flags) {
+ssize_t Adapter::recv_locked(Lock& lk, int fd, std::span<std::uint8_t> buf, int flags, bool fault) {
   Fd* f = find(fd);
-  if (!f) return -EBADF;
+  if (!f) return bad(fd);
   if (flags & MSG_OOB) return -EINVAL;        // no urgent data is ever kept
   if (flags & MSG_ERRQUEUE) return -EAGAIN;   // the error queue is always empty
-  if (buf.empty()) return 0;
+  if (buf.empty() && !fault) return 0;
   const bool peek = (flags & MSG_PEEK) != 0;
   const bool nonblock = f->nonblock || (flags & MSG_DONTWAIT);
   const bool waitall = (flags & MSG_WAITALL) && !peek && !nonblock;
@@ -378,6 +426,17 @@ ssize_t Adapter::recv_locked(Lock& lk, int fd, std::span<std::uint8_t> buf, int 
   auto attempt = [&]() -> std::optional<ssize_t> {
     const Fd* c = find(fd);
     if (!c || c->serial != serial) return got ? static_cast<ssize_t>(got) : -EBADF;
+    if (fault) {
+      // Whether there is anything to copy: a byte peeked, not taken.
+      std::uint8_t probe;
+      auto r = tcp().recv(id, {&probe, 1}, now_, true);
+      if (!r) {
+        if (r.error() == std::errc::resource_unavailable_try_again && !nonblock) return std::nullopt;
+        if (r.error() != std::errc::resource_unavailable_try_again) (void)tcp().take_error(id);  // reported once
+        return err(r.error());
+      }
+      return r->len > 0 ? ssize_t{-EFAULT} : ssize_t{0};  // 0: end of stream, nothing to copy
+    }
     auto r = tcp().recv(id, buf.subspan(got), now_, peek);
     if (!r) {
       if (r.error() == std::errc::resource_unavailable_try_again && !nonblock) return std::nullopt;
@@ -391,19 +450,21 @@ ssize_t Adapter::recv_locked(Lock& lk, int fd, std::span<std::uint8_t> buf, int 
   return block<ssize_t>(lk, std::nullopt, -EAGAIN, attempt);
 }
 
-ssize_t Adapter::recv(int fd, std::span<std::uint8_t> buf, int flags) {
+ssize_t Adapter::recv(int fd, void* buf, std::size_t n, int flags) {
   Lock lk(mu_);
-  return recv_locked(lk, fd, buf, flags);
+  if (!buf && n > 0) return recv_locked(lk, fd, {}, flags, true);
+  return recv_locked(lk, fd, {static_cast<std::uint8_t*>(buf), buf ? n : 0}, flags);
 }
 
 ssize_t Adapter::recv_iov(int fd, const iovec* iov, int n, int flags) {
   if (n < 0 || n > IOV_MAX) return -EINVAL;
   if (n > 0 && !iov) return -EFAULT;
   std::vector<std::uint8_t> tmp(iov_total(iov, n));
+  const bool fault = std::any_of(iov, iov + n, [](const iovec& v) { return !v.iov_base && v.iov_len > 0; });
   ssize_t r;
   {
     Lock lk(mu_);
-    r = recv_locked(lk, fd, tmp, flags);
+    r = recv_locked(lk, fd, tmp, flags, fault);
   }
   for (int i = 0, off = 0; r > 0 && i < n && off < r; ++i) {
     const std::size_t k = std::min<std::size_t>(iov[i].iov_len, static_cast<std::size_t>(r - off));
@@ -413,9 +474,9 @@ ssize_t Adapter::recv_iov(int fd, const iovec* iov, int n, int flags) {
   return r;
 }
 
-ssize_t Adapter::send_locked(Lock& lk, int fd, std::span<const std::uint8_t> data, int flags) {
+ssize_t Adapter::send_locked(Lock& lk, int fd, std::span<const std::uint8_t> data, int flags, bool fault) {
   Fd* f = find(fd);
-  if (!f) return -EBADF;
+  if (!f) return bad(fd);
   if (flags & MSG_OOB) return -EOPNOTSUPP;  // urgent data is not sent
   const bool nonblock = f->nonblock || (flags & MSG_DONTWAIT);
   const SocketId id = f->id;
@@ -426,7 +487,16 @@ ssize_t Adapter::send_locked(Lock& lk, int fd, std::span<const std::uint8_t> dat
   auto attempt = [&]() -> std::optional<ssize_t> {
     const Fd* c = find(fd);
     if (!c || c->serial != serial) return put ? static_cast<ssize_t>(put) : -EBADF;
-    auto r = tcp().send(id, data.subspan(put), now_);
+    if (fault) {
+      // Linux checks the connection (and waits for it) before the copy faults.
+      auto r = tcp().send(id, {}, now_);
+      if (!r) {
+        if (r.error() == std::errc::resource_unavailable_try_again && !nonblock) return std::nullopt;
+        return err(r.error());
+      }
+      return ssize_t{-EFAULT};
+    }
+    auto r = tcp().send(id, data.subspan(put), now_, (flags & MSG_MORE) != 0);
     pump();
     if (!r) {
       if (r.error() == std::errc::resource_unavailable_try_again && !nonblock) return std::nullopt;
@@ -439,9 +509,10 @@ ssize_t Adapter::send_locked(Lock& lk, int fd, std::span<const std::uint8_t> dat
   return block<ssize_t>(lk, std::nullopt, -EAGAIN, attempt);
 }
 
-ssize_t Adapter::send(int fd, std::span<const std::uint8_t> data, int flags) {
+ssize_t Adapter::send(int fd, const void* data, std::size_t n, int flags) {
   Lock lk(mu_);
-  return send_locked(lk, fd, data, flags);
+  if (!data && n > 0) return send_locked(lk, fd, {}, flags, true);
+  return send_locked(lk, fd, {static_cast<const std::uint8_t*>(data), data ? n : 0}, flags);
 }
 
 ssize_t Adapter::send_iov(int fd, const iovec* iov, int n, int flags) {
@@ -449,17 +520,22 @@ ssize_t Adapter::send_iov(int fd, const iovec* iov, int n, int flags) {
   if (n > 0 && !iov) return -EFAULT;
   std::vector<std::uint8_t> tmp;
   tmp.reserve(iov_total(iov, n));
+  bool fault = false;
   for (int i = 0; i < n; ++i) {
     const auto* p = static_cast<const std::uint8_t*>(iov[i].iov_base);
+    if (!p) {
+      fault = fault || iov[i].iov_len > 0;
+      continue;
+    }
     tmp.insert(tmp.end(), p, p + iov[i].iov_len);
   }
   Lock lk(mu_);
-  return send_locked(lk, fd, tmp, flags);
+  return send_locked(lk, fd, tmp, flags, fault);
 }
 
 int Adapter::fcntl(int fd, int cmd, int arg) {
   Lock lk(mu_);
-  Fd* f = find(fd);
+  Fd* f = find_any(fd);
   if (!f) return -EBADF;
   switch (cmd) {
     case F_GETFL: return O_RDWR | (f->nonblock ? O_NONBLOCK : 0);
@@ -472,8 +548,17 @@ int Adapter::fcntl(int fd, int cmd, int arg) {
 
 int Adapter::close(int fd) {
   Lock lk(mu_);
-  Fd* f = find(fd);
+  Fd* f = find_any(fd);
   if (!f) return -EBADF;
+  // A closed descriptor leaves every interest list (Linux: on its last close).
+  for (auto& [serial, ep] : epolls_) ep.interest.erase(fd);
+  if (f->kind == Fd::Kind::epoll) {
+    epolls_.erase(f->serial);
+    fds_.erase(fd);
+    ++gen_;
+    cv_.notify_all();  // an epoll_wait on it returns EBADF
+    return 0;
+  }
   auto st = tcp().close(f->id, now_);
   fds_.erase(fd);
   pump();
@@ -483,7 +568,7 @@ int Adapter::close(int fd) {
 int Adapter::shutdown(int fd, int how) {
   Lock lk(mu_);
   Fd* f = find(fd);
-  if (!f) return -EBADF;
+  if (!f) return bad(fd);
   Shutdown s;
   switch (how) {
     case SHUT_RD: s = Shutdown::read; break;
@@ -496,154 +581,72 @@ int Adapter::shutdown(int fd, int how) {
   return st ? 0 : err(st.error());
 }
 
-int Adapter::apply_keepalive(Fd& f) {
-  auto st = tcp().set_keepalive(f.id, f.keepalive, std::chrono::seconds{f.keep_idle}, std::chrono::seconds{f.keep_intvl},
-                                static_cast<unsigned>(f.keep_cnt), now_);
-  pump();
-  return st ? 0 : err(st.error());
-}
-
+// Every option goes through tcp/sockopt.hpp: one mapping to TcpLayer with
+// Linux's ranges and errors, shared with any other socket front end.
 int Adapter::getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
   Lock lk(mu_);
   Fd* f = find(fd);
-  if (!f) return -EBADF;
+  if (!f) return bad(fd);
   if (!val || !len) return -EFAULT;
-  if (level == SOL_SOCKET && name == SO_LINGER) {
-    if (*len < sizeof(linger)) return -EINVAL;
-    const linger l = f->linger_opt.value_or(linger{0, 0});
-    std::memcpy(val, &l, sizeof l);
-    *len = sizeof l;
-    return 0;
-  }
-  if (*len < sizeof(int)) return -EINVAL;
-  int v = 0;
-  const TcpConfig& cfg = tcp().config();
-  if (level == SOL_SOCKET) {
-    switch (name) {
-      case SO_ERROR: {
-        const auto e = tcp().take_error(f->id);
-        v = e ? static_cast<int>(*e) : 0;
-        break;
-      }
-      case SO_RCVBUF: v = static_cast<int>(f->rcvbuf ? f->rcvbuf : cfg.rcvbuf); break;
-      case SO_SNDBUF: v = static_cast<int>(f->sndbuf ? f->sndbuf : cfg.sndbuf); break;
-      case SO_KEEPALIVE: v = f->keepalive; break;
-      case SO_REUSEADDR: v = f->reuse_addr; break;
-      case SO_TYPE: v = SOCK_STREAM; break;
-      case SO_DOMAIN: v = AF_INET; break;
-      case SO_PROTOCOL: v = IPPROTO_TCP; break;
-      case SO_ACCEPTCONN: {
-        const auto i = tcp().info(f->id);
-        v = i && i->state == tcp::TcpState::listen;
-        break;
-      }
-      default: return -ENOPROTOOPT;
-    }
-  } else if (level == IPPROTO_TCP) {
-    switch (name) {
-      case TCP_NODELAY: v = f->nodelay; break;
-      case TCP_MAXSEG: {
-        // Linux: the user's value while closed or listening, else the MSS in use.
-        const auto i = tcp().info(f->id);
-        const bool idle = !i || i->state == tcp::TcpState::closed || i->state == tcp::TcpState::listen;
-        v = idle && f->user_mss ? f->user_mss : static_cast<int>(i ? i->mss : 536);
-        break;
-      }
-      case TCP_KEEPIDLE: v = f->keep_idle ? f->keep_idle : static_cast<int>(cfg.keep_idle / std::chrono::seconds{1}); break;
-      case TCP_KEEPINTVL:
-        v = f->keep_intvl ? f->keep_intvl : static_cast<int>(cfg.keep_interval / std::chrono::seconds{1});
-        break;
-      case TCP_KEEPCNT: v = f->keep_cnt ? f->keep_cnt : static_cast<int>(cfg.keep_count); break;
-      case TCP_USER_TIMEOUT: v = f->user_timeout_ms; break;
-      case TCP_SYNCNT: v = f->syn_cnt ? f->syn_cnt : static_cast<int>(cfg.syn_retries); break;
-      default: return -ENOPROTOOPT;
-    }
-  } else {
-    return -ENOPROTOOPT;
-  }
-  std::memcpy(val, &v, sizeof v);
-  *len = sizeof v;
+  auto r = tcp::get_option(tcp(), f->id, level, name, {static_cast<std::uint8_t*>(val), *len});
+  if (!r) return err(r.error());
+  *len = static_cast<socklen_t>(*r);
   return 0;
 }
 
 int Adapter::setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
   Lock lk(mu_);
   Fd* f = find(fd);
-  if (!f) return -EBADF;
+  if (!f) return bad(fd);
   if (!val) return -EFAULT;
-  if (level == SOL_SOCKET && name == SO_LINGER) {
-    if (len < sizeof(linger)) return -EINVAL;
-    linger l;
-    std::memcpy(&l, val, sizeof l);
-    if (l.l_onoff)
-      f->linger_opt = linger{1, std::max(l.l_linger, 0)};
-    else
-      f->linger_opt.reset();
-    auto st = tcp().set_linger(f->id, f->linger_opt ? std::optional<Duration>(std::chrono::seconds{f->linger_opt->l_linger})
-                                                     : std::nullopt);
-    return st ? 0 : err(st.error());
-  }
-  if (len < sizeof(int)) return -EINVAL;
-  int v;
-  std::memcpy(&v, val, sizeof v);
-  Status st = ok_status();
-  if (level == SOL_SOCKET) {
-    switch (name) {
-      case SO_RCVBUF:
-      case SO_SNDBUF: {
-        // TcpLayer rounds small sizes up to its minimum (2048); 0 would be EINVAL there.
-        const std::size_t b = std::max<std::size_t>(2048, static_cast<std::size_t>(std::max(v, 0)));
-        st = name == SO_RCVBUF ? tcp().set_rcvbuf(f->id, b) : tcp().set_sndbuf(f->id, b);
-        if (st) (name == SO_RCVBUF ? f->rcvbuf : f->sndbuf) = b;
-        break;
-      }
-      case SO_KEEPALIVE:
-        f->keepalive = v != 0;
-        return apply_keepalive(*f);
-      case SO_REUSEADDR:
-        st = tcp().set_reuse_addr(f->id, v != 0);
-        if (st) f->reuse_addr = v != 0;
-        break;
-      default: return -ENOPROTOOPT;
-    }
-  } else if (level == IPPROTO_TCP) {
-    switch (name) {
-      case TCP_NODELAY:
-        st = tcp().set_nodelay(f->id, v != 0, now_);  // sends what Nagle held
-        if (st) f->nodelay = v != 0;
-        pump();
-        break;
-      case TCP_MAXSEG:
-        // Linux's bounds (TCP_MIN_MSS .. MAX_TCP_WINDOW). TcpLayer has no
-        // per-socket MSS clamp: the value is reported back, not applied.
-        if (v < 88 || v > 32767) return -EINVAL;
-        f->user_mss = v;
-        break;
-      case TCP_KEEPIDLE:
-      case TCP_KEEPINTVL:
-        if (v < 1 || v > 32767) return -EINVAL;
-        (name == TCP_KEEPIDLE ? f->keep_idle : f->keep_intvl) = v;
-        return apply_keepalive(*f);
-      case TCP_KEEPCNT:
-        if (v < 1 || v > 127) return -EINVAL;
-        f->keep_cnt = v;
-        return apply_keepalive(*f);
-      case TCP_USER_TIMEOUT:
-        if (v < 0) return -EINVAL;
-        st = tcp().set_user_timeout(f->id, std::chrono::milliseconds{v});
-        if (st) f->user_timeout_ms = v;
-        break;
-      case TCP_SYNCNT:
-        if (v < 1 || v > 127) return -EINVAL;
-        st = tcp().set_syn_retries(f->id, static_cast<unsigned>(v));
-        if (st) f->syn_cnt = v;
-        break;
-      default: return -ENOPROTOOPT;
-    }
-  } else {
-    return -ENOPROTOOPT;
-  }
+  auto st = tcp::set_option(tcp(), f->id, level, name, {static_cast<const std::uint8_t*>(val), len}, now_);
+  pump();  // TCP_NODELAY and TCP_CORK may have sent what was held
   return st ? 0 : err(st.error());
+}
+
+int Adapter::ioctl(int fd, unsigned long request, void* arg) {
+  Lock lk(mu_);
+  Fd* any = find_any(fd);
+  if (!any) return -EBADF;
+  if (request == FIONBIO) {  // any descriptor: ioctl(2)'s O_NONBLOCK switch
+    if (!arg) return -EFAULT;
+    int on;
+    std::memcpy(&on, arg, sizeof on);
+    any->nonblock = on != 0;
+    return 0;
+  }
+  Fd* f = find(fd);
+  if (!f) return -ENOTTY;
+  // tcp_ioctl(): EINVAL on a listener; 0 while the handshake is under way.
+  const auto i = tcp().info(f->id);
+  if (!i) return -EBADF;
+  if (i->state == tcp::TcpState::listen &&
+      (request == SIOCINQ || request == SIOCOUTQ || request == SIOCOUTQNSD))
+    return -EINVAL;
+  const bool opening = i->state == tcp::TcpState::syn_sent || i->state == tcp::TcpState::syn_received;
+  int v;
+  switch (request) {
+    case SIOCINQ: v = opening ? 0 : static_cast<int>(tcp().readable(f->id)); break;          // = FIONREAD
+    case SIOCOUTQ: v = opening ? 0 : static_cast<int>(i->send_queue); break;                // not yet acknowledged
+    case SIOCOUTQNSD: v = opening ? 0 : static_cast<int>(i->unsent); break;                  // not yet sent
+    default: return -ENOTTY;  // Linux: -ENOIOCTLCMD from tcp_ioctl
+  }
+  if (!arg) return -EFAULT;
+  std::memcpy(arg, &v, sizeof v);
+  return 0;
+}
+
+std::optional<int> Adapter::inq_hint(int fd) {
+  Lock lk(mu_);
+  Fd* f = find(fd);
+  if (!f) return std::nullopt;
+  const auto o = tcp().options(f->id);
+  if (!o || !o->inq) return std::nullopt;
+  const std::size_t n = tcp().readable(f->id);
+  // "After receiving a FIN, tell the user-space to continue reading by
+  // returning a non-zero inq" (tcp_inq_hint).
+  if (n == 0 && (tcp().events(f->id) & tcp_event::readable)) return 1;
+  return static_cast<int>(std::min<std::size_t>(n, std::numeric_limits<int>::max()));
 }
 
 short Adapter::revents(SocketId id) {
@@ -676,12 +679,117 @@ int Adapter::poll(pollfd* fds, nfds_t n, int timeout_ms) {
       pollfd& p = fds[i];
       p.revents = 0;
       if (p.fd < 0) continue;
-      const Fd* f = find(p.fd);
+      const Fd* f = find_any(p.fd);
       // POLLERR and POLLHUP are reported whether asked for or not (poll(2)).
-      p.revents = f ? static_cast<short>(revents(f->id) & (p.events | POLLERR | POLLHUP)) : short{POLLNVAL};
+      // An epoll descriptor is not polled through here: never ready.
+      if (!f)
+        p.revents = POLLNVAL;
+      else if (f->kind == Fd::Kind::socket)
+        p.revents = static_cast<short>(revents(f->id) & (p.events | POLLERR | POLLHUP));
       if (p.revents) ++ready;
     }
     if (ready > 0 || timeout_ms == 0 || (deadline && now_ >= *deadline)) return ready;
+    return std::nullopt;
+  };
+  return block<int>(lk, deadline, 0, attempt);
+}
+
+// ------------------------------------------------------------------ epoll
+// epoll(7) over the same readiness as poll: level-triggered by default;
+// EPOLLET reports an event once per edge (see Interest); EPOLLONESHOT
+// disables the descriptor after one report until EPOLL_CTL_MOD. Nested
+// epoll descriptors are not offered (EINVAL).
+
+int Adapter::epoll_create(int size) {
+  Lock lk(mu_);
+  if (size <= 0) return -EINVAL;  // epoll_create(2)
+  Fd f;
+  f.kind = Fd::Kind::epoll;
+  const int n = add_fd(f);
+  epolls_[fds_[n].serial];
+  return n;
+}
+
+void Adapter::track_edges() {
+  for (auto& [serial, ep] : epolls_) {
+    for (auto& [fd, in] : ep.interest) {
+      const Fd* f = find(fd);
+      if (!f || !(in.events & EPOLLET)) continue;
+      const std::uint32_t cur = static_cast<std::uint16_t>(revents(f->id));
+      const std::size_t inq = tcp().readable(f->id);
+      std::uint32_t fresh = cur & ~in.seen;
+      if (inq > in.seen_inq) fresh |= cur & EPOLLIN;
+      in.pending |= fresh;
+      in.seen = cur;
+      in.seen_inq = inq;
+    }
+  }
+}
+
+int Adapter::epoll_ctl(int epfd, int op, int fd, epoll_event* ev) {
+  Lock lk(mu_);
+  Fd* e = find_any(epfd);
+  Fd* t = find_any(fd);
+  if (!e || !t) return -EBADF;
+  if (e->kind != Fd::Kind::epoll || epfd == fd || t->kind != Fd::Kind::socket) return -EINVAL;
+  if (op != EPOLL_CTL_DEL && !ev) return -EFAULT;
+  auto& set = epolls_[e->serial].interest;
+  const auto it = set.find(fd);
+  switch (op) {
+    case EPOLL_CTL_ADD:
+      if (it != set.end()) return -EEXIST;
+      set[fd] = Interest{ev->events, ev->data};
+      break;
+    case EPOLL_CTL_MOD:
+      if (it == set.end()) return -ENOENT;
+      // Linux re-polls the descriptor on MOD: what is ready now is an edge.
+      it->second = Interest{ev->events, ev->data};
+      break;
+    case EPOLL_CTL_DEL:
+      if (it == set.end()) return -ENOENT;
+      set.erase(it);
+      return 0;
+    default: return -EINVAL;
+  }
+  track_edges();
+  return 0;
+}
+
+int Adapter::collect(Epoll& ep, epoll_event* out, int max) {
+  int n = 0;
+  for (auto& [fd, in] : ep.interest) {
+    if (n == max) break;
+    const Fd* f = find(fd);
+    if (!f || in.disabled) continue;
+    // EPOLLERR and EPOLLHUP are reported whether asked for or not (epoll_ctl(2)).
+    std::uint32_t m = static_cast<std::uint16_t>(revents(f->id)) & (in.events | EPOLLERR | EPOLLHUP);
+    if (in.events & EPOLLET) {
+      m &= in.pending;
+      in.pending &= ~m;
+    }
+    if (!m) continue;
+    if (in.events & EPOLLONESHOT) in.disabled = true;
+    out[n].events = m;
+    out[n].data = in.data;
+    ++n;
+  }
+  return n;
+}
+
+int Adapter::epoll_wait(int epfd, epoll_event* events, int maxevents, int timeout_ms) {
+  Lock lk(mu_);
+  const Fd* e = find_any(epfd);
+  if (!e) return -EBADF;
+  if (e->kind != Fd::Kind::epoll || maxevents <= 0) return -EINVAL;
+  if (!events) return -EFAULT;
+  const std::uint64_t serial = e->serial;
+  const std::optional<Instant> deadline =
+      timeout_ms > 0 ? std::optional<Instant>(now_ + std::chrono::milliseconds{timeout_ms}) : std::nullopt;
+  auto attempt = [&]() -> std::optional<int> {
+    const auto it = epolls_.find(serial);
+    if (it == epolls_.end()) return -EBADF;  // closed while we waited
+    const int n = collect(it->second, events, maxevents);
+    if (n > 0 || timeout_ms == 0 || (deadline && now_ >= *deadline)) return n;
     return std::nullopt;
   };
   return block<int>(lk, deadline, 0, attempt);
@@ -732,7 +840,8 @@ int Adapter::netdev_receive(void* buf, std::size_t* count, long long* time_usecs
 
 int Adapter::usleep(useconds_t us) {
   Lock lk(mu_);
-  note_clock_thread();
+  // Only claims the clock when nobody has: see the file comment.
+  if (clock_thread_ == std::thread::id{}) note_clock_thread();
   advance_to(lk, now_ + std::chrono::microseconds{us});
   return 0;
 }
@@ -780,14 +889,14 @@ int pd_listen(void* u, int fd, int b) { return ret(A(u)->listen(fd, b)); }
 int pd_accept(void* u, int fd, sockaddr* a, socklen_t* l) { return ret(A(u)->accept(fd, a, l)); }
 int pd_connect(void* u, int fd, const sockaddr* a, socklen_t l) { return ret(A(u)->connect(fd, a, l)); }
 ssize_t pd_read(void* u, int fd, void* b, size_t n) {
-  return ret(A(u)->recv(fd, {static_cast<std::uint8_t*>(b), b ? n : 0}, 0));
+  return ret(A(u)->recv(fd, b, n, 0));
 }
 ssize_t pd_readv(void* u, int fd, const iovec* v, int n) { return ret(A(u)->recv_iov(fd, v, n, 0)); }
 ssize_t pd_recv(void* u, int fd, void* b, size_t n, int fl) {
-  return ret(A(u)->recv(fd, {static_cast<std::uint8_t*>(b), b ? n : 0}, fl));
+  return ret(A(u)->recv(fd, b, n, fl));
 }
 ssize_t pd_recvfrom(void* u, int fd, void* b, size_t n, int fl, sockaddr*, socklen_t* al) {
-  const ssize_t r = ret(A(u)->recv(fd, {static_cast<std::uint8_t*>(b), b ? n : 0}, fl));
+  const ssize_t r = ret(A(u)->recv(fd, b, n, fl));
   if (r >= 0 && al) *al = 0;  // TCP reports no source address (as Linux)
   return r;
 }
@@ -796,21 +905,36 @@ ssize_t pd_recvmsg(void* u, int fd, msghdr* m, int fl) {
   const ssize_t r = ret(A(u)->recv_iov(fd, m->msg_iov, static_cast<int>(m->msg_iovlen), fl));
   if (r >= 0) {
     m->msg_namelen = 0;
-    m->msg_controllen = 0;
     m->msg_flags = 0;
+    std::size_t used = 0;
+    if (const auto inq = A(u)->inq_hint(fd)) {
+      // TCP_INQ: a TCP_CM_INQ control message with the bytes left
+      // (tcp_recvmsg's put_cmsg); MSG_CTRUNC when it does not fit.
+      if (m->msg_control && m->msg_controllen >= CMSG_SPACE(sizeof(int))) {
+        auto* c = static_cast<cmsghdr*>(m->msg_control);
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        c->cmsg_level = SOL_TCP;
+        c->cmsg_type = TCP_CM_INQ;
+        std::memcpy(CMSG_DATA(c), &*inq, sizeof(int));
+        used = CMSG_SPACE(sizeof(int));
+      } else {
+        m->msg_flags |= MSG_CTRUNC;
+      }
+    }
+    m->msg_controllen = used;
   }
   return r;
 }
 ssize_t pd_write(void* u, int fd, const void* b, size_t n) {
-  return ret(A(u)->send(fd, {static_cast<const std::uint8_t*>(b), b ? n : 0}, 0));
+  return ret(A(u)->send(fd, b, n, 0));
 }
 ssize_t pd_writev(void* u, int fd, const iovec* v, int n) { return ret(A(u)->send_iov(fd, v, n, 0)); }
 ssize_t pd_send(void* u, int fd, const void* b, size_t n, int fl) {
-  return ret(A(u)->send(fd, {static_cast<const std::uint8_t*>(b), b ? n : 0}, fl));
+  return ret(A(u)->send(fd, b, n, fl));
 }
 ssize_t pd_sendto(void* u, int fd, const void* b, size_t n, int fl, const sockaddr*, socklen_t) {
   // A connected TCP socket ignores the address, as Linux does.
-  return ret(A(u)->send(fd, {static_cast<const std::uint8_t*>(b), b ? n : 0}, fl));
+  return ret(A(u)->send(fd, b, n, fl));
 }
 ssize_t pd_sendmsg(void* u, int fd, const msghdr* m, int fl) {
   if (!m) return ret<ssize_t>(-EFAULT);
@@ -826,7 +950,19 @@ int pd_fcntl(void* u, int fd, int cmd, ...) {
   }
   return ret(A(u)->fcntl(fd, cmd, arg));
 }
-int pd_ioctl(void*, int, unsigned long, ...) { return unsupported(); }
+int pd_ioctl(void* u, int fd, unsigned long request, ...) {
+  // Every request answered here takes a pointer (packetdrill's three-
+  // argument form); the two-argument form passes none, and none is read
+  // for a request that is refused first.
+  void* arg = nullptr;
+  if (request == FIONBIO || request == SIOCINQ || request == SIOCOUTQ || request == SIOCOUTQNSD) {
+    va_list ap;
+    va_start(ap, request);
+    arg = va_arg(ap, void*);
+    va_end(ap);
+  }
+  return ret(A(u)->ioctl(fd, request, arg));
+}
 int pd_close(void* u, int fd) { return ret(A(u)->close(fd)); }
 int pd_shutdown(void* u, int fd, int how) { return ret(A(u)->shutdown(fd, how)); }
 int pd_getsockopt(void* u, int fd, int lv, int nm, void* v, socklen_t* l) { return ret(A(u)->getsockopt(fd, lv, nm, v, l)); }
@@ -841,9 +977,9 @@ int pd_gettimeofday(void* u, timeval* tv, struct timezone* tz) {
   if (tz) *tz = {};
   return ret(A(u)->gettimeofday(tv));
 }
-int pd_epoll_create(void*, int) { return unsupported(); }
-int pd_epoll_ctl(void*, int, int, int, epoll_event*) { return unsupported(); }
-int pd_epoll_wait(void*, int, epoll_event*, int, int) { return unsupported(); }
+int pd_epoll_create(void* u, int size) { return ret(A(u)->epoll_create(size)); }
+int pd_epoll_ctl(void* u, int epfd, int op, int fd, epoll_event* ev) { return ret(A(u)->epoll_ctl(epfd, op, fd, ev)); }
+int pd_epoll_wait(void* u, int epfd, epoll_event* ev, int max, int t) { return ret(A(u)->epoll_wait(epfd, ev, max, t)); }
 int pd_pipe(void*, int*) { return unsupported(); }
 int pd_splice(void*, int, loff_t*, int, loff_t*, size_t, unsigned int) { return unsupported(); }
 
