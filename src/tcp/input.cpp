@@ -455,6 +455,7 @@ void TcpLayer::input_syn_sent(Tcb& t, const wire::TcpView& seg, Instant now) {
   t.irs = seg.seq();
   t.rcv_nxt = t.irs + 1;
   t.rcv_adv = t.rcv_nxt;
+  t.rcv_free_edge = t.rcv_nxt;
   apply_syn_options(t, seg.options());
   t.snd_wl1 = seg.seq();
   if (ack) {

@@ -43,6 +43,7 @@ void TcpLayer::input_listen(Tcb& l, Ipv4Addr src, Ipv4Addr dst, const wire::TcpV
   c.irs = seg.seq();
   c.rcv_nxt = c.irs + 1;
   c.rcv_adv = c.rcv_nxt;
+  c.rcv_free_edge = c.rcv_nxt;
   apply_syn_options(c, seg.options());
   // RFC 3168 §6.1.1: an ECN-setup SYN (ECE and CWR) is answered with an
   // ECN-setup SYN-ACK; weft always accepts, as Linux does by default.

@@ -27,6 +27,7 @@ std::uint16_t TcpLayer::window_to_advertise(Tcb& t) {
         std::min<std::uint32_t>(static_cast<std::uint32_t>(t.rcv_buf / 2), t.rcv_mss);
     if (edge > t.rcv_adv && static_cast<std::uint32_t>(edge - t.rcv_adv) >= threshold)
       want = static_cast<std::uint32_t>(edge - t.rcv_nxt);
+    if (edge > t.rcv_free_edge) t.rcv_free_edge = edge;
   }
   std::uint32_t field = std::min<std::uint32_t>(want >> shift, 65535);
   // Scaling rounds down, which could pull the right edge left of what the
@@ -361,7 +362,10 @@ void TcpLayer::maybe_window_update(Tcb& t, Instant now) {
     case TcpState::time_wait:
       return;
   }
-  const SeqNum old_adv = t.rcv_adv;
+  // Measured against the free space when the window was last offered, not
+  // against the edge offered (which the unscaled SYN window may have held
+  // far lower): only what reads freed since then counts.
+  const SeqNum old_adv = std::max(t.rcv_adv, t.rcv_free_edge);
   const SeqNum edge = t.rcv_nxt + static_cast<std::uint32_t>(rcv_space(t));
   const std::size_t buf = t.rcv_buf;
   const std::uint32_t threshold = std::min<std::uint32_t>(static_cast<std::uint32_t>(buf / 2), t.rcv_mss);

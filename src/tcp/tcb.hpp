@@ -92,6 +92,9 @@ struct Tcb {
   // the peer may then send (RFC 7323 appendix F; Linux's tcp_select_window
   // rounds up and lets its buffer grow the same).
   std::size_t rcv_buf = 0;
+  // RCV.NXT + free space when a window was last offered (window updates
+  // after reads are measured from it; see maybe_window_update).
+  SeqNum rcv_free_edge{};
   bool fin_received = false;   // the peer's FIN was processed: end of stream
 
   // --- negotiated options
