@@ -33,7 +33,8 @@ inline constexpr std::uint32_t kMagic = 0x54464557;  // "WEFT"
 // Bumped on any incompatible change to the structs or the semantics below.
 inline constexpr std::uint32_t kVersion = 1;
 
-// WEFT_TCP_ECN of client/weft.h: weft's own IPPROTO_TCP option number.
+// WEFT_TCP_ECN of client/weft.h: weft's own IPPROTO_TCP option number
+// (tcp::kWeftTcpEcn, which the option module answers).
 inline constexpr int kTcpEcnOption = 0x5745;
 
 enum class Op : std::uint32_t {

@@ -113,6 +113,7 @@ Status set_tcp_option(TcpLayer& tcp, SocketId s, int name, int v, Instant now) {
     case TCP_INQ:
       if (v < 0 || v > 1) return std::errc::invalid_argument;
       return tcp.set_inq(s, v != 0);
+    case kWeftTcpEcn: return tcp.set_ecn(s, v != 0);
     default: return kNoOption;
   }
 }
@@ -162,6 +163,7 @@ Result<int> get_tcp_option(TcpLayer& tcp, SocketId s, int name) {
     case TCP_SYNCNT: return static_cast<int>(o->syn_retries ? o->syn_retries : cfg.syn_retries);
     case TCP_NOTSENT_LOWAT: return static_cast<int>(o->notsent_lowat);
     case TCP_INQ: return o->inq ? 1 : 0;
+    case kWeftTcpEcn: return o->ecn.value_or(cfg.ecn) ? 1 : 0;
     default: return kNoOption;
   }
 }

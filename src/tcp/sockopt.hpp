@@ -29,6 +29,13 @@
 #include "tcp/tcp.hpp"
 
 namespace weft::tcp {
+// weft's own IPPROTO_TCP option: nonzero requests ECN (RFC 3168) on the
+// socket's active open (TcpLayer::set_ecn; EISCONN once connecting). The
+// client library's WEFT_TCP_ECN; a number outside Linux's TCP options.
+inline constexpr int kWeftTcpEcn = 0x5745;
+}  // namespace weft::tcp
+
+namespace weft::tcp {
 
 // Linux's defaults on x86-64: net.core.wmem_max and rmem_max, and
 // SOCK_MIN_SNDBUF / SOCK_MIN_RCVBUF (2 x and 1 x (2048 + the aligned

@@ -84,6 +84,8 @@ std::optional<Flags> parse_flags(const char* text, std::string& err) {
       ok = parse_bool(val, f.tcp.timestamps);
     } else if (key == "window_scaling") {
       ok = parse_bool(val, f.tcp.window_scaling);
+    } else if (key == "ecn") {
+      ok = parse_bool(val, f.tcp.ecn);
     } else {
       err = "unknown key '" + std::string(key) + "'";
       return std::nullopt;

@@ -14,6 +14,8 @@
 //   rcvbuf=N sndbuf=N  default socket buffer sizes in bytes, 2048..2^30
 //                      (default 256 KiB)
 //   sack=0|1 timestamps=0|1 window_scaling=0|1   options offered (all 1)
+//   ecn=0|1            request ECN (RFC 3168) on active opens (0; a peer's
+//                      request is accepted either way, as Linux by default)
 #pragma once
 
 #include <cstdint>
