@@ -181,6 +181,10 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
   // is an old duplicate; drop it and ACK (unless it is a RST).
   if (t.ts_ok && ts && !seg.has(flag::rst) && static_cast<std::int32_t>(ts->first - t.ts_recent) < 0) {
     ++counters_.paws_rejected;
+    // RFC 2883 §4.3: a segment PAWS discards is a duplicate like any other,
+    // and the ACK answering it reports it.
+    if (t.sack_ok && t.data && !payload.empty())
+      t.data->ooo.note_duplicate(seq, seq + static_cast<std::uint32_t>(payload.size()));
     send_ack(t, now);
     return;
   }
@@ -207,9 +211,10 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
         rearm(t);
         return;
       }
-      // An old duplicate: report it with a D-SACK (RFC 2883 §4).
-      if (t.sack_ok && t.data && !payload.empty() && seq + static_cast<std::uint32_t>(payload.size()) <= t.rcv_nxt)
-        t.data->ooo.note_duplicate(seq, seq + static_cast<std::uint32_t>(payload.size()));
+      // An old duplicate: report its part below RCV.NXT with a D-SACK
+      // (RFC 2883 §4 rule 3: the duplicated bytes, not the whole segment).
+      if (t.sack_ok && t.data && !payload.empty() && seq < t.rcv_nxt)
+        t.data->ooo.note_duplicate(seq, std::min(seq + static_cast<std::uint32_t>(payload.size()), t.rcv_nxt));
       send_ack(t, now);
       return;
     }
@@ -258,9 +263,19 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
   }
 
   // Trim the segment to the window (RFC 9293 §3.10.7.4: "only the new
-  // parts are processed").
+  // parts are processed"). The trimmed part was received before: RFC 2883 §4 reports it as the
+  // D-SACK (rule 3: exactly the duplicated bytes; §4.2: being the lowest,
+  // it is the first duplicate part of the segment, the one reported). The
+  // ACK goes at once so that the D-SACK describes the segment that just
+  // arrived (rule 1); RFC 2883 itself leaves the timing of ACKs alone.
+  bool dsack_noted = false;
   if (seq < t.rcv_nxt) {
     const std::uint32_t skip = static_cast<std::uint32_t>(t.rcv_nxt - seq);
+    if (t.sack_ok && t.data && !payload.empty()) {
+      t.data->ooo.note_duplicate(seq, seq + std::min<std::uint32_t>(skip, static_cast<std::uint32_t>(payload.size())));
+      t.ack_now = true;
+      dsack_noted = true;
+    }
     if (skip >= payload.size()) {
       if (fin && skip > payload.size()) fin = false;  // the FIN too was old
       payload = {};
@@ -376,7 +391,7 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
           connection_done(t, std::nullopt, now);
           return;
         }
-        process_text(t, seg, seq, payload, now);
+        process_text(t, seq, payload, dsack_noted, now);
         break;
       case TcpState::close_wait:
       case TcpState::closing:
@@ -617,7 +632,7 @@ void TcpLayer::on_dupack(Tcb& t, Instant now) {
   }
 }
 
-void TcpLayer::process_text(Tcb& t, const wire::TcpView&, SeqNum seq, std::span<const std::uint8_t> payload,
+void TcpLayer::process_text(Tcb& t, SeqNum seq, std::span<const std::uint8_t> payload, bool dsack_noted,
                             Instant now) {
   auto& d = *t.data;
   std::uint32_t off = static_cast<std::uint32_t>(seq - t.rcv_nxt);
@@ -628,15 +643,24 @@ void TcpLayer::process_text(Tcb& t, const wire::TcpView&, SeqNum seq, std::span<
   }
   if (off + payload.size() > d.rcv.free()) payload = payload.first(d.rcv.free() - off);
   const auto len = static_cast<std::uint32_t>(payload.size());
+  // RFC 2883 §4: bytes already held out of order are a duplicate, whether
+  // the segment repeats them all or overlaps them in part (rule 3: the
+  // D-SACK gives exactly the repeated bytes; §4.2: the first such part
+  // only, and none if a part below RCV.NXT was reported already). Looked
+  // up before add() merges the segment into what is held.
+  const auto dup = dsack_noted || !t.sack_ok ? std::nullopt : d.ooo.first_held(seq, seq + len);
   const auto res = d.ooo.add(t.rcv_nxt, seq, len);
   if (!res.stored) {
     ++counters_.ooo_dropped;
     t.ack_now = true;
     return;
   }
+  if (dup) {
+    d.ooo.note_duplicate(dup->left, dup->right);
+    t.ack_now = true;  // rule 1: the D-SACK describes this segment
+  }
   if (res.duplicate) {
-    d.ooo.note_duplicate(seq, seq + len);  // RFC 2883: report it
-    t.ack_now = true;
+    t.ack_now = true;  // nothing new: tell the sender where we are at once
     return;
   }
   if (!t.rd_shut) d.rcv.write_at(off, payload);

@@ -75,10 +75,10 @@ void TcpLayer::send_segment(Tcb& t, SeqNum seq, std::uint8_t flags, std::size_t 
     const std::size_t fit = room >= 12 ? std::min<std::size_t>((room - 4) / 8, t.ts_ok ? 3 : 4) : 0;
     if (t.sack_ok && t.data && fit > 0 && (flags & flag::ack) && !(flags & flag::rst)) {
       std::array<tcp::SackRange, 4> blocks;
+      if (t.data->ooo.dsack_pending()) ++counters_.dsacks_sent;  // sack_blocks() sends it now (fit > 0)
       const std::size_t n = t.data->ooo.sack_blocks(blocks, fit);
       for (std::size_t i = 0; i < n; ++i) r.options.sack[i] = wire::SackBlock{blocks[i].left, blocks[i].right};
       r.options.sack_count = static_cast<std::uint8_t>(n);
-      if (n > 0 && blocks[0].right <= t.rcv_nxt) ++counters_.dsacks_sent;
     }
   }
   const std::size_t hl = r.header_len();

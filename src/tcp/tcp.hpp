@@ -294,7 +294,10 @@ class TcpLayer {
   void input_syn_sent(Tcb& t, const wire::TcpView& seg, Instant now);
   bool acceptable(const Tcb& t, SeqNum seq, std::uint32_t len) const;
   bool process_ack(Tcb& t, const wire::TcpView& seg, Instant now);
-  void process_text(Tcb& t, const wire::TcpView& seg, SeqNum seq, std::span<const std::uint8_t> payload, Instant now);
+  // The seventh step for in-window text at seq (trimmed to RCV.NXT and
+  // the window). dsack_noted: a D-SACK was already noted for this segment
+  // (its part below RCV.NXT), so no other part of it is reported.
+  void process_text(Tcb& t, SeqNum seq, std::span<const std::uint8_t> payload, bool dsack_noted, Instant now);
   void process_fin(Tcb& t, Instant now);
   void update_window(Tcb& t, const wire::TcpView& seg);
   void take_rtt_sample(Tcb& t, const wire::TcpView& seg, SeqNum ack, Instant now);
