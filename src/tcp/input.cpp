@@ -522,6 +522,7 @@ bool TcpLayer::process_ack(Tcb& t, const wire::TcpView& seg, Instant now) {
     t.last_progress = now;
     t.rtx_count = 0;
     t.dupacks = 0;
+    t.limited_sent = 0;
     switch (t.recovery) {
       case Recovery::newreno:
         if (ack >= t.recover) {
@@ -592,9 +593,15 @@ void TcpLayer::on_dupack(Tcb& t, Instant now) {
   switch (t.recovery) {
     case Recovery::none: {
       const bool sack_trigger = t.sack_ok && t.data->sb.is_lost(t.snd_una, t.mss);
-      if (t.dupacks < tcp::SackScoreboard::kDupThresh && !sack_trigger) return;
+      if (t.dupacks < tcp::SackScoreboard::kDupThresh && !sack_trigger) {
+        limited_transmit(t, now);
+        return;
+      }
       if (t.snd_nxt != t.snd_max) return;  // still resending after an RTO
-      const std::uint32_t flight = static_cast<std::uint32_t>(t.snd_max - t.snd_una);
+      // RFC 5681 §3.2 step 2: "When [RFC3042] is in use, additional data
+      // sent in limited transmit MUST NOT be included in this calculation"
+      // of ssthresh from FlightSize.
+      const std::uint32_t flight = static_cast<std::uint32_t>(t.snd_max - t.snd_una) - t.limited_sent;
       if (t.sack_ok) {
         // RFC 6675 §5 step (4): RecoveryPoint = HighData, ssthresh and cwnd
         // from FlightSize, retransmit the first lost segment.
@@ -630,6 +637,27 @@ void TcpLayer::on_dupack(Tcb& t, Instant now) {
     case Recovery::sack:
       return;  // output() sends what the scoreboard allows
   }
+}
+
+// Limited Transmit (RFC 3042 §2; RFC 5681 §3.2 step 1; RFC 6675 §5 step 3
+// allows it with SACK): on the first and second duplicate ACK, one segment
+// of previously unsent data, if the receiver's window allows it and
+// FlightSize stays at most cwnd + 2*SMSS. cwnd is not changed. A tail
+// shorter than a segment waits, as Nagle's algorithm (RFC 1122 §4.2.3.4)
+// would have it with data outstanding, unless TCP_NODELAY or the FIN is
+// queued behind it.
+void TcpLayer::limited_transmit(Tcb& t, Instant now) {
+  if (t.dupacks < 1 || t.dupacks > 2) return;
+  if (t.snd_nxt != t.snd_max) return;  // resending after an RTO: nothing "previously unsent" goes first
+  const SeqNum end_data = t.data_end();
+  if (!(t.snd_nxt < end_data)) return;
+  const std::uint32_t avail = static_cast<std::uint32_t>(end_data - t.snd_nxt);
+  const std::uint32_t len = std::min(avail, t.mss);
+  if (len < t.mss && !t.opt.nodelay && !t.fin_queued) return;
+  const std::uint32_t flight = static_cast<std::uint32_t>(t.snd_max - t.snd_una);
+  if (flight + len > t.snd_wnd) return;                  // the receiver's window
+  if (flight + len > t.cc->cwnd() + 2 * t.mss) return;   // cwnd + 2*SMSS
+  t.limited_sent += transmit(t, t.snd_nxt, len, now);
 }
 
 void TcpLayer::process_text(Tcb& t, SeqNum seq, std::span<const std::uint8_t> payload, bool dsack_noted,

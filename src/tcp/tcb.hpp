@@ -114,6 +114,7 @@ struct Tcb {
   SeqNum high_rxt{};                    // RFC 6675 HighRxt (inclusive)
   std::optional<SeqNum> rescue_rxt;
   unsigned dupacks = 0;
+  std::uint32_t limited_sent = 0;       // bytes Limited Transmit sent on this run of duplicate ACKs (RFC 3042)
   unsigned rtx_count = 0;               // RTOs since the last forward progress (RFC 9293 §3.8.3 R2)
   Instant syn_sent_at{};
   bool syn_timed_out = false;

@@ -302,6 +302,7 @@ class TcpLayer {
   void update_window(Tcb& t, const wire::TcpView& seg);
   void take_rtt_sample(Tcb& t, const wire::TcpView& seg, SeqNum ack, Instant now);
   void on_dupack(Tcb& t, Instant now);
+  void limited_transmit(Tcb& t, Instant now);
   void send_challenge_ack(Tcb& t, Instant now);
   void apply_syn_options(Tcb& t, const wire::TcpOptions& o);
 

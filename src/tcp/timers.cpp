@@ -122,6 +122,7 @@ void TcpLayer::on_rtx_timeout(Tcb& t, Instant now) {
   ++t.rtx_count;
   t.recovery = Recovery::none;
   t.dupacks = 0;
+  t.limited_sent = 0;
   t.recover = t.snd_max;  // RFC 6582 §4: no fast retransmit for data sent before the timeout
   t.data->sb.reset(t.snd_una);  // forgetting SACK information is always safe
   t.rtt_seq.reset();
