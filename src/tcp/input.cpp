@@ -466,6 +466,17 @@ void TcpLayer::input_syn_sent(Tcb& t, const wire::TcpView& seg, Instant now) {
     arm_keepalive(t, now);
     // "form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and send it"
     t.ack_now = true;
+    // "If there are other controls or text in the segment, then continue
+    // processing at the sixth step ... where the URG bit is checked": the
+    // text is processed (seventh step) so that the ACK above covers it and
+    // the application reads it, then a FIN right after it (eighth step).
+    const auto payload = seg.payload();
+    if (!payload.empty()) process_text(t, t.rcv_nxt, payload, false, now);
+    if (seg.has(flag::fin) && t.rcv_nxt == t.irs + 1 + static_cast<std::uint32_t>(payload.size())) {
+      const SocketId id = t.id;
+      process_fin(t, now);
+      if (!get(id)) return;
+    }
     output(t, now);
     notify(t);
     return;
