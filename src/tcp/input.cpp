@@ -104,6 +104,15 @@ void TcpLayer::apply_syn_options(Tcb& t, const wire::TcpOptions& o) {
   if (t.cc) t.cc->set_mss(t.mss);
 }
 
+void TcpLayer::hold_syn_text(Tcb& t, const wire::TcpView& seg) {
+  // At most what the receive buffer could take; the peer retransmits the
+  // rest, which the SYN-ACK does not acknowledge.
+  const auto p = seg.payload();
+  if (!t.data || p.empty()) return;
+  const std::size_t n = std::min(p.size(), t.data->rcv.capacity());
+  t.data->syn_text.assign(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
 void TcpLayer::update_window(Tcb& t, const wire::TcpView& seg) {
   // RFC 9293 §3.10.7.4 fifth, ESTABLISHED: update the send window only from
   // a segment at least as new as the one that last set it.
@@ -269,9 +278,10 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
   // ACK goes at once so that the D-SACK describes the segment that just
   // arrived (rule 1); RFC 2883 itself leaves the timing of ACKs alone.
   bool dsack_noted = false;
-  if (seq < t.rcv_nxt) {
+  auto trim_front = [&] {
+    if (!(seq < t.rcv_nxt)) return;
     const std::uint32_t skip = static_cast<std::uint32_t>(t.rcv_nxt - seq);
-    if (t.sack_ok && t.data && !payload.empty()) {
+    if (t.sack_ok && t.data && !payload.empty() && !dsack_noted) {
       t.data->ooo.note_duplicate(seq, seq + std::min<std::uint32_t>(skip, static_cast<std::uint32_t>(payload.size())));
       t.ack_now = true;
       dsack_noted = true;
@@ -283,7 +293,8 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
       payload = payload.subspan(skip);
     }
     seq = t.rcv_nxt;
-  }
+  };
+  trim_front();
   if (zero_window_ack) {
     payload = {};
     fin = false;
@@ -334,6 +345,17 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
       child_established(t, now);
       arm_keepalive(t, now);
       if (!process_ack(t, seg, now)) return;
+      if (t.data && !t.data->syn_text.empty()) {
+        // RFC 9293 §3.10.7.2 (LISTEN) and §3.10.7.3 (simultaneous open):
+        // text that came on the SYN is queued "for processing later after
+        // the ESTABLISHED state has been reached". Now it has: the text
+        // goes before this segment's, which may repeat it (the SYN-ACK did
+        // not acknowledge it), so this segment is trimmed again.
+        const std::vector<std::uint8_t> text = std::move(t.data->syn_text);
+        t.data->syn_text = {};
+        process_text(t, t.rcv_nxt, text, false, now);
+        trim_front();
+      }
       break;
     }
     case TcpState::established:
@@ -481,7 +503,10 @@ void TcpLayer::input_syn_sent(Tcb& t, const wire::TcpView& seg, Instant now) {
     notify(t);
     return;
   }
-  // Simultaneous open: "enter SYN-RECEIVED, form a SYN,ACK segment"
+  // Simultaneous open: "enter SYN-RECEIVED, form a SYN,ACK segment ...
+  // If there are other controls or text in the segment, queue them for
+  // processing after the ESTABLISHED state has been reached".
+  hold_syn_text(t, seg);
   t.snd_wnd = seg.window();
   t.max_snd_wnd = t.snd_wnd;
   set_state(t, TcpState::syn_received, now);

@@ -49,6 +49,7 @@ struct Tcb {
     ByteRing rcv;      // front readable byte; rcv_nxt is past the readable end
     OutOfOrder ooo;    // received ranges above rcv_nxt
     SackScoreboard sb; // sender's view of the peer's SACKed ranges
+    std::vector<std::uint8_t> syn_text;  // text that came on the SYN, until ESTABLISHED (RFC 9293 §3.10.7.2)
   };
 
   SocketId id = 0;

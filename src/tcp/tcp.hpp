@@ -305,6 +305,8 @@ class TcpLayer {
   void limited_transmit(Tcb& t, Instant now);
   void send_challenge_ack(Tcb& t, Instant now);
   void apply_syn_options(Tcb& t, const wire::TcpOptions& o);
+  // Keeps a SYN's text until the connection is ESTABLISHED (RFC 9293 §3.10.7.2).
+  void hold_syn_text(Tcb& t, const wire::TcpView& seg);
 
   // --- listener (listener.cpp)
   void input_listen(Tcb& l, Ipv4Addr src, Ipv4Addr dst, const wire::TcpView& seg, Instant now);

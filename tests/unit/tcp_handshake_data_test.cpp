@@ -60,5 +60,69 @@ TEST_P(HandshakeData, DataOnSynAckIsDeliveredAndAcknowledged) {
   EXPECT_EQ(std::vector<std::uint8_t>(buf.begin(), buf.begin() + 100), data);
 }
 
+// RFC 9293 §3.10.7.2, LISTEN: "any other control or text should be queued
+// for processing later" -- the SYN-ACK acknowledges only the SYN, and the
+// data is processed once the handshake's ACK makes the connection
+// ESTABLISHED: the application reads it and the peer gets its ACK.
+// (Linux and FreeBSD without TCP Fast Open discard such data and let the
+// peer retransmit it; weft keeps it as the RFC says.)
+TEST_P(HandshakeData, DataOnSynIsHeldUntilEstablishedThenDelivered) {
+  const std::uint32_t v = GetParam();
+  Stack s(config({.iss = v}));
+  auto& tcp = s.tcp();
+  const SocketId l = tcp.open();
+  ASSERT_TRUE(tcp.bind(l, {Ipv4Addr::any(), kSrvPort}));
+  ASSERT_TRUE(tcp.listen(l, 4));
+  const auto data = bytes(100, 3);
+  auto syn = hdr(v, 0, flag::syn);
+  syn.options.mss = 1460;
+  s.receive(packet(syn, data), t0);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_SEG(out[0], {.flags = flag::syn | flag::ack, .seq = v, .ack = v + 1});  // the SYN only
+
+  s.receive(packet(hdr(v + 1, v + 1, flag::ack)), t0 + 10ms);
+  auto a = tcp.accept(l);
+  ASSERT_TRUE(a);
+  std::vector<std::uint8_t> buf(200);
+  auto r = tcp.recv(a->id, buf, t0 + 11ms);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->len, 100u);
+  EXPECT_EQ(std::vector<std::uint8_t>(buf.begin(), buf.begin() + 100), data);
+  // Acknowledged, at once or by the delayed-ACK timer.
+  s.poll(t0 + 500ms);
+  out = drain(s);
+  ASSERT_FALSE(out.empty());
+  EXPECT_SEG(out.back(), {.flags = flag::ack, .ack = v + 1 + 100});
+}
+
+// The peer retransmits the SYN's data after the handshake (as a sender
+// whose data was not acknowledged by the SYN-ACK would): the copy is
+// recognised as a duplicate, not delivered twice.
+TEST_P(HandshakeData, DataOnSynRetransmittedAfterTheHandshakeIsNotDeliveredTwice) {
+  const std::uint32_t v = GetParam();
+  Stack s(config({.iss = v}));
+  auto& tcp = s.tcp();
+  const SocketId l = tcp.open();
+  ASSERT_TRUE(tcp.bind(l, {Ipv4Addr::any(), kSrvPort}));
+  ASSERT_TRUE(tcp.listen(l, 4));
+  const auto data = bytes(100, 3);
+  auto syn = hdr(v, 0, flag::syn);
+  syn.options.mss = 1460;
+  s.receive(packet(syn, data), t0);
+  (void)drain(s);
+  s.receive(packet(hdr(v + 1, v + 1, flag::ack), data), t0 + 10ms);  // the handshake's ACK, with the data again
+  auto a = tcp.accept(l);
+  ASSERT_TRUE(a);
+  std::vector<std::uint8_t> buf(400);
+  auto r = tcp.recv(a->id, buf, t0 + 11ms);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->len, 100u);
+  s.poll(t0 + 500ms);
+  const auto out = drain(s);
+  ASSERT_FALSE(out.empty());
+  EXPECT_SEG(out.back(), {.flags = flag::ack, .ack = v + 1 + 100});
+}
+
 INSTANTIATE_TEST_SUITE_P(SeqInBothHalvesAndAcrossTheWrap, HandshakeData, ::testing::ValuesIn(kSeqValues),
                          [](const auto& info) { return "seq_" + hex(info.param); });
