@@ -244,15 +244,24 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
         // Passive open: back to LISTEN, i.e. the child goes away quietly.
         connection_done(t, t.parent ? std::optional<std::errc>{} : std::errc::connection_refused, now);
         return;
+      // RFC 9293 §3.10.7.4 second: "all segment queues should be flushed
+      // ... enter the CLOSED state, delete the TCB"; which error the user
+      // sees follows Linux's tcp_reset(): in CLOSE-WAIT the peer had
+      // already closed, so what fails is writing (EPIPE); in every other
+      // synchronized state, CLOSING and LAST-ACK included, ECONNRESET.
+      case TcpState::close_wait:
+        connection_done(t, std::errc::broken_pipe, now);
+        return;
       case TcpState::established:
       case TcpState::fin_wait_1:
       case TcpState::fin_wait_2:
-      case TcpState::close_wait:
-        connection_done(t, std::errc::connection_reset, now);
-        return;
       case TcpState::closing:
       case TcpState::last_ack:
+        connection_done(t, std::errc::connection_reset, now);
+        return;
       case TcpState::time_wait:
+        // The connection is over; nothing to report (Linux's TIME-WAIT
+        // socket is gone from the user's view already).
         connection_done(t, std::nullopt, now);
         return;
       case TcpState::closed:

@@ -587,7 +587,8 @@ void TcpLayer::connection_done(Tcb& t, std::optional<std::errc> err, Instant now
   }
   if (t.state == TcpState::syn_sent || t.state == TcpState::syn_received) {
     if (err) ++counters_.attempt_fails;
-  } else if ((t.state == TcpState::established || t.state == TcpState::close_wait) && err == std::errc::connection_reset) {
+  } else if ((t.state == TcpState::established || t.state == TcpState::close_wait) &&
+             (err == std::errc::connection_reset || err == std::errc::broken_pipe)) {  // reset (EPIPE: in CLOSE-WAIT)
     ++counters_.estab_resets;
   }
   if (err == std::errc::timed_out) ++counters_.timeouts;

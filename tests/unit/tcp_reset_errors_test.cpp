@@ -1,0 +1,116 @@
+// What a socket reports after a RST and after a failed connect (issue 11
+// C3, C4), as Linux does (net/ipv4/tcp_input.c tcp_reset(); a failed
+// connect leaves the socket CLOSED and connect() may be called again).
+// Each test runs with both ends' sequence numbers in the lower half, in the
+// upper half and just below the wrap.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <tuple>
+
+#include "tcp_test_util.hpp"
+
+using namespace weft;
+using namespace weft::tcptest;
+using tcp::TcpState;
+
+namespace {
+
+const Instant t0 = Instant{} + 1000s;
+const std::uint32_t kSeqValues[] = {0x00001000u, 0x80001000u, 0xFFFFFFF0u};
+
+std::string hex(std::uint32_t v) {
+  char b[16];
+  std::snprintf(b, sizeof b, "%08x", v);
+  return b;
+}
+
+// Linux's tcp_reset(): SYN-SENT ECONNREFUSED; CLOSE-WAIT EPIPE (the peer
+// had closed already; writing is what fails); any other synchronized state
+// ECONNRESET. A connection in TIME-WAIT is done and reports nothing.
+std::optional<std::errc> linux_error(TcpState s) {
+  switch (s) {
+    case TcpState::syn_sent: return std::errc::connection_refused;
+    case TcpState::close_wait: return std::errc::broken_pipe;
+    case TcpState::time_wait: return std::nullopt;
+    default: return std::errc::connection_reset;
+  }
+}
+
+class RstError : public ::testing::TestWithParam<std::tuple<TcpState, std::uint32_t>> {};
+class Reconnect : public ::testing::TestWithParam<std::uint32_t> {};
+
+}  // namespace
+
+// A RST with SEG.SEQ = RCV.NXT (RFC 5961 §3.2) in each state; the socket
+// stays open (shutdown(), never close()), so take_error() shows SO_ERROR.
+TEST_P(RstError, RstSetsTheErrorLinuxSets) {
+  const auto [state, v] = GetParam();
+  Stack s(config({.iss = v}));
+  auto& tcp = s.tcp();
+  SocketId id = 0;
+  std::uint32_t peer_nxt = v + 1, host_nxt = v + 1;
+  Port local = kSrvPort;
+  if (state == TcpState::syn_sent) {
+    id = tcp.open();
+    ASSERT_TRUE(tcp.connect(id, {kPeer, kPeerPort}, t0));
+    const auto syn = drain(s).at(0);
+    local = syn.h.src_port;
+    s.receive(packet(hdr(0, v + 1, flag::rst | flag::ack, 0, kPeerPort, local)), t0 + 1ms);
+  } else {
+    auto e = established(s, t0, {}, v);
+    ASSERT_EQ(e.iss, v);
+    id = e.id;
+    auto peer_fin = [&](bool acks_our_fin) {
+      s.receive(packet(hdr(peer_nxt, host_nxt + (acks_our_fin ? 1 : 0), flag::fin | flag::ack)), t0 + 1ms);
+      ++peer_nxt;
+    };
+    switch (state) {
+      case TcpState::established:
+        break;
+      case TcpState::fin_wait_1:
+        ASSERT_TRUE(tcp.shutdown(id, Shutdown::write, t0));
+        break;
+      case TcpState::fin_wait_2:
+        ASSERT_TRUE(tcp.shutdown(id, Shutdown::write, t0));
+        s.receive(packet(hdr(peer_nxt, host_nxt + 1, flag::ack)), t0 + 1ms);
+        break;
+      case TcpState::close_wait:
+        peer_fin(false);
+        break;
+      case TcpState::closing:
+        ASSERT_TRUE(tcp.shutdown(id, Shutdown::write, t0));
+        peer_fin(false);  // crosses our FIN
+        break;
+      case TcpState::last_ack:
+        peer_fin(false);
+        ASSERT_TRUE(tcp.shutdown(id, Shutdown::write, t0 + 2ms));
+        break;
+      case TcpState::time_wait:
+        ASSERT_TRUE(tcp.shutdown(id, Shutdown::write, t0));
+        peer_fin(true);
+        break;
+      default:
+        FAIL() << "not a state this test reaches";
+    }
+    ASSERT_EQ(tcp.info(id)->state, state);
+    (void)drain(s);
+    s.receive(packet(hdr(peer_nxt, 0, flag::rst)), t0 + 3ms);
+  }
+  EXPECT_EQ(tcp.info(id)->state, TcpState::closed);
+  EXPECT_EQ(tcp.take_error(id), linux_error(state));
+  EXPECT_EQ(tcp.take_error(id), std::nullopt) << "reported once";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryState, RstError,
+    ::testing::Combine(::testing::Values(TcpState::syn_sent, TcpState::established, TcpState::fin_wait_1,
+                                         TcpState::fin_wait_2, TcpState::close_wait, TcpState::closing,
+                                         TcpState::last_ack, TcpState::time_wait),
+                       ::testing::ValuesIn(kSeqValues)),
+    [](const auto& info) {
+      return std::string(tcp::state_name(std::get<0>(info.param))) + "_seq_" + hex(std::get<1>(info.param));
+    });
