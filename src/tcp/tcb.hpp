@@ -119,6 +119,7 @@ struct Tcb {
   unsigned rtx_count = 0;               // RTOs since the last forward progress (RFC 9293 §3.8.3 R2)
   Instant syn_sent_at{};
   bool syn_timed_out = false;
+  bool connect_failed = false;          // an active open ended in CLOSED (refused, timed out): connect() may start anew
 
   // --- receiver ACK policy
   bool ack_now = false;

@@ -189,6 +189,10 @@ class TcpLayer {
   // Errors: EBADF, EINVAL (port 0 or wildcard peer, listening), EISCONN
   // (already connected), EALREADY (connecting), ENETUNREACH,
   // EADDRNOTAVAIL (no ephemeral port free), EADDRINUSE (the 4-tuple is taken).
+  // After a failed attempt (refused, timed out) the socket is CLOSED and
+  // connect() starts a new handshake, as on Linux; if the failure's error
+  // has not been read (take_error, recv, send), this call returns it
+  // instead and the next one starts over.
   Status connect(SocketId s, Endpoint remote, Instant now);
   // Queues up to the free send buffer space; returns the bytes taken (> 0
   // for non-empty data).

@@ -114,3 +114,68 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) {
       return std::string(tcp::state_name(std::get<0>(info.param))) + "_seq_" + hex(std::get<1>(info.param));
     });
+
+// Linux: a connect() that failed leaves the socket CLOSED, and connect()
+// may be called again; it starts a new handshake (weft answered EINVAL).
+// Refused by a RST, then again after a timeout; the third attempt
+// completes and carries data.
+TEST_P(Reconnect, ConnectAgainAfterAFailedConnectStartsANewHandshake) {
+  const std::uint32_t v = GetParam();
+  Stack s(config({.iss = v}));
+  auto& tcp = s.tcp();
+  const SocketId c = tcp.open();
+  Instant now = t0;
+
+  // 1. Refused.
+  ASSERT_TRUE(tcp.connect(c, {kPeer, kPeerPort}, now));
+  auto syn = drain(s).at(0);
+  ASSERT_SEG(syn, {.flags = flag::syn, .seq = v});
+  s.receive(packet(hdr(0, v + 1, flag::rst | flag::ack, 0, kPeerPort, syn.h.src_port)), now);
+  ASSERT_EQ(tcp.take_error(c), std::errc::connection_refused);
+  ASSERT_EQ(tcp.info(c)->state, TcpState::closed);
+
+  // 2. Timed out.
+  ASSERT_TRUE(tcp.set_syn_retries(c, 1));
+  now += 1s;
+  auto st = tcp.connect(c, {kPeer, kPeerPort}, now);
+  ASSERT_TRUE(st) << std::make_error_code(st.error()).message();
+  syn = drain(s).at(0);
+  EXPECT_SEG(syn, {.flags = flag::syn, .seq = v});
+  EXPECT_EQ(tcp.info(c)->state, TcpState::syn_sent);
+  for (int i = 0; i < 10 && tcp.info(c)->state == TcpState::syn_sent; ++i) {
+    now += 10s;
+    s.poll(now);
+  }
+  (void)drain(s);
+  ASSERT_EQ(tcp.info(c)->state, TcpState::closed);
+  // The error not read yet: this connect() reports it (as Linux's does)
+  // and sends nothing.
+  now += 1s;
+  st = tcp.connect(c, {kPeer, kPeerPort}, now);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error(), std::errc::timed_out);
+  EXPECT_TRUE(drain(s).empty());
+
+  // 3. Completes: a fresh handshake (1 s initial RTO again, no backoff
+  // left from the attempt that timed out) and data flows.
+  st = tcp.connect(c, {kPeer, kPeerPort}, now);
+  ASSERT_TRUE(st) << std::make_error_code(st.error()).message();
+  syn = drain(s).at(0);
+  EXPECT_SEG(syn, {.flags = flag::syn, .seq = v});
+  EXPECT_EQ(s.next_deadline(), now + 1s);
+  auto sa = hdr(7000, v + 1, flag::syn | flag::ack, 65535, kPeerPort, syn.h.src_port);
+  sa.options.mss = 1460;
+  s.receive(packet(sa), now + 10ms);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_SEG(out[0], {.flags = flag::ack, .seq = v + 1, .ack = 7001});
+  EXPECT_EQ(tcp.info(c)->state, TcpState::established);
+  EXPECT_EQ(tcp.take_error(c), std::nullopt);
+  ASSERT_TRUE(tcp.send(c, bytes(10), now + 20ms));
+  out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_SEG(out[0], {.flags = flag::ack | flag::psh, .seq = v + 1, .ack = 7001, .len = 10});
+}
+
+INSTANTIATE_TEST_SUITE_P(SeqInBothHalvesAndAcrossTheWrap, Reconnect, ::testing::ValuesIn(kSeqValues),
+                         [](const auto& info) { return "seq_" + hex(info.param); });
