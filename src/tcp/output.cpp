@@ -272,8 +272,13 @@ void TcpLayer::output_sack_recovery(Tcb& t, Instant now) {
       t.high_rxt = seg->left + (n - 1);
       continue;
     }
-    // Rule (4): the rescue retransmission.
-    if (auto seg = t.data->sb.rescue_seg(t.snd_una, t.snd_max, t.mss, t.rescue_rxt)) {
+    // Rule (4): the rescue retransmission, for a tail this recovery has
+    // not retransmitted yet. A segment ending at or below HighRxt was
+    // retransmitted already (rules 1 and 3, or step 4.3's first
+    // retransmission): sending it again would spend the one rescue on a
+    // duplicate, so it is skipped.
+    if (auto seg = t.data->sb.rescue_seg(t.snd_una, t.snd_max, t.mss, t.rescue_rxt);
+        seg && seg->right - 1u > t.high_rxt) {
       if (transmit(t, seg->left, seg->length(), now) == 0) break;
       t.rescue_rxt = t.recover - 1;
       continue;
