@@ -648,6 +648,12 @@ void TcpLayer::on_dupack(Tcb& t, Instant now) {
       // of ssthresh from FlightSize.
       const std::uint32_t flight = static_cast<std::uint32_t>(t.snd_max - t.snd_una) - t.limited_sent;
       if (t.sack_ok) {
+        // RFC 6675 §5.1: after a retransmission timeout (which set
+        // "recover", RecoveryPoint + 1, to HighData + 1) "a new recovery
+        // phase ... MUST NOT be initiated until HighACK is greater than or
+        // equal to the new value of RecoveryPoint". Also holds, trivially,
+        // after a recovery that ended normally.
+        if (!(t.snd_una - 1u >= t.recover - 1u)) return;
         // RFC 6675 §5 step (4): RecoveryPoint = HighData, ssthresh and cwnd
         // from FlightSize, retransmit the first lost segment.
         t.recover = t.snd_max;

@@ -82,5 +82,35 @@ TEST_P(SackEdges, RescueRetransmissionSkipsWhatHighRxtCovers) {
   EXPECT_EQ(counter(s, "tcp.retrans_segs"), 1u);
 }
 
+// RFC 6675 §5.1: after a retransmission timeout "a new recovery phase ...
+// MUST NOT be initiated until HighACK is greater than or equal to the new
+// value of RecoveryPoint" (HighData at the timeout). Segments 0 and 1 are
+// lost, the timer resends 0, and after its ACK segment 1 is lost again
+// while 2, 3 and 4 arrive: their SACKs are duplicate ACKs, but HighACK is
+// still below RecoveryPoint, so no fast retransmit (segment 1 waits for
+// the timer, as RFC 6582 §4 has it without SACK).
+TEST_P(SackEdges, NoNewRecoveryAfterAnRtoBeforeRecoveryPoint) {
+  auto& tcp = s.tcp();
+  s.receive(packet(hdr(e.peer_nxt, at(0), flag::ack, 2 * kMss)), t0);  // the peer's window: two segments
+  ASSERT_TRUE(tcp.send(e.id, bytes(10 * kMss), t0));
+  ASSERT_EQ(data_sent(s), (std::vector<Sent>{seg(0), seg(1)}));
+  const auto rto_at = s.next_deadline();
+  ASSERT_TRUE(rto_at);
+  s.poll(*rto_at);
+  ASSERT_EQ(data_sent(s), std::vector<Sent>{seg(0)}) << "the timeout resends segment 0";
+  Instant now = *rto_at + 10ms;
+  s.receive(packet(hdr(e.peer_nxt, at(1), flag::ack)), now);  // window opens
+  ASSERT_EQ(data_sent(s), (std::vector<Sent>{seg(1), seg(2)}));
+  const auto recoveries = counter(s, "tcp.sack_recoveries");
+  // Segment 1 lost again; 2, 3 and 4 arrive (3 and 4 sent by Limited Transmit).
+  ack(at(1), at(2), at(3), now += 1ms);
+  EXPECT_EQ(data_sent(s), std::vector<Sent>{seg(3)});
+  ack(at(1), at(2), at(4), now += 1ms);
+  EXPECT_EQ(data_sent(s), std::vector<Sent>{seg(4)});
+  ack(at(1), at(2), at(5), now += 1ms);
+  EXPECT_EQ(data_sent(s), std::vector<Sent>{}) << "no fast retransmit of segment 1";
+  EXPECT_EQ(counter(s, "tcp.sack_recoveries"), recoveries);
+}
+
 INSTANTIATE_TEST_SUITE_P(IssInBothHalvesAndAcrossTheWrap, SackEdges, ::testing::ValuesIn(kIssValues),
                          [](const auto& info) { return "iss_" + hex(info.param); });
