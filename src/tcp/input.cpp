@@ -663,9 +663,18 @@ void TcpLayer::on_dupack(Tcb& t, Instant now) {
         t.rescue_rxt.reset();
         t.recovery = Recovery::sack;
         ++counters_.sack_recoveries;
-        const std::uint32_t n = transmit(t, t.snd_una, t.mss, now);
+        // Step (4.3): "the first segment presumed dropped", as NextSeg()
+        // would pick it: from SND.UNA up to at most SMSS, stopping before
+        // the first SACKed octet (the peer holds those already).
+        SeqNum from = t.snd_una;
+        std::uint32_t len = t.mss;
+        if (auto hole = t.data->sb.next_unsacked_seg(t.snd_una, t.snd_max, t.high_rxt, t.mss)) {
+          from = hole->left;
+          len = hole->length();
+        }
+        const std::uint32_t n = transmit(t, from, len, now);
         if (n > 0) {
-          t.high_rxt = t.snd_una + (n - 1);
+          t.high_rxt = from + (n - 1);
           ++counters_.fast_retransmits;  // counted when one is sent
         }
         return;  // output() continues with NextSeg()

@@ -112,5 +112,22 @@ TEST_P(SackEdges, NoNewRecoveryAfterAnRtoBeforeRecoveryPoint) {
   EXPECT_EQ(counter(s, "tcp.sack_recoveries"), recoveries);
 }
 
+// RFC 6675 §5 step 4.3 retransmits "the first segment presumed dropped",
+// and NextSeg() never covers a SACKed octet: when the peer holds bytes
+// from the middle of the first segment on, the retransmission is only the
+// hole before them, not a full segment from SND.UNA.
+TEST_P(SackEdges, FirstRetransmissionStopsAtTheFirstSackedByte) {
+  ASSERT_TRUE(s.tcp().send(e.id, bytes(10 * kMss), t0));
+  ASSERT_EQ(data_sent(s).size(), 10u);
+  const std::uint32_t sacked_from = at(0) + 500, sacked_to = at(5);
+  ack(at(0), sacked_from, sacked_to, t0 + 10ms);  // more than 2 segments SACKed: IsLost(HighACK + 1)
+  const auto out = data_sent(s);
+  ASSERT_FALSE(out.empty());
+  EXPECT_EQ(out[0], (Sent{at(0), 500}));
+  for (const Sent& x : out)
+    EXPECT_FALSE(SeqNum{x.seq} < SeqNum{sacked_to} && SeqNum{sacked_from} < SeqNum{x.seq + x.len})
+        << "retransmitted SACKed bytes: " << ::testing::PrintToString(x);
+}
+
 INSTANTIATE_TEST_SUITE_P(IssInBothHalvesAndAcrossTheWrap, SackEdges, ::testing::ValuesIn(kIssValues),
                          [](const auto& info) { return "iss_" + hex(info.param); });
