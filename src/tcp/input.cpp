@@ -723,6 +723,17 @@ void TcpLayer::limited_transmit(Tcb& t, Instant now) {
 void TcpLayer::process_text(Tcb& t, SeqNum seq, std::span<const std::uint8_t> payload, bool dsack_noted,
                             Instant now) {
   auto& d = *t.data;
+  // Quick-ACK, as Linux does (tcp_event_data_recv, tcp_incr_quickack): the
+  // first data of a connection, or the first after it was idle for longer
+  // than the RTO, starts a run of min(max(rcv_wnd / (2 * rcv_mss), 2), 16)
+  // segments ACKed at once. RFC 1122 §4.2.3.2 and RFC 9293 §3.8.6.3 allow
+  // delaying ACKs but do not require it; delaying them at the start would
+  // hold back a sender in slow start, whose cwnd grows with each ACK.
+  if (!t.last_data_rcv || now - *t.last_data_rcv > t.rto.rto()) {
+    const std::uint32_t per = 2 * std::max<std::uint32_t>(t.rcv_mss, 1);
+    t.quick_acks = std::clamp<std::uint32_t>(static_cast<std::uint32_t>(d.rcv.free()) / per, 2, 16);
+  }
+  t.last_data_rcv = now;
   std::uint32_t off = static_cast<std::uint32_t>(seq - t.rcv_nxt);
   if (off >= d.rcv.free()) {
     ++counters_.ooo_dropped;
@@ -770,7 +781,12 @@ void TcpLayer::process_text(Tcb& t, SeqNum seq, std::span<const std::uint8_t> pa
     return;
   }
   t.unacked_bytes += len;
-  if (t.unacked_bytes >= 2 * t.rcv_mss) {
+  if (t.quick_acks > 0 && !t.interactive) {
+    // In quick-ACK mode, unless interactive: there the delayed ACK is
+    // meant to ride on the answer (Linux's tcp_in_quickack_mode()).
+    --t.quick_acks;
+    t.ack_now = true;
+  } else if (t.unacked_bytes >= 2 * t.rcv_mss) {
     t.ack_now = true;
   } else if (!t.delack_at) {
     t.delack_at = deadline_after(now, cfg_.delayed_ack);

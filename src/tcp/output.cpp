@@ -171,6 +171,12 @@ std::uint32_t TcpLayer::transmit(Tcb& t, SeqNum seq, std::uint32_t max_len, Inst
     t.rtt_seq = seq;
     t.rtt_start = now;
   }
+  // New data within the delayed-ACK time of the last data received: the
+  // host answers requests, so the connection is interactive (Linux's
+  // pingpong mode, entered when data is sent within the ACK timeout of the
+  // last receive) and its ACKs are left to ride on the answers. Kept
+  // simple: one answer enters the mode, a delayed-ACK timeout leaves it.
+  if (!retrans && len > 0 && t.last_data_rcv && now - *t.last_data_rcv < cfg_.delayed_ack) t.interactive = true;
   if (t.snd_una == t.snd_max) t.last_progress = now;
   send_segment(t, seq, flags, len, now);
   if (seq == t.snd_nxt) t.snd_nxt = end;

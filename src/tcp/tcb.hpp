@@ -124,6 +124,9 @@ struct Tcb {
   // --- receiver ACK policy
   bool ack_now = false;
   std::uint32_t unacked_bytes = 0;      // in-order bytes received since the last ACK
+  unsigned quick_acks = 0;              // in-order data segments still to ACK at once (Linux's quick-ACK)
+  std::optional<Instant> last_data_rcv; // when data last arrived (none yet: nullopt)
+  bool interactive = false;             // the host answers data with data at once (Linux's pingpong)
 
   // --- RFC 5961 challenge ACK rate limit
   Instant challenge_window{};

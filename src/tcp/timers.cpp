@@ -61,6 +61,9 @@ void TcpLayer::on_timer(SocketId id, Instant now) {
   if (t->delack_at && *t->delack_at <= now) {
     t->delack_at.reset();
     ++counters_.delayed_acks;
+    // No answer came to carry the ACK: not interactive after all (Linux's
+    // tcp_delack_timer_handler leaves pingpong mode here too).
+    t->interactive = false;
     send_ack(*t, now);
   }
   if (t->rtx_at && *t->rtx_at <= now) {

@@ -203,3 +203,21 @@ TEST_P(Dsack, SegmentDroppedByPawsGetsItsDsack) {
 
 INSTANTIATE_TEST_SUITE_P(PeerIsnInBothHalvesAndAcrossTheWrap, Dsack, ::testing::ValuesIn(kIsnValues),
                          [](const auto& info) { return "peer_isn_" + hex(info.param); });
+
+// A segment wholly below RCV.NXT (moved from tcp_state_test.cpp).
+TEST(TcpData, DuplicateSegmentGetsDsack) {
+  Stack s(config({.sack = true}));
+  wire::TcpOptions o;
+  o.sack_permitted = true;
+  auto e = established(s, t0, o);
+  spend_quick_acks(s, e, t0);
+  auto d = bytes(100);
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt(), flag::ack), d), t0);
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt(), flag::ack), d), t0);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].h.options.sack_count, 1u);
+  // RFC 2883: the duplicate, below the cumulative ACK.
+  EXPECT_EQ(out[0].h.options.sack[0], (wire::SackBlock{SeqNum{e.peer_nxt}, SeqNum{e.peer_nxt + 100}}));
+  EXPECT_EQ(out[0].h.ack, SeqNum{e.peer_nxt + 100});
+}
