@@ -107,6 +107,15 @@ void TcpLayer::apply_syn_options(Tcb& t, const wire::TcpOptions& o) {
   if (t.cc) t.cc->set_mss(t.mss);
 }
 
+void TcpLayer::hold_syn_text(Tcb& t, const wire::TcpView& seg) {
+  // At most what the receive buffer could take; the peer retransmits the
+  // rest, which the SYN-ACK does not acknowledge.
+  const auto p = seg.payload();
+  if (!t.data || p.empty()) return;
+  const std::size_t n = std::min(p.size(), t.data->rcv.capacity());
+  t.data->syn_text.assign(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
 void TcpLayer::update_window(Tcb& t, const wire::TcpView& seg) {
   // RFC 9293 §3.10.7.4 fifth, ESTABLISHED: update the send window only from
   // a segment at least as new as the one that last set it.
@@ -184,6 +193,10 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
   // is an old duplicate; drop it and ACK (unless it is a RST).
   if (t.ts_ok && ts && !seg.has(flag::rst) && static_cast<std::int32_t>(ts->first - t.ts_recent) < 0) {
     ++counters_.paws_rejected;
+    // RFC 2883 §4.3: a segment PAWS discards is a duplicate like any other,
+    // and the ACK answering it reports it.
+    if (t.sack_ok && t.data && !payload.empty())
+      t.data->ooo.note_duplicate(seq, seq + static_cast<std::uint32_t>(payload.size()));
     send_ack(t, now);
     return;
   }
@@ -210,9 +223,10 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
         rearm(t);
         return;
       }
-      // An old duplicate: report it with a D-SACK (RFC 2883 §4).
-      if (t.sack_ok && t.data && !payload.empty() && seq + static_cast<std::uint32_t>(payload.size()) <= t.rcv_nxt)
-        t.data->ooo.note_duplicate(seq, seq + static_cast<std::uint32_t>(payload.size()));
+      // An old duplicate: report its part below RCV.NXT with a D-SACK
+      // (RFC 2883 §4 rule 3: the duplicated bytes, not the whole segment).
+      if (t.sack_ok && t.data && !payload.empty() && seq < t.rcv_nxt)
+        t.data->ooo.note_duplicate(seq, std::min(seq + static_cast<std::uint32_t>(payload.size()), t.rcv_nxt));
       send_ack(t, now);
       return;
     }
@@ -250,15 +264,24 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
         // Passive open: back to LISTEN, i.e. the child goes away quietly.
         connection_done(t, t.parent ? std::optional<std::errc>{} : std::errc::connection_refused, now);
         return;
+      // RFC 9293 §3.10.7.4 second: "all segment queues should be flushed
+      // ... enter the CLOSED state, delete the TCB"; which error the user
+      // sees follows Linux's tcp_reset(): in CLOSE-WAIT the peer had
+      // already closed, so what fails is writing (EPIPE); in every other
+      // synchronized state, CLOSING and LAST-ACK included, ECONNRESET.
+      case TcpState::close_wait:
+        connection_done(t, std::errc::broken_pipe, now);
+        return;
       case TcpState::established:
       case TcpState::fin_wait_1:
       case TcpState::fin_wait_2:
-      case TcpState::close_wait:
-        connection_done(t, std::errc::connection_reset, now);
-        return;
       case TcpState::closing:
       case TcpState::last_ack:
+        connection_done(t, std::errc::connection_reset, now);
+        return;
       case TcpState::time_wait:
+        // The connection is over; nothing to report (Linux's TIME-WAIT
+        // socket is gone from the user's view already).
         connection_done(t, std::nullopt, now);
         return;
       case TcpState::closed:
@@ -278,9 +301,20 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
   }
 
   // Trim the segment to the window (RFC 9293 §3.10.7.4: "only the new
-  // parts are processed").
-  if (seq < t.rcv_nxt) {
+  // parts are processed"). The trimmed part was received before: RFC 2883 §4 reports it as the
+  // D-SACK (rule 3: exactly the duplicated bytes; §4.2: being the lowest,
+  // it is the first duplicate part of the segment, the one reported). The
+  // ACK goes at once so that the D-SACK describes the segment that just
+  // arrived (rule 1); RFC 2883 itself leaves the timing of ACKs alone.
+  bool dsack_noted = false;
+  auto trim_front = [&] {
+    if (!(seq < t.rcv_nxt)) return;
     const std::uint32_t skip = static_cast<std::uint32_t>(t.rcv_nxt - seq);
+    if (t.sack_ok && t.data && !payload.empty() && !dsack_noted) {
+      t.data->ooo.note_duplicate(seq, seq + std::min<std::uint32_t>(skip, static_cast<std::uint32_t>(payload.size())));
+      t.ack_now = true;
+      dsack_noted = true;
+    }
     if (skip >= payload.size()) {
       if (fin && skip > payload.size()) fin = false;  // the FIN too was old
       payload = {};
@@ -288,7 +322,8 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
       payload = payload.subspan(skip);
     }
     seq = t.rcv_nxt;
-  }
+  };
+  trim_front();
   if (zero_window_ack) {
     payload = {};
     fin = false;
@@ -339,6 +374,17 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
       child_established(t, now);
       arm_keepalive(t, now);
       if (!process_ack(t, seg, now)) return;
+      if (t.data && !t.data->syn_text.empty()) {
+        // RFC 9293 §3.10.7.2 (LISTEN) and §3.10.7.3 (simultaneous open):
+        // text that came on the SYN is queued "for processing later after
+        // the ESTABLISHED state has been reached". Now it has: the text
+        // goes before this segment's, which may repeat it (the SYN-ACK did
+        // not acknowledge it), so this segment is trimmed again.
+        const std::vector<std::uint8_t> text = std::move(t.data->syn_text);
+        t.data->syn_text = {};
+        process_text(t, t.rcv_nxt, text, false, now);
+        trim_front();
+      }
       break;
     }
     case TcpState::established:
@@ -398,7 +444,7 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
           connection_done(t, std::nullopt, now);
           return;
         }
-        process_text(t, seg, seq, payload, now);
+        process_text(t, seq, payload, dsack_noted, now);
         break;
       case TcpState::close_wait:
       case TcpState::closing:
@@ -477,11 +523,25 @@ void TcpLayer::input_syn_sent(Tcb& t, const wire::TcpView& seg, Instant now) {
     arm_keepalive(t, now);
     // "form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and send it"
     t.ack_now = true;
+    // "If there are other controls or text in the segment, then continue
+    // processing at the sixth step ... where the URG bit is checked": the
+    // text is processed (seventh step) so that the ACK above covers it and
+    // the application reads it, then a FIN right after it (eighth step).
+    const auto payload = seg.payload();
+    if (!payload.empty()) process_text(t, t.rcv_nxt, payload, false, now);
+    if (seg.has(flag::fin) && t.rcv_nxt == t.irs + 1 + static_cast<std::uint32_t>(payload.size())) {
+      const SocketId id = t.id;
+      process_fin(t, now);
+      if (!get(id)) return;
+    }
     output(t, now);
     notify(t);
     return;
   }
-  // Simultaneous open: "enter SYN-RECEIVED, form a SYN,ACK segment"
+  // Simultaneous open: "enter SYN-RECEIVED, form a SYN,ACK segment ...
+  // If there are other controls or text in the segment, queue them for
+  // processing after the ESTABLISHED state has been reached".
+  hold_syn_text(t, seg);
   t.snd_wnd = seg.window();
   t.max_snd_wnd = t.snd_wnd;
   set_state(t, TcpState::syn_received, now);
@@ -539,6 +599,7 @@ bool TcpLayer::process_ack(Tcb& t, const wire::TcpView& seg, Instant now) {
     t.last_progress = now;
     t.rtx_count = 0;
     t.dupacks = 0;
+    t.limited_sent = 0;
     switch (t.recovery) {
       case Recovery::newreno:
         if (ack >= t.recover) {
@@ -624,10 +685,22 @@ void TcpLayer::on_dupack(Tcb& t, Instant now) {
   switch (t.recovery) {
     case Recovery::none: {
       const bool sack_trigger = t.sack_ok && t.data->sb.is_lost(t.snd_una, t.mss);
-      if (t.dupacks < tcp::SackScoreboard::kDupThresh && !sack_trigger) return;
+      if (t.dupacks < tcp::SackScoreboard::kDupThresh && !sack_trigger) {
+        limited_transmit(t, now);
+        return;
+      }
       if (t.snd_nxt != t.snd_max) return;  // still resending after an RTO
-      const std::uint32_t flight = static_cast<std::uint32_t>(t.snd_max - t.snd_una);
+      // RFC 5681 §3.2 step 2: "When [RFC3042] is in use, additional data
+      // sent in limited transmit MUST NOT be included in this calculation"
+      // of ssthresh from FlightSize.
+      const std::uint32_t flight = static_cast<std::uint32_t>(t.snd_max - t.snd_una) - t.limited_sent;
       if (t.sack_ok) {
+        // RFC 6675 §5.1: after a retransmission timeout (which set
+        // "recover", RecoveryPoint + 1, to HighData + 1) "a new recovery
+        // phase ... MUST NOT be initiated until HighACK is greater than or
+        // equal to the new value of RecoveryPoint". Also holds, trivially,
+        // after a recovery that ended normally.
+        if (!(t.snd_una - 1u >= t.recover - 1u)) return;
         // RFC 6675 §5 step (4): RecoveryPoint = HighData, ssthresh and cwnd
         // from FlightSize, retransmit the first lost segment.
         t.recover = t.snd_max;
@@ -637,9 +710,18 @@ void TcpLayer::on_dupack(Tcb& t, Instant now) {
         t.rescue_rxt.reset();
         t.recovery = Recovery::sack;
         ++counters_.sack_recoveries;
-        const std::uint32_t n = transmit(t, t.snd_una, t.mss, now);
+        // Step (4.3): "the first segment presumed dropped", as NextSeg()
+        // would pick it: from SND.UNA up to at most SMSS, stopping before
+        // the first SACKed octet (the peer holds those already).
+        SeqNum from = t.snd_una;
+        std::uint32_t len = t.mss;
+        if (auto hole = t.data->sb.next_unsacked_seg(t.snd_una, t.snd_max, t.high_rxt, t.mss)) {
+          from = hole->left;
+          len = hole->length();
+        }
+        const std::uint32_t n = transmit(t, from, len, now);
         if (n > 0) {
-          t.high_rxt = t.snd_una + (n - 1);
+          t.high_rxt = from + (n - 1);
           ++counters_.fast_retransmits;  // counted when one is sent
         }
         return;  // output() continues with NextSeg()
@@ -664,9 +746,41 @@ void TcpLayer::on_dupack(Tcb& t, Instant now) {
   }
 }
 
-void TcpLayer::process_text(Tcb& t, const wire::TcpView&, SeqNum seq, std::span<const std::uint8_t> payload,
+// Limited Transmit (RFC 3042 §2; RFC 5681 §3.2 step 1; RFC 6675 §5 step 3
+// allows it with SACK): on the first and second duplicate ACK, one segment
+// of previously unsent data, if the receiver's window allows it and
+// FlightSize stays at most cwnd + 2*SMSS. cwnd is not changed. A tail
+// shorter than a segment waits, as Nagle's algorithm (RFC 1122 §4.2.3.4)
+// would have it with data outstanding, unless TCP_NODELAY or the FIN is
+// queued behind it.
+void TcpLayer::limited_transmit(Tcb& t, Instant now) {
+  if (t.dupacks < 1 || t.dupacks > 2) return;
+  if (t.snd_nxt != t.snd_max) return;  // resending after an RTO: nothing "previously unsent" goes first
+  const SeqNum end_data = t.data_end();
+  if (!(t.snd_nxt < end_data)) return;
+  const std::uint32_t avail = static_cast<std::uint32_t>(end_data - t.snd_nxt);
+  const std::uint32_t len = std::min(avail, t.mss);
+  if (len < t.mss && !t.opt.nodelay && !t.fin_queued) return;
+  const std::uint32_t flight = static_cast<std::uint32_t>(t.snd_max - t.snd_una);
+  if (flight + len > t.snd_wnd) return;                  // the receiver's window
+  if (flight + len > t.cc->cwnd() + 2 * t.mss) return;   // cwnd + 2*SMSS
+  t.limited_sent += transmit(t, t.snd_nxt, len, now);
+}
+
+void TcpLayer::process_text(Tcb& t, SeqNum seq, std::span<const std::uint8_t> payload, bool dsack_noted,
                             Instant now) {
   auto& d = *t.data;
+  // Quick-ACK, as Linux does (tcp_event_data_recv, tcp_incr_quickack): the
+  // first data of a connection, or the first after it was idle for longer
+  // than the RTO, starts a run of min(max(rcv_wnd / (2 * rcv_mss), 2), 16)
+  // segments ACKed at once. RFC 1122 §4.2.3.2 and RFC 9293 §3.8.6.3 allow
+  // delaying ACKs but do not require it; delaying them at the start would
+  // hold back a sender in slow start, whose cwnd grows with each ACK.
+  if (!t.last_data_rcv || now - *t.last_data_rcv > t.rto.rto()) {
+    const std::uint32_t per = 2 * std::max<std::uint32_t>(t.rcv_mss, 1);
+    t.quick_acks = std::clamp<std::uint32_t>(static_cast<std::uint32_t>(d.rcv.free()) / per, 2, 16);
+  }
+  t.last_data_rcv = now;
   std::uint32_t off = static_cast<std::uint32_t>(seq - t.rcv_nxt);
   if (off >= d.rcv.free()) {
     ++counters_.ooo_dropped;
@@ -675,15 +789,24 @@ void TcpLayer::process_text(Tcb& t, const wire::TcpView&, SeqNum seq, std::span<
   }
   if (off + payload.size() > d.rcv.free()) payload = payload.first(d.rcv.free() - off);
   const auto len = static_cast<std::uint32_t>(payload.size());
+  // RFC 2883 §4: bytes already held out of order are a duplicate, whether
+  // the segment repeats them all or overlaps them in part (rule 3: the
+  // D-SACK gives exactly the repeated bytes; §4.2: the first such part
+  // only, and none if a part below RCV.NXT was reported already). Looked
+  // up before add() merges the segment into what is held.
+  const auto dup = dsack_noted || !t.sack_ok ? std::nullopt : d.ooo.first_held(seq, seq + len);
   const auto res = d.ooo.add(t.rcv_nxt, seq, len);
   if (!res.stored) {
     ++counters_.ooo_dropped;
     t.ack_now = true;
     return;
   }
+  if (dup) {
+    d.ooo.note_duplicate(dup->left, dup->right);
+    t.ack_now = true;  // rule 1: the D-SACK describes this segment
+  }
   if (res.duplicate) {
-    d.ooo.note_duplicate(seq, seq + len);  // RFC 2883: report it
-    t.ack_now = true;
+    t.ack_now = true;  // nothing new: tell the sender where we are at once
     return;
   }
   if (!t.rd_shut) d.rcv.write_at(off, payload);
@@ -705,7 +828,12 @@ void TcpLayer::process_text(Tcb& t, const wire::TcpView&, SeqNum seq, std::span<
     return;
   }
   t.unacked_bytes += len;
-  if (t.unacked_bytes >= 2 * t.rcv_mss) {
+  if (t.quick_acks > 0 && !t.interactive) {
+    // In quick-ACK mode, unless interactive: there the delayed ACK is
+    // meant to ride on the answer (Linux's tcp_in_quickack_mode()).
+    --t.quick_acks;
+    t.ack_now = true;
+  } else if (t.unacked_bytes >= 2 * t.rcv_mss) {
     t.ack_now = true;
   } else if (!t.delack_at) {
     t.delack_at = deadline_after(now, cfg_.delayed_ack);

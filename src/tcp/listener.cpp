@@ -55,8 +55,13 @@ void TcpLayer::input_listen(Tcb& l, Ipv4Addr src, Ipv4Addr dst, const wire::TcpV
   c.snd_wl1 = seg.seq();
   c.snd_wl2 = c.iss;
   ++counters_.passive_opens;
-  // "<SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>"; data on the SYN is not kept
-  // (the peer retransmits it once the connection is established).
+  // "<SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>" (acknowledging the SYN only);
+  // "any other control or text should be queued for processing later
+  // after the ESTABLISHED state has been reached". Linux and FreeBSD
+  // without TCP Fast Open discard the text instead and let the peer
+  // retransmit it; weft keeps it as the RFC says. (A FIN on the SYN is not
+  // kept: the peer retransmits it.)
+  hold_syn_text(c, seg);
   send_syn(c, now);
   arm_rtx(c, now);
   rearm(c);

@@ -113,10 +113,10 @@ void TcpLayer::send_segment(Tcb& t, SeqNum seq, std::uint8_t flags, std::size_t 
     const std::size_t fit = room >= 12 ? std::min<std::size_t>((room - 4) / 8, t.ts_ok ? 3 : 4) : 0;
     if (t.sack_ok && t.data && fit > 0 && (flags & flag::ack) && !(flags & flag::rst)) {
       std::array<tcp::SackRange, 4> blocks;
+      if (t.data->ooo.dsack_pending()) ++counters_.dsacks_sent;  // sack_blocks() sends it now (fit > 0)
       const std::size_t n = t.data->ooo.sack_blocks(blocks, fit);
       for (std::size_t i = 0; i < n; ++i) r.options.sack[i] = wire::SackBlock{blocks[i].left, blocks[i].right};
       r.options.sack_count = static_cast<std::uint8_t>(n);
-      if (n > 0 && blocks[0].right <= t.rcv_nxt) ++counters_.dsacks_sent;
     }
   }
   const std::size_t hl = r.header_len();
@@ -211,6 +211,12 @@ std::uint32_t TcpLayer::transmit(Tcb& t, SeqNum seq, std::uint32_t max_len, Inst
     t.rtt_seq = seq;
     t.rtt_start = now;
   }
+  // New data within the delayed-ACK time of the last data received: the
+  // host answers requests, so the connection is interactive (Linux's
+  // pingpong mode, entered when data is sent within the ACK timeout of the
+  // last receive) and its ACKs are left to ride on the answers. Kept
+  // simple: one answer enters the mode, a delayed-ACK timeout leaves it.
+  if (!retrans && len > 0 && t.last_data_rcv && now - *t.last_data_rcv < cfg_.delayed_ack) t.interactive = true;
   if (t.snd_una == t.snd_max) t.last_progress = now;
   send_segment(t, seq, flags, len, now);
   if (seq == t.snd_nxt) t.snd_nxt = end;
@@ -332,8 +338,13 @@ void TcpLayer::output_sack_recovery(Tcb& t, Instant now) {
       t.high_rxt = seg->left + (n - 1);
       continue;
     }
-    // Rule (4): the rescue retransmission.
-    if (auto seg = t.data->sb.rescue_seg(t.snd_una, t.snd_max, t.mss, t.rescue_rxt)) {
+    // Rule (4): the rescue retransmission, for a tail this recovery has
+    // not retransmitted yet. A segment ending at or below HighRxt was
+    // retransmitted already (rules 1 and 3, or step 4.3's first
+    // retransmission): sending it again would spend the one rescue on a
+    // duplicate, so it is skipped.
+    if (auto seg = t.data->sb.rescue_seg(t.snd_una, t.snd_max, t.mss, t.rescue_rxt);
+        seg && seg->right - 1u > t.high_rxt) {
       if (transmit(t, seg->left, seg->length(), now) == 0) break;
       t.rescue_rxt = t.recover - 1;
       continue;

@@ -132,6 +132,17 @@ void OutOfOrder::note_duplicate(SeqNum left, SeqNum right) {
   if (left < right) dsack_ = SackRange{left, right};
 }
 
+std::optional<SackRange> OutOfOrder::first_held(SeqNum left, SeqNum right) const {
+  // Sorted and disjoint: the first range ending above left is the only
+  // candidate for the lowest overlap.
+  for (std::size_t k = 0; k < n_; ++k) {
+    if (ranges_[k].right <= left) continue;
+    if (ranges_[k].left >= right) break;
+    return SackRange{std::max(left, ranges_[k].left), std::min(right, ranges_[k].right)};
+  }
+  return std::nullopt;
+}
+
 bool OutOfOrder::take_fin(SeqNum rcv_nxt) {
   if (!fin_ || *fin_ != rcv_nxt) return false;
   fin_.reset();

@@ -71,6 +71,13 @@ class OutOfOrder {
   // received. Only the most recent duplicate is kept (RFC 2883 §4 rule 1:
   // a D-SACK reports the duplicate in the most recent packet).
   void note_duplicate(SeqNum left, SeqNum right);
+  bool dsack_pending() const { return dsack_.has_value(); }
+
+  // The first part of [left, right) already held, if any: what a segment
+  // arriving with those bytes duplicates. RFC 2883 §4.2: when a segment
+  // duplicates several non-contiguous parts, only the first is reported.
+  // Call before add(), with left at or above the rcv_nxt last passed to it.
+  std::optional<SackRange> first_held(SeqNum left, SeqNum right) const;
 
   // Holds a FIN whose sequence number lies beyond RCV.NXT (the caller has
   // trimmed it to the window). A FIN held before is replaced.

@@ -54,6 +54,7 @@ struct Tcb {
     ByteRing rcv;      // front readable byte; rcv_nxt is past the readable end
     OutOfOrder ooo;    // received ranges above rcv_nxt
     SackScoreboard sb; // sender's view of the peer's SACKed ranges
+    std::vector<std::uint8_t> syn_text;  // text that came on the SYN, until ESTABLISHED (RFC 9293 §3.10.7.2)
   };
 
   SocketId id = 0;
@@ -137,13 +138,18 @@ struct Tcb {
   SeqNum high_rxt{};                    // RFC 6675 HighRxt (inclusive)
   std::optional<SeqNum> rescue_rxt;
   unsigned dupacks = 0;
+  std::uint32_t limited_sent = 0;       // bytes Limited Transmit sent on this run of duplicate ACKs (RFC 3042)
   unsigned rtx_count = 0;               // RTOs since the last forward progress (RFC 9293 §3.8.3 R2)
   Instant syn_sent_at{};
   bool syn_timed_out = false;
+  bool connect_failed = false;          // an active open ended in CLOSED (refused, timed out): connect() may start anew
 
   // --- receiver ACK policy
   bool ack_now = false;
   std::uint32_t unacked_bytes = 0;      // in-order bytes received since the last ACK
+  unsigned quick_acks = 0;              // in-order data segments still to ACK at once (Linux's quick-ACK)
+  std::optional<Instant> last_data_rcv; // when data last arrived (none yet: nullopt)
+  bool interactive = false;             // the host answers data with data at once (Linux's pingpong)
 
   // --- RFC 5961 challenge ACK rate limit
   Instant challenge_window{};

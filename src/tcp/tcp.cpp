@@ -189,6 +189,25 @@ Status TcpLayer::connect(SocketId id, Endpoint remote, Instant now) {
   if (!t || t->user_closed) return std::errc::bad_file_descriptor;
   if (remote.port.is_zero() || remote.addr.is_any() || remote.addr.is_broadcast() || remote.addr.is_multicast())
     return std::errc::invalid_argument;
+  if (t->state == TcpState::closed && t->connect_failed) {
+    // Linux: after a failed connect the socket is CLOSED and connect() may
+    // be called again. An error not yet read is reported by this call
+    // instead (Linux's __inet_stream_connect returns it too); the next
+    // one starts over. The new attempt starts from a fresh TCB (no RTO
+    // backoff, buffers or sequence numbers of the old one); only the
+    // user's options and binding carry over.
+    if (t->pending_error) {
+      const auto e = *t->pending_error;
+      t->pending_error.reset();
+      return e;
+    }
+    Tcb fresh(cfg_.rto);
+    fresh.id = t->id;
+    fresh.opt = t->opt;
+    fresh.bound = t->bound;
+    fresh.port_bound = t->port_bound;
+    *t = std::move(fresh);
+  }
   switch (t->state) {
     case TcpState::closed: break;
     case TcpState::listen: return std::errc::invalid_argument;
@@ -675,7 +694,9 @@ void TcpLayer::connection_done(Tcb& t, std::optional<std::errc> err, Instant now
   }
   if (t.state == TcpState::syn_sent || t.state == TcpState::syn_received) {
     if (err) ++counters_.attempt_fails;
-  } else if ((t.state == TcpState::established || t.state == TcpState::close_wait) && err == std::errc::connection_reset) {
+    if (err && !t.parent) t.connect_failed = true;
+  } else if ((t.state == TcpState::established || t.state == TcpState::close_wait) &&
+             (err == std::errc::connection_reset || err == std::errc::broken_pipe)) {  // reset (EPIPE: in CLOSE-WAIT)
     ++counters_.estab_resets;
   }
   if (err == std::errc::timed_out) ++counters_.timeouts;

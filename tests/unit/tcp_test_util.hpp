@@ -215,4 +215,19 @@ inline Established established(Stack& s, Instant now, wire::TcpOptions syn_opts 
   return e;
 }
 
+// Linux-style quick-ACK (tcp_quickack_test.cpp) ACKs the first data
+// segments of a connection at once. For a test about the delayed-ACK rules
+// that come after: 16 one-byte segments (the most quick-ACK takes), read
+// and acknowledged, so the next segment is the test's own. Moves
+// e.peer_nxt past them.
+inline void spend_quick_acks(Stack& s, Established& e, Instant now) {
+  for (int i = 0; i < 16; ++i) {
+    s.receive(packet(hdr(e.peer_nxt, e.host_nxt(), flag::ack), bytes(1)), now);
+    ++e.peer_nxt;
+  }
+  std::vector<std::uint8_t> buf(16);
+  EXPECT_TRUE(s.tcp().recv(e.id, buf, now));
+  EXPECT_EQ(drain(s).size(), 16u) << "each ACKed at once";
+}
+
 }  // namespace weft::tcptest
