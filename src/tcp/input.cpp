@@ -227,7 +227,13 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
       // (RFC 2883 §4 rule 3: the duplicated bytes, not the whole segment).
       if (t.sack_ok && t.data && !payload.empty() && seq < t.rcv_nxt)
         t.data->ooo.note_duplicate(seq, std::min(seq + static_cast<std::uint32_t>(payload.size()), t.rcv_nxt));
-      send_ack(t, now);
+      // In TIME-WAIT the answer is rate-limited (RFC 5961 §7; Linux's
+      // tcp_timewait_state_process): nothing there may be made to talk
+      // without bound.
+      if (t.state == TcpState::time_wait)
+        send_challenge_ack(t, now);
+      else
+        send_ack(t, now);
       return;
     }
   }
@@ -417,8 +423,11 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
       break;
     case TcpState::time_wait:
       // TIME-WAIT: the retransmitted FIN, the only segment expected, was
-      // answered before the acceptance test; nothing acceptable is left to
-      // process.
+      // answered before the acceptance test. Anything else acceptable but a
+      // bare ACK at RCV.NXT (a RST was handled above, a SYN in the fourth
+      // step) gets an ACK, rate-limited, as Linux answers it: the peer
+      // learns where this end stands.
+      if (!(seg.seq() == t.rcv_nxt && seg_len == 0)) send_challenge_ack(t, now);
       return;
     case TcpState::closed:
     case TcpState::listen:
