@@ -23,11 +23,6 @@ const Instant t0 = Instant{} + 1000s;
 // The peer's ISN; with 0xFFFFFF00 the examples' bytes cross 2^32 -> 0.
 const std::uint32_t kIsnValues[] = {0x00001000u, 0x80001000u, 0xFFFFFF00u};
 
-std::string hex(std::uint32_t v) {
-  char b[16];
-  std::snprintf(b, sizeof b, "%08x", v);
-  return b;
-}
 
 wire::TcpOptions sack_permitted(bool timestamps = false) {
   wire::TcpOptions o;

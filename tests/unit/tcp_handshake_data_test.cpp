@@ -21,11 +21,6 @@ const Instant t0 = Instant{} + 1000s;
 // cross 2^32 -> 0.
 const std::uint32_t kSeqValues[] = {0x00001000u, 0x80001000u, 0xFFFFFFC0u};
 
-std::string hex(std::uint32_t v) {
-  char b[16];
-  std::snprintf(b, sizeof b, "%08x", v);
-  return b;
-}
 
 class HandshakeData : public ::testing::TestWithParam<std::uint32_t> {};
 

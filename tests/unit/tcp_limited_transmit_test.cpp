@@ -23,24 +23,8 @@ const Instant t0 = Instant{} + 1000s;
 constexpr std::uint32_t kMss = 1460;  // the peer's MSS option; no timestamps
 const std::uint32_t kIssValues[] = {0x00001000u, 0x80001000u, 0xFFFFF000u};
 
-std::string hex(std::uint32_t v) {
-  char b[16];
-  std::snprintf(b, sizeof b, "%08x", v);
-  return b;
-}
 
-struct Sent {
-  std::uint32_t seq = 0, len = 0;
-  bool operator==(const Sent&) const = default;
-};
-void PrintTo(const Sent& s, std::ostream* os) { *os << "{seq " << hex(s.seq) << ", len " << s.len << "}"; }
 
-std::vector<Sent> data_sent(Stack& s) {
-  std::vector<Sent> v;
-  for (const Seg& g : drain(s))
-    if (!g.data.empty()) v.push_back(Sent{g.h.seq.value(), static_cast<std::uint32_t>(g.data.size())});
-  return v;
-}
 
 class LimitedTransmit : public ::testing::TestWithParam<std::tuple<std::uint32_t, bool>> {
  protected:

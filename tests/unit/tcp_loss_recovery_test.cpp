@@ -23,27 +23,8 @@ const Instant t0 = Instant{} + 1000s;
 constexpr std::uint32_t kMss = 1460;  // the peer's MSS option; no timestamps, so all of it is data
 const std::uint32_t kIssValues[] = {0x00001000u, 0x80001000u, 0xFFFFF000u};
 
-std::string hex(std::uint32_t v) {
-  char b[16];
-  std::snprintf(b, sizeof b, "%08x", v);
-  return b;
-}
 
-// A data segment the host sent, as [seq, seq + len).
-struct Sent {
-  std::uint32_t seq = 0, len = 0;
-  bool operator==(const Sent&) const = default;
-};
-void PrintTo(const Sent& s, std::ostream* os) { *os << "{seq " << hex(s.seq) << ", len " << s.len << "}"; }
 
-// The segments that carried data, in the order the host sent them (pure
-// ACKs left out).
-std::vector<Sent> data_sent(Stack& s) {
-  std::vector<Sent> v;
-  for (const Seg& g : drain(s))
-    if (!g.data.empty()) v.push_back(Sent{g.h.seq.value(), static_cast<std::uint32_t>(g.data.size())});
-  return v;
-}
 
 // The host's k-th full-sized segment of a transfer starting at `first`.
 struct Segments {

@@ -22,11 +22,6 @@ namespace {
 const Instant t0 = Instant{} + 1000s;
 const std::uint32_t kSeqValues[] = {0x00001000u, 0x80001000u, 0xFFFFFFF0u};
 
-std::string hex(std::uint32_t v) {
-  char b[16];
-  std::snprintf(b, sizeof b, "%08x", v);
-  return b;
-}
 
 // Linux's tcp_reset(): SYN-SENT ECONNREFUSED; CLOSE-WAIT EPIPE (the peer
 // had closed already; writing is what fails); any other synchronized state

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <sstream>
@@ -52,6 +53,22 @@ struct Seg {
   std::uint8_t ecn = 0;  // the IP header's ECN field (wire::ecn)
   bool has(std::uint8_t f) const { return (h.flags & f) == f; }
 };
+
+// A sequence number as 8 hex digits, for test names and messages.
+inline std::string hex(std::uint32_t v) {
+  char b[16];
+  std::snprintf(b, sizeof b, "%08x", v);
+  return b;
+}
+// The gtest name of a test parameterised on a sequence number: seq_XXXXXXXX.
+inline std::string seq_param_name(const ::testing::TestParamInfo<std::uint32_t>& i) { return "seq_" + hex(i.param); }
+
+// A data segment the host sent, as [seq, seq + len).
+struct Sent {
+  std::uint32_t seq = 0, len = 0;
+  bool operator==(const Sent&) const = default;
+};
+inline void PrintTo(const Sent& s, std::ostream* os) { *os << "{seq " << hex(s.seq) << ", len " << s.len << "}"; }
 
 // Designated initializers that name only some fields are the point of
 // SegMatch; g++ 12's -Wextra warns about the fields left out.
@@ -134,6 +151,15 @@ inline std::vector<Seg> drain(Stack& s) {
     out.push_back(Seg{wire::TcpRepr::from(*v), {v->payload().begin(), v->payload().end()}, ip->ecn()});
   });
   return out;
+}
+
+// The segments that carried data, in the order the host sent them (pure
+// ACKs left out).
+inline std::vector<Sent> data_sent(Stack& s) {
+  std::vector<Sent> v;
+  for (const Seg& g : drain(s))
+    if (!g.data.empty()) v.push_back(Sent{g.h.seq.value(), static_cast<std::uint32_t>(g.data.size())});
+  return v;
 }
 
 inline std::vector<std::uint8_t> packet(const wire::TcpRepr& h, std::span<const std::uint8_t> data = {},

@@ -35,11 +35,6 @@ class TimeWait : public ::testing::TestWithParam<std::uint32_t> {
   }
 };
 
-std::string hex_name(const ::testing::TestParamInfo<std::uint32_t>& i) {
-  char b[16];
-  std::snprintf(b, sizeof b, "seq_%08x", i.param);
-  return b;
-}
 
 }  // namespace
 
@@ -87,4 +82,4 @@ TEST_P(TimeWait, AnExactRstEndsItAndGetsNoAnswer) {
   EXPECT_TRUE(!i || i->state == TcpState::closed);
 }
 
-INSTANTIATE_TEST_SUITE_P(SeqInBothHalvesAndAcrossTheWrap, TimeWait, ::testing::ValuesIn(kSeqValues), hex_name);
+INSTANTIATE_TEST_SUITE_P(SeqInBothHalvesAndAcrossTheWrap, TimeWait, ::testing::ValuesIn(kSeqValues), seq_param_name);

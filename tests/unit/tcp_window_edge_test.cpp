@@ -32,11 +32,6 @@ class WindowEdge : public ::testing::TestWithParam<std::uint32_t> {
   }
 };
 
-std::string hex_name(const ::testing::TestParamInfo<std::uint32_t>& i) {
-  char b[16];
-  std::snprintf(b, sizeof b, "seq_%08x", i.param);
-  return b;
-}
 
 }  // namespace
 
@@ -178,4 +173,4 @@ TEST_P(WindowEdge, TsRecentComesOnlyFromAnAcceptableAck) {
   EXPECT_EQ(counter(s, "tcp.paws_rejected"), 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Seq, WindowEdge, ::testing::ValuesIn(kSeqValues), hex_name);
+INSTANTIATE_TEST_SUITE_P(Seq, WindowEdge, ::testing::ValuesIn(kSeqValues), seq_param_name);
