@@ -567,7 +567,7 @@ struct Daemon::Impl {
     Endpoint ep{Ipv4Addr{rq.addr}, Port{rq.port}};
     switch (rq.op) {
       case Op::bind: {
-        // Ports below 1024 are privileged (the seed's well-known range):
+        // Ports below 1024 are privileged (the well-known range, 0-1023):
         // the caller's uid is the kernel's word (SO_PEERCRED), never its own.
         if (rq.port != 0 && rq.port < 1024 && c.uid != 0 &&
             std::find(cfg.privileged_uids.begin(), cfg.privileged_uids.end(), c.uid) == cfg.privileged_uids.end()) {

@@ -37,6 +37,9 @@ class IpSender {
   // Errors: ENETUNREACH (no route), EMSGSIZE (too large with don't-fragment).
   virtual Status send_ip(PacketBuf&& buf, const IpSendParams& p, Instant now) = 0;
 
+  // Whether send_ip() has a route to dst: its own addresses, broadcast,
+  // the prefix, or anything when a gateway is set.
+  virtual bool has_route(Ipv4Addr dst) const = 0;
   // The source address the host uses to reach dst (127.0.0.1 for 127/8).
   virtual Ipv4Addr source_for(Ipv4Addr dst) const = 0;
   // True for addresses this host owns: its own and all of 127.0.0.0/8.

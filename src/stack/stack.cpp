@@ -116,6 +116,10 @@ void Stack::deliver(Ipv4Addr src, Ipv4Addr dst, std::uint8_t protocol, std::uint
 
 PacketBuf Stack::take_buffer(std::size_t transport_len) { return pool_.take(kHeaderRoom + transport_len); }
 
+bool Stack::has_route(Ipv4Addr dst) const {
+  return is_local_address(dst) || dst.is_broadcast() || cfg_.address.contains(dst) || cfg_.gateway.has_value();
+}
+
 Status Stack::send_ip(PacketBuf&& buf, const IpSendParams& p, Instant) {
   ++ip_.out_requests;
   const std::size_t total = buf.size();
@@ -125,7 +129,7 @@ Status Stack::send_ip(PacketBuf&& buf, const IpSendParams& p, Instant) {
     return std::errc::message_size;
   }
   const bool local = is_local_address(p.dst);
-  if (!local && !p.dst.is_broadcast() && !cfg_.address.contains(p.dst) && !cfg_.gateway) {
+  if (!has_route(p.dst)) {
     ++ip_.out_no_route;
     pool_.give(std::move(buf));
     return std::errc::network_unreachable;

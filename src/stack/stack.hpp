@@ -175,6 +175,7 @@ class Stack final : private IpSender {
   PacketBuf take_buffer(std::size_t transport_len) override;
   Status send_ip(PacketBuf&& buf, const IpSendParams& p, Instant now) override;
   Ipv4Addr source_for(Ipv4Addr dst) const override;
+  bool has_route(Ipv4Addr dst) const override;
   bool is_local_address(Ipv4Addr a) const override;
   std::size_t mtu_for(Ipv4Addr dst) const override;
   bool checksum_offload() const override { return cfg_.checksum_offload; }

@@ -222,6 +222,9 @@ Status TcpLayer::connect(SocketId id, Endpoint remote, Instant now) {
     case TcpState::time_wait: return std::errc::already_connected;
   }
   if (!t->tuple.remote.port.is_zero() || t->reset) return std::errc::invalid_argument;  // a finished connection is not reused
+  // No route: refused now, as Linux's ip_route_connect does, not 127 s of
+  // SYN retransmissions later as a timeout.
+  if (!ip_.has_route(remote.addr)) return std::errc::network_unreachable;
   const Ipv4Addr local_addr = t->bound && !t->bound->addr.is_any() ? t->bound->addr : ip_.source_for(remote.addr);
   if (!t->bound) {
     auto port = ports_.bind_ephemeral_for(id, local_addr, remote, [&](Port p) {

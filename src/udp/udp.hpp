@@ -1,7 +1,8 @@
 // UDP (RFC 768): connectionless sockets and demultiplexing by destination.
 //
-// The seed's connectionless system: one socket per (address, port) takes
-// datagrams from any source, in any order. Demux order (as Linux does):
+// Connectionless, as the textbook transport layer has it: one socket per
+// (address, port) takes datagrams from any source, in any order. Demux
+// order (as Linux does):
 // the socket connected to the datagram's full 4-tuple, else the socket bound
 // to (destination address, port), else the one bound to (wildcard, port).
 // Nothing matching → the caller answers ICMP port unreachable.

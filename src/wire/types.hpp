@@ -74,7 +74,8 @@ class Port {
   std::uint16_t v_ = 0;
 };
 
-// An (address, port) pair: the seed's "socket" as a concept.
+// An (address, port) pair: a "socket" in the textbook sense, the address
+// one end of a conversation has.
 struct Endpoint {
   Ipv4Addr addr;
   Port port;

@@ -394,7 +394,9 @@ TEST_F(DaemonTest, ResponsesDroppedOnASendErrorCloseTheirDescriptors) {
   // take a while to work through 10,000 connections.
   EXPECT_TRUE(eventually([&] { return counter("daemon", "clients_current") == clients; }, 60000ms))
       << "clients " << counter("daemon", "clients_current") << ", want " << clients;
-  EXPECT_TRUE(eventually([&] { return open_descriptors() == before; }, 30000ms))
+  // At most as many as before: `before` may still count the daemon's end
+  // of a netstat connection that counter() had just closed.
+  EXPECT_TRUE(eventually([&] { return open_descriptors() <= before; }, 30000ms))
       << "descriptors before " << before << ", after " << open_descriptors();
   EXPECT_TRUE(eventually([&] { return counter("daemon", "sockets_current") == 0; }, 30000ms))
       << "sockets " << counter("daemon", "sockets_current");
@@ -431,7 +433,8 @@ TEST_F(DaemonTest, AClientThatNeverReadsStopsBeingServed) {
   sender.join();
   ::close(fd);
   EXPECT_TRUE(eventually([&] { return counter("daemon", "sockets_current") == 0; }, 5000ms));
-  EXPECT_TRUE(eventually([&] { return open_descriptors() == before; }, 5000ms));
+  EXPECT_TRUE(eventually([&] { return open_descriptors() <= before; }, 5000ms))
+      << "descriptors before " << before << ", after " << open_descriptors();
 }
 
 }  // namespace

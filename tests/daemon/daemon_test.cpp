@@ -637,5 +637,17 @@ TEST_F(DaemonTest, WeftTcpEcnRequestsEcnOnConnect) {
   for (int x : {c, acc, d, acc2, l}) weft_close(x);
 }
 
+// connect() to an address with no route (outside the host's prefix, no
+// gateway) fails at once with ENETUNREACH through the C API.
+TEST_F(DaemonTest, ConnectWithoutARouteIsEnetunreachAtOnce) {
+  int c = tcp_socket();
+  auto far = sa("203.0.113.1", 80);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(weft_connect(c, reinterpret_cast<sockaddr*>(&far), sizeof far), -1);
+  EXPECT_EQ(errno, ENETUNREACH) << std::strerror(errno);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s) << "not a timeout";
+  weft_close(c);
+}
+
 }  // namespace
 }  // namespace weft::dtest

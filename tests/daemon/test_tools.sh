@@ -127,6 +127,8 @@ expect_err 1 "weft ping: no weft host 'nosuch' at $WEFT_RUNTIME_DIR/nosuch/contr
 
 # ---------------------------------------------------------------- errors
 expect_err 1 "weft cat: connect 192.0.2.20:4444: Connection refused" A cat 192.0.2.20 4444
+# No route (outside a's prefix, no gateway): refused at once, not timed out.
+expect_err 1 "weft cat: connect 203.0.113.1:80: Network is unreachable" A cat 203.0.113.1 80
 t0=$(now)
 expect_err 1 "weft cat: connect 192.0.2.99:4444: Connection timed out" A cat -w 1 192.0.2.99 4444
 t=$(elapsed "$t0")
