@@ -111,9 +111,16 @@ void TcpLayer::hold_syn_text(Tcb& t, const wire::TcpView& seg) {
   // At most what the receive buffer could take; the peer retransmits the
   // rest, which the SYN-ACK does not acknowledge.
   const auto p = seg.payload();
-  if (!t.data || p.empty()) return;
+  if (!t.data) return;
   const std::size_t n = std::min(p.size(), t.data->rcv.capacity());
-  t.data->syn_text.assign(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(n));
+  if (n > 0) t.data->syn_text.assign(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(n));
+  // A FIN on the SYN is one of the "other controls" queued with the text
+  // (RFC 9293 §3.10.7.2-3): held as an out-of-order FIN is, it takes
+  // effect in the eighth step once the text before it is in, so the
+  // reader gets the text, then end of stream. Only when all the text was
+  // kept: otherwise the peer's retransmission brings both.
+  if (seg.has(flag::fin) && n == p.size())
+    t.data->ooo.hold_fin(seg.seq() + 1 + static_cast<std::uint32_t>(n));
 }
 
 void TcpLayer::update_window(Tcb& t, const wire::TcpView& seg) {

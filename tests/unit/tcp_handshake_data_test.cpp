@@ -91,6 +91,44 @@ TEST_P(HandshakeData, DataOnSynIsHeldUntilEstablishedThenDelivered) {
   EXPECT_SEG(out.back(), {.flags = flag::ack, .ack = v + 1 + 100});
 }
 
+// A FIN on the SYN is one of the "other controls" queued with its text
+// (RFC 9293 §3.10.7.2): once ESTABLISHED the text is delivered, then the
+// FIN takes effect: CLOSE-WAIT, the ACK covers it, the reader gets end of
+// stream. With text and without.
+TEST_P(HandshakeData, FinOnSynIsHeldWithItsTextUntilEstablished) {
+  const std::uint32_t v = GetParam();
+  for (const std::size_t len : {std::size_t{0}, std::size_t{100}}) {
+    Stack s(config({.iss = v}));
+    auto& tcp = s.tcp();
+    const SocketId l = tcp.open();
+    ASSERT_TRUE(tcp.bind(l, {Ipv4Addr::any(), kSrvPort}));
+    ASSERT_TRUE(tcp.listen(l, 4));
+    const auto data = bytes(len, 5);
+    auto syn = hdr(v, 0, flag::syn | flag::fin);
+    syn.options.mss = 1460;
+    s.receive(packet(syn, data), t0);
+    auto out = drain(s);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_SEG(out[0], {.flags = flag::syn | flag::ack, .ack = v + 1});  // the SYN only
+    s.receive(packet(hdr(v + 1, v + 1, flag::ack)), t0 + 10ms);
+    auto a = tcp.accept(l);
+    ASSERT_TRUE(a);
+    EXPECT_EQ(tcp.info(a->id)->state, TcpState::close_wait) << len << " bytes";
+    out = drain(s);
+    ASSERT_FALSE(out.empty());
+    EXPECT_SEG(out.back(), {.flags = flag::ack, .ack = v + 1 + static_cast<std::uint32_t>(len) + 1});
+    std::vector<std::uint8_t> buf(200);
+    auto r = tcp.recv(a->id, buf, t0 + 11ms);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->len, len);
+    if (len > 0) {
+      r = tcp.recv(a->id, buf, t0 + 11ms);
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->len, 0u) << "end of stream after the text";
+    }
+  }
+}
+
 // The peer retransmits the SYN's data after the handshake (as a sender
 // whose data was not acknowledged by the SYN-ACK would): the copy is
 // recognised as a duplicate, not delivered twice.
