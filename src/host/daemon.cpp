@@ -30,6 +30,7 @@
 #include "host/control.hpp"
 #include "host/runtime_dir.hpp"
 #include "host/system_sockets.hpp"
+#include "tcp/sockopt.hpp"
 #include "tcp/state.hpp"
 
 namespace weft {
@@ -129,11 +130,6 @@ struct Daemon::Impl {
     std::optional<Endpoint> udp_peer;
     std::vector<std::uint8_t> staged;  // UDP/ICMP: a datagram the pair had no room for
     std::uint16_t icmp_ident = 0;
-    struct {
-      bool on = false;
-      Duration idle{}, interval{};  // zero: the layer's default
-      unsigned count = 0;
-    } keep;  // SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT as set
   };
 
   Host& host;
@@ -656,78 +652,42 @@ struct Daemon::Impl {
     return true;
   }
 
-  // Linux's answers, Linux's ranges (tcp_sock_set_keepidle and friends in
-  // net/ipv4/tcp.c). The request carries an int64 but setsockopt(2) an
-  // int, so any value outside int's range is EINVAL before anything else
-  // (SO_LINGER packs its two fields, below).
+  // Linux's answers, Linux's ranges. A TCP socket's options go through the
+  // one module every front end shares (src/tcp/sockopt.hpp: names, ranges,
+  // errno, the SO_RCVBUF/SO_SNDBUF rule of docs/conformance.md). The
+  // request carries an int64 but setsockopt(2) an int, so any value
+  // outside int's range is EINVAL first (SO_LINGER packs its two fields).
   Status set_option(Sock& s, int level, int name, std::int64_t v) {
     auto& tcp = host.stack().tcp();
     auto& udp = host.stack().udp();
-    bool on = v != 0;
-    const bool linger = level == SOL_SOCKET && name == SO_LINGER;
-    if (!linger && (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max()))
+    if (level == SOL_SOCKET && name == SO_LINGER) {
+      // value: bit 32 = l_onoff, low 32 bits = l_linger seconds.
+      if (s.kind != SockKind::tcp) return std::errc::no_protocol_option;
+      const bool lon = (v >> 32) & 1;
+      const auto secs = static_cast<std::uint32_t>(v & 0xffffffff);
+      s.linger_zero = lon && secs == 0;
+      return tcp.set_linger(s.sid, lon ? std::optional<Duration>(std::chrono::seconds(secs)) : std::nullopt);
+    }
+    if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
       return std::errc::invalid_argument;
-    if (level == SOL_SOCKET) {
-      switch (name) {
-        case SO_REUSEADDR:
-          return s.kind == SockKind::tcp ? tcp.set_reuse_addr(s.sid, on) : udp.set_reuse_addr(s.sid, on);
-        case SO_RCVBUF:
-          if (v <= 0) return std::errc::invalid_argument;
-          return s.kind == SockKind::tcp ? tcp.set_rcvbuf(s.sid, static_cast<std::size_t>(v))
-                                         : udp.set_recv_buffer(s.sid, static_cast<std::size_t>(v));
-        case SO_SNDBUF:
-          if (v <= 0) return std::errc::invalid_argument;
-          if (s.kind != SockKind::tcp) return ok_status();
-          return tcp.set_sndbuf(s.sid, static_cast<std::size_t>(v));
-        case SO_KEEPALIVE:
-          if (s.kind != SockKind::tcp) return std::errc::no_protocol_option;
-          s.keep.on = on;
-          return apply_keepalive(s);
-        case SO_LINGER: {
-          // value: bit 32 = l_onoff, low 32 bits = l_linger seconds.
-          if (s.kind != SockKind::tcp) return std::errc::no_protocol_option;
-          bool lon = (v >> 32) & 1;
-          auto secs = static_cast<std::uint32_t>(v & 0xffffffff);
-          s.linger_zero = lon && secs == 0;
-          return tcp.set_linger(s.sid, lon ? std::optional<Duration>(std::chrono::seconds(secs)) : std::nullopt);
-        }
-        default:
-          return std::errc::no_protocol_option;
-      }
+    const int iv = static_cast<int>(v);
+    if (s.kind == SockKind::tcp) {
+      if (level == SOL_SOCKET) return tcp::set_socket_option(tcp, s.sid, name, iv, now);
+      if (level == IPPROTO_TCP) return tcp::set_tcp_option(tcp, s.sid, name, iv, now);
+      return std::errc::no_protocol_option;
     }
-    if (level == IPPROTO_TCP && s.kind == SockKind::tcp) {
-      switch (name) {
-        case TCP_NODELAY:
-          return tcp.set_nodelay(s.sid, on, now);
-        case TCP_USER_TIMEOUT:
-          if (v < 0) return std::errc::invalid_argument;
-          return tcp.set_user_timeout(s.sid, std::chrono::milliseconds(v));
-        case TCP_SYNCNT:
-          if (v < 1 || v > TcpLayer::kMaxSynRetries) return std::errc::invalid_argument;
-          return tcp.set_syn_retries(s.sid, static_cast<unsigned>(v));
-        case TCP_KEEPIDLE:
-        case TCP_KEEPINTVL: {
-          // Each option sets its own value and keeps the others; neither
-          // turns keepalive on (SO_KEEPALIVE does), as on Linux.
-          if (v < 1 || std::chrono::seconds(v) > TcpLayer::kMaxKeepIdle) return std::errc::invalid_argument;
-          (name == TCP_KEEPIDLE ? s.keep.idle : s.keep.interval) = std::chrono::seconds(v);
-          return apply_keepalive(s);
-        }
-        case control::kTcpEcnOption:  // WEFT_TCP_ECN
-          return tcp.set_ecn(s.sid, on);
-        case TCP_KEEPCNT:
-          if (v < 1 || v > TcpLayer::kMaxKeepCount) return std::errc::invalid_argument;
-          s.keep.count = static_cast<unsigned>(v);
-          return apply_keepalive(s);
-        default:
-          return std::errc::no_protocol_option;
-      }
+    if (level != SOL_SOCKET) return std::errc::no_protocol_option;
+    switch (name) {
+      case SO_REUSEADDR:
+        return udp.set_reuse_addr(s.sid, iv != 0);
+      case SO_RCVBUF:
+        if (iv <= 0) return std::errc::invalid_argument;
+        return udp.set_recv_buffer(s.sid, static_cast<std::size_t>(iv));
+      case SO_SNDBUF:
+        return ok_status();  // datagrams are not buffered for sending
+      default:
+        return std::errc::no_protocol_option;
     }
-    return std::errc::no_protocol_option;
-  }
-
-  Status apply_keepalive(Sock& s) {
-    return host.stack().tcp().set_keepalive(s.sid, s.keep.on, s.keep.idle, s.keep.interval, s.keep.count, now);
   }
 
   Result<std::int64_t> get_option(Sock& s, int level, int name) {
@@ -738,6 +698,14 @@ struct Daemon::Impl {
       return std::int64_t{e ? static_cast<int>(*e) : 0};
     }
     if (level == SOL_SOCKET && name == SO_ACCEPTCONN) return std::int64_t{s.st == St::listening};
+    if (s.kind == SockKind::tcp) {
+      auto& tcp = host.stack().tcp();
+      Result<int> r = level == SOL_SOCKET    ? tcp::get_socket_option(tcp, s.sid, name)
+                      : level == IPPROTO_TCP ? tcp::get_tcp_option(tcp, s.sid, name)
+                                             : Result<int>(std::errc::no_protocol_option);
+      if (!r) return r.error();
+      return std::int64_t{*r};
+    }
     return std::errc::no_protocol_option;
   }
 

@@ -345,6 +345,34 @@ TEST_F(DaemonTest, AHugeOptionFromARawRequestIsRefusedAndTimersKeepFiring) {
   ::close(fd);
 }
 
+// A TCP socket's options through the daemon are the shared module's
+// (src/tcp/sockopt.hpp): SO_RCVBUF/SO_SNDBUF clamped to Linux's default
+// rmem_max/wmem_max and read back doubled (docs/conformance.md's rule), so
+// no client can ask for a gigabyte of buffer; what was set reads back.
+TEST_F(DaemonTest, TcpOptionsFollowTheSharedRuleAndReadBack) {
+  int s = tcp_socket();
+  auto set = [&](int level, int name, int v) { return weft_setsockopt(s, level, name, &v, sizeof v) == 0 ? 0 : errno; };
+  auto get = [&](int level, int name) {
+    int v = -1;
+    socklen_t l = sizeof v;
+    return weft_getsockopt(s, level, name, &v, &l) == 0 ? v : -errno;
+  };
+  EXPECT_EQ(set(SOL_SOCKET, SO_RCVBUF, 1 << 30), 0);
+  EXPECT_EQ(get(SOL_SOCKET, SO_RCVBUF), 2 * 212992) << "clamped to rmem_max, reported doubled";
+  EXPECT_EQ(set(SOL_SOCKET, SO_SNDBUF, 100000), 0);
+  EXPECT_EQ(get(SOL_SOCKET, SO_SNDBUF), 200000);
+  EXPECT_EQ(set(SOL_SOCKET, SO_RCVBUF, 1000), 0);
+  EXPECT_EQ(get(SOL_SOCKET, SO_RCVBUF), 2304) << "Linux's SOCK_MIN_RCVBUF";
+  EXPECT_EQ(set(IPPROTO_TCP, TCP_NODELAY, 1), 0);
+  EXPECT_EQ(get(IPPROTO_TCP, TCP_NODELAY), 1);
+  EXPECT_EQ(set(IPPROTO_TCP, TCP_KEEPIDLE, 600), 0);
+  EXPECT_EQ(set(IPPROTO_TCP, TCP_KEEPINTVL, 30), 0);
+  EXPECT_EQ(get(IPPROTO_TCP, TCP_KEEPIDLE), 600) << "TCP_KEEPINTVL kept TCP_KEEPIDLE";
+  EXPECT_EQ(get(SOL_SOCKET, SO_KEEPALIVE), 0) << "TCP_KEEPIDLE does not turn keepalive on";
+  EXPECT_EQ(get(IPPROTO_TCP, 9999), -ENOPROTOOPT);
+  weft_close(s);
+}
+
 // ------------------------------------------------------------ descriptors
 
 std::size_t open_descriptors() {
