@@ -856,7 +856,7 @@ struct Daemon::Impl {
         // EPIPE: the client shut its reading side; what arrives is dropped.
         w = static_cast<ssize_t>(r->len);
       }
-      (void)tcp.recv(s.sid, std::span<std::uint8_t>(buf.data(), static_cast<std::size_t>(w)), now);
+      (void)tcp.recv(s.sid, std::span<std::uint8_t>(buf.data(), static_cast<std::size_t>(w)), now);  // consumes what the peek above returned: cannot fail
       if (static_cast<std::size_t>(w) < r->len) {
         s.want_out = true;
         break;
@@ -880,7 +880,7 @@ struct Daemon::Impl {
       if (n < 0) break;  // EAGAIN
       if (n == 0) {      // the client shut down writing: FIN after its data
         s.client_eof = true;
-        (void)tcp.shutdown(s.sid, Shutdown::write, now);
+        (void)tcp.shutdown(s.sid, Shutdown::write, now);  // fails only when the connection is gone, which end_stream reports
         break;
       }
       auto k = tcp.send(s.sid, std::span<const std::uint8_t>(buf.data(), static_cast<std::size_t>(n)), now);
@@ -970,7 +970,7 @@ struct Daemon::Impl {
         ::close(sv[0]);
         ::close(sv[1]);
         tcp_sid.erase(a->id);
-        (void)tcp.abort(a->id, now);
+        (void)tcp.abort(a->id, now);  // the connection was just accepted: abort cannot fail
         break;
       }
       std::uint32_t h = s.handle;
@@ -1074,7 +1074,7 @@ struct Daemon::Impl {
   void report_dgram_error(Sock& s, std::errc e) {
     DgramHeader h;
     h.err = static_cast<int>(e);
-    (void)::send(s.dfd, &h, sizeof h, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)::send(s.dfd, &h, sizeof h, MSG_DONTWAIT | MSG_NOSIGNAL);  // a full pair drops the report, as a full socket buffer drops it
   }
 
   void deliver_dgrams(Sock& s) {
@@ -1157,29 +1157,29 @@ struct Daemon::Impl {
             close_sock(child, true);
           }
         }
-        (void)tcp.close(s.sid, now);
+        (void)tcp.close(s.sid, now);  // our own socket: close cannot fail
       } else if (s.st == St::established) {
         std::size_t unread = inq(s.cfd) + tcp.info(s.sid).value_or(TcpInfo{}).recv_queue;
         if (reset_all || s.linger_zero || unread > 0) {
           ++counters.resets_on_close;
-          (void)tcp.abort(s.sid, now);
+          (void)tcp.abort(s.sid, now);  // our own socket: abort cannot fail
         } else {
           if (!s.client_eof && !s.dead) {
             std::size_t pending = inq(s.dfd);
             if (pending > 0) {
               auto info = tcp.info(s.sid);
-              (void)tcp.set_sndbuf(s.sid, info->send_queue + pending + tcp.config().sndbuf);
+              (void)tcp.set_sndbuf(s.sid, info->send_queue + pending + tcp.config().sndbuf);  // growing cannot fail
               client_to_tcp(s);
             }
           }
-          (void)tcp.close(s.sid, now);
+          (void)tcp.close(s.sid, now);  // our own socket: close cannot fail
         }
       } else {
         (void)tcp.abort(s.sid, now);  // fresh, connecting, failed: nothing to flush
       }
     } else if (s.kind == SockKind::udp) {
       udp_sid.erase(s.sid);
-      (void)host.stack().udp().close(s.sid);
+      (void)host.stack().udp().close(s.sid);  // our own socket: close cannot fail
     } else {
       icmp_ident.erase(s.icmp_ident);
     }
@@ -1211,7 +1211,7 @@ struct Daemon::Impl {
     for (auto h : all) close_sock(h, true);
     std::vector<SocketId> rest;
     host.stack().tcp().for_each_socket([&](const TcpInfo& i) { rest.push_back(i.id); });
-    for (SocketId id : rest) (void)host.stack().tcp().abort(id, now);
+    for (SocketId id : rest) (void)host.stack().tcp().abort(id, now);  // ids just listed: abort cannot fail
     host.step(now);
     std::vector<std::uint32_t> cs;
     for (auto& [id, c] : clients) cs.push_back(id);

@@ -31,7 +31,7 @@ Result<std::unique_ptr<UdpServices>> UdpServices::start(Stack& stack, ServiceSet
     if (!set.has(s.kind)) continue;
     SocketId id = stack.udp().open();
     if (auto st = stack.udp().bind(id, Endpoint{Ipv4Addr::any(), Port{s.port}}); !st) {
-      (void)stack.udp().close(id);
+      (void)stack.udp().close(id);  // closing a socket just opened cannot fail
       return st.error();  // ~UdpServices closes the ones already open
     }
     svc->sockets_.emplace_back(id, s.kind);
@@ -40,7 +40,7 @@ Result<std::unique_ptr<UdpServices>> UdpServices::start(Stack& stack, ServiceSet
 }
 
 UdpServices::~UdpServices() {
-  for (auto& [id, kind] : sockets_) (void)stack_.udp().close(id);
+  for (auto& [id, kind] : sockets_) (void)stack_.udp().close(id);  // our own open sockets: closing cannot fail
 }
 
 void ChargenStream::fill(std::span<std::uint8_t> out) {

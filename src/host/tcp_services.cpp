@@ -30,7 +30,7 @@ Result<std::unique_ptr<TcpServices>> TcpServices::start(Stack& stack, ServiceSet
     Status st = tcp.bind(id, Endpoint{Ipv4Addr::any(), Port{s.port}});
     if (st) st = tcp.listen(id, kBacklog);
     if (!st) {
-      (void)tcp.close(id, Instant{});
+      (void)tcp.close(id, Instant{});  // a socket just opened: close cannot fail
       return st.error();  // ~TcpServices closes the listeners already open
     }
     svc->listeners_.emplace_back(id, s.kind);
@@ -41,8 +41,8 @@ Result<std::unique_ptr<TcpServices>> TcpServices::start(Stack& stack, ServiceSet
 TcpServices::~TcpServices() {
   // The host is going away: connections end with RST (no one will finish
   // a graceful close), listeners close.
-  for (auto& [id, c] : conns_) (void)tcp().abort(id, last_now_);
-  for (auto& [id, kind] : listeners_) (void)tcp().close(id, last_now_);
+  for (auto& [id, c] : conns_) (void)tcp().abort(id, last_now_);  // our own connections: abort cannot fail
+  for (auto& [id, kind] : listeners_) (void)tcp().close(id, last_now_);  // our own listeners: close cannot fail
 }
 
 bool TcpServices::on_event(SocketId id, Instant now) {
@@ -54,7 +54,7 @@ bool TcpServices::on_event(SocketId id, Instant now) {
     }
   auto it = conns_.find(id);
   if (it == conns_.end()) return false;
-  (void)serve(id, it->second, now);
+  (void)serve(id, it->second, now);  // whether it ended: the connection's own event says so again
   return true;
 }
 
@@ -74,7 +74,7 @@ void TcpServices::accept_all(SocketId listener, Service kind, Instant now) {
       c.out += "\r\n";
     }
     // Data may have arrived with the handshake's last ACK: serve at once.
-    (void)serve(id, c, now);
+    (void)serve(id, c, now);  // whether it ended: the connection's own event says so again
   }
 }
 
@@ -94,11 +94,11 @@ void TcpServices::finish(SocketId id, Conn& c, bool error, Instant now) {
     // Reset or timed out: nothing left to say; frees the socket (RST only
     // if the connection were still synchronized).
     ++k.resets;
-    (void)tcp().abort(id, now);
+    (void)tcp().abort(id, now);  // the connection ended already: abort only frees it
   } else {
     // FIN after everything queued; the layer finishes the close alone.
     ++k.closed;
-    (void)tcp().close(id, now);
+    (void)tcp().close(id, now);  // our own connection: close cannot fail
   }
   --k.active;
   conns_.erase(id);

@@ -37,7 +37,7 @@ Endpoint from_sockaddr(const sockaddr_in& sin) {
 }
 
 // Best effort: a smaller buffer only costs drops under bulk load.
-void set_buffer(int fd, int opt, int bytes) { (void)::setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes); }
+void set_buffer(int fd, int opt, int bytes) { (void)::setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes); }  // a hint: the kernel keeps its default if refused
 
 bool usable_unicast(Ipv4Addr a) { return !a.is_any() && !a.is_broadcast() && !a.is_multicast(); }
 
@@ -57,7 +57,7 @@ Result<std::unique_ptr<UdpTunnelLink>> UdpTunnelLink::open(Endpoint local, std::
   // the path cannot carry is better fragmented by the kernel than refused
   // with EMSGSIZE and lost (RFC 4459 weighs these choices for tunnels).
   int pmtu = IP_PMTUDISC_DONT;
-  (void)::setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu);
+  (void)::setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu);  // a hint: without it the kernel may fragment, which still delivers
   sockaddr_in sin = to_sockaddr(local);
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&sin), sizeof sin) < 0) return errno_errc();
   socklen_t len = sizeof sin;

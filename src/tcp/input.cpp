@@ -591,7 +591,7 @@ bool TcpLayer::process_ack(Tcb& t, const wire::TcpView& seg, Instant now) {
     }
     newly_sacked = t.data->sb.on_ack(ack, std::span<const tcp::SackRange>(blocks.data(), n));
   } else if (t.sack_ok) {
-    (void)t.data->sb.on_ack(ack, {});
+    (void)t.data->sb.on_ack(ack, {});  // the newly SACKed count: no SACK blocks, so nothing new
   }
 
   const std::uint32_t wnd_before = t.snd_wnd;
@@ -607,7 +607,7 @@ bool TcpLayer::process_ack(Tcb& t, const wire::TcpView& seg, Instant now) {
       // A smaller SO_SNDBUF set while more was queued: the storage follows
       // once what is left fits (set_sndbuf).
       const std::size_t limit = snd_limit(t);
-      if (t.data->snd.capacity() > limit && t.data->snd.size() <= limit) (void)t.data->snd.resize(limit);
+      if (t.data->snd.capacity() > limit && t.data->snd.size() <= limit) (void)t.data->snd.resize(limit);  // cannot fail: size() <= limit was checked
     }
     t.snd_una = ack;
     if (t.snd_nxt < t.snd_una) t.snd_nxt = t.snd_una;
@@ -625,7 +625,7 @@ bool TcpLayer::process_ack(Tcb& t, const wire::TcpView& seg, Instant now) {
         } else {
           // Partial acknowledgment: retransmit the first unacknowledged
           // segment, deflate cwnd by the amount acked, add back one SMSS.
-          (void)transmit(t, t.snd_una, t.mss, now);
+          (void)transmit(t, t.snd_una, t.mss, now);  // the byte count: the RTO covers a retransmission that could not go
           const std::uint32_t cwnd = t.cc->cwnd();
           t.cc->set_cwnd((cwnd > acked ? cwnd - acked : 0) + (acked >= t.mss ? t.mss : 0));
           arm_rtx(t, now);  // RFC 6582: reset the timer on the first partial ACK

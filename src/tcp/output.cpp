@@ -67,7 +67,7 @@ void TcpLayer::send_raw(const FourTuple& tuple, const wire::TcpRepr& r, std::spa
   ++counters_.out_segs;
   if (r.flags & flag::rst) ++counters_.out_rsts;
   // Don't-fragment on every segment: the MSS keeps segments within the MTU.
-  (void)ip_.send_ip(std::move(b), IpSendParams{tuple.local.addr, tuple.remote.addr, IpProto::tcp, true}, now);
+  (void)ip_.send_ip(std::move(b), IpSendParams{tuple.local.addr, tuple.remote.addr, IpProto::tcp, true}, now);  // a RST or reply with no connection behind it: nobody to tell (the IP layer counts the drop)
 }
 
 void TcpLayer::send_segment(Tcb& t, SeqNum seq, std::uint8_t flags, std::size_t data_len, Instant now) {
@@ -138,7 +138,7 @@ void TcpLayer::send_segment(Tcb& t, SeqNum seq, std::uint8_t flags, std::size_t 
   t.bytes_out += data_len;
   IpSendParams p{t.tuple.local.addr, t.tuple.remote.addr, IpProto::tcp, true};
   p.ecn = ip_ecn;
-  (void)ip_.send_ip(std::move(b), p, now);
+  (void)ip_.send_ip(std::move(b), p, now);  // a lost send is a lost segment: the RTO retransmits; connect() checks the route first (IP counts the drop)
 }
 
 void TcpLayer::send_syn(Tcb& t, Instant now) {

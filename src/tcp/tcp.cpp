@@ -435,7 +435,7 @@ Status TcpLayer::close(SocketId id, Instant now) {
   t->rd_shut = true;
   if (!t->fin_queued) {
     t->user_closed = false;  // let shutdown() run its checks
-    (void)shutdown(id, Shutdown::write, now);
+    (void)shutdown(id, Shutdown::write, now);  // only fails when nothing may be sent (not synchronized): then there is no FIN to queue
     t->user_closed = true;
   }
   rearm(*t);
@@ -493,7 +493,7 @@ Status TcpLayer::set_sndbuf(SocketId id, std::size_t bytes) {
   // queued fits, else process_ack() finishes it as the queue drains
   // (snd_room() counts against the new size meanwhile).
   const std::size_t limit = snd_limit(*t);
-  if (t->data && t->data->snd.capacity() != limit && t->data->snd.size() <= limit) (void)t->data->snd.resize(limit);
+  if (t->data && t->data->snd.capacity() != limit && t->data->snd.size() <= limit) (void)t->data->snd.resize(limit);  // cannot fail: size() <= limit was checked
   notify(*t);  // writability may have changed either way
   return ok_status();
 }

@@ -136,7 +136,7 @@ void TcpLayer::on_rtx_timeout(Tcb& t, Instant now) {
   t.data->sb.reset(t.snd_una);  // forgetting SACK information is always safe
   t.rtt_seq.reset();
   t.snd_nxt = t.snd_una;
-  (void)transmit(t, t.snd_una, t.mss, now);
+  (void)transmit(t, t.snd_una, t.mss, now);  // the byte count: the timer is rearmed whatever went
   arm_rtx(t, now);
 }
 
@@ -146,7 +146,7 @@ void TcpLayer::on_persist(Tcb& t, Instant now) {
   const std::uint32_t avail = static_cast<std::uint32_t>(t.data_end() - t.snd_nxt);
   if (usable > 0) {
     // RFC 9293 §3.8.6.2.1's override timeout: send what the window allows.
-    (void)transmit(t, t.snd_nxt, std::min({usable, avail, t.mss}), now);
+    (void)transmit(t, t.snd_nxt, std::min({usable, avail, t.mss}), now);  // the byte count: a probe that sends nothing is tried again at the next expiry
     return;
   }
   ++counters_.persist_probes;
