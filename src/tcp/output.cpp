@@ -42,11 +42,17 @@ std::uint16_t TcpLayer::window_to_advertise(Tcb& t) {
   const SeqNum edge = t.rcv_nxt + static_cast<std::uint32_t>(std::uint64_t{field} << shift);
   if (edge > t.rcv_adv) t.rcv_adv = edge;
   // What was offered must fit: the ring grows past the buffer by what the
-  // rounding added (a limit only; storage follows the bytes).
+  // rounding added (a limit only; storage follows the bytes). The rounding
+  // can add up to 2^shift - 1 bytes an ACK while nothing is read, so a peer
+  // sending tiny segments could ratchet it; the growth stops at an eighth
+  // of the buffer (at least one scaling unit), and what a peer sends beyond
+  // that is dropped as Linux drops data past its memory limit.
   if (t.data) {
     auto& rcv = t.data->rcv;
     const std::size_t offered = static_cast<std::uint32_t>(t.rcv_adv - t.rcv_nxt);
-    if (rcv.free() < offered) (void)rcv.resize(rcv.size() + offered);  // growing cannot fail
+    const std::size_t most = t.rcv_buf + std::max<std::size_t>(std::size_t{1} << shift, t.rcv_buf / 8);
+    if (rcv.free() < offered && rcv.capacity() < most)
+      (void)rcv.resize(std::min(rcv.size() + offered, most));  // growing cannot fail
   }
   return static_cast<std::uint16_t>(field);
 }

@@ -26,6 +26,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from many_clients import free_udp_port  # noqa: E402  (beside this file)
+
 ADDR = "192.0.2.30"
 fails = 0
 
@@ -38,14 +41,6 @@ def fail(msg):
 
 def ok(msg):
     print("ok: " + msg)
-
-
-def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def start_host(weft, tmp, env, name, extra, nofile=None):

@@ -174,3 +174,41 @@ TEST_P(WindowEdge, TsRecentComesOnlyFromAnAcceptableAck) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Seq, WindowEdge, ::testing::ValuesIn(kSeqValues), seq_param_name);
+
+// A peer sending one-byte segments to a reader that never reads: each ACK
+// may round the scaled window up by one unit past the buffer's edge, so the
+// offered edge creeps right. What the ring takes beyond the buffer stays
+// within an eighth of it; the rest is dropped, as Linux drops data past its
+// memory limit.
+TEST(WindowEdgeBound, TinySegmentsCannotGrowTheReceiveBufferWithoutBound) {
+  auto c = config(Options{.wscale = true});
+  c.tcp.rcvbuf = 70000;  // shift 1: one byte of rounding an ACK
+  Stack s(c);
+  auto& tcp = s.tcp();
+  auto l = tcp.open();
+  ASSERT_TRUE(tcp.bind(l, {Ipv4Addr::any(), kSrvPort}));
+  ASSERT_TRUE(tcp.listen(l, 4));
+  auto syn = hdr(kPeerIsn, 0, flag::syn);
+  syn.options.mss = 1460;
+  syn.options.window_scale = 0;
+  s.receive(packet(syn), t0);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  const std::uint32_t host_nxt = out[0].h.seq.value() + 1;
+  s.receive(packet(hdr(kPeerIsn + 1, host_nxt, flag::ack)), t0);
+  auto a = tcp.accept(l);
+  ASSERT_TRUE(a);
+  const std::uint8_t one = 'x';
+  std::uint32_t seq = kPeerIsn + 1;
+  Instant now = t0;
+  for (int i = 0; i < 90000; ++i) {
+    s.receive(packet(hdr(seq, host_nxt, flag::ack), std::span<const std::uint8_t>(&one, 1)), now);
+    ++seq;
+    now += 300ms;  // past the delayed ACK: one ACK, one rounding, per segment
+    s.poll(now);
+    (void)drain(s);
+  }
+  const std::size_t held = tcp.info(a->id)->recv_queue;
+  EXPECT_GE(held, 70000u) << "the buffer itself fills";
+  EXPECT_LE(held, 70000u + 70000u / 8) << "held beyond the buffer and its eighth";
+}
