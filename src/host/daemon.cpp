@@ -367,7 +367,14 @@ struct Daemon::Impl {
     ::epoll_ctl(ep, EPOLL_CTL_MOD, listen_fd, &ev);
   }
 
-  void descriptors_freed() {
+  // Only notes it: the resumption runs from the loop (resume_if_due), never
+  // inside the close that freed the descriptor. Handing connections over
+  // from there would create sockets for a client being torn down, or for a
+  // listener being closed, while their caller walks them.
+  bool freed = false;
+  void descriptors_freed() { freed = true; }
+
+  void resume_accepting() {
     if (accept_paused) {
       accept_paused = false;
       epoll_event ev{};
@@ -385,9 +392,10 @@ struct Daemon::Impl {
   }
 
   void resume_if_due() {
-    if (resume_at && now >= *resume_at) {
+    if (freed || (resume_at && now >= *resume_at)) {
+      freed = false;
       resume_at.reset();
-      descriptors_freed();
+      resume_accepting();
     }
   }
 
@@ -404,7 +412,6 @@ struct Daemon::Impl {
   // Sends queued responses; a client that does not read them gets them
   // later (EPOLLOUT), never by blocking the daemon.
   void flush_client(Client& c) {
-    bool freed = false;
     while (!c.out.empty()) {
       auto& o = c.out.front();
       iovec iov{o.bytes.data(), o.bytes.size()};
@@ -432,12 +439,11 @@ struct Daemon::Impl {
       }
       if (o.fd >= 0) {
         ::close(o.fd);
-        freed = true;
+        descriptors_freed();
       }
       c.out.pop_front();
     }
     set_client_interest(c);
-    if (freed) descriptors_freed();
   }
 
   // A client that does not take its responses stops being read once
