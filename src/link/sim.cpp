@@ -139,13 +139,15 @@ bool SimNetwork::transmit(SimLink& from, std::span<const std::uint8_t> packet, I
   Instant departure = now;
   if (imp_.bandwidth_bps != 0) {
     const Instant start = std::max(now, from.busy_until_);
-    if (backlog_bytes(start - now, imp_.bandwidth_bps) + packet.size() > imp_.queue_limit_bytes) {
-      if (!(imp_.ecn_mark && ecn_capable(packet))) {
-        count(&SimCounters::queue_drop, counters_, from.counters_);
-        return false;
-      }
-      mark_ce = true;  // queued all the same: the marking router's choice
+    const std::size_t queued = backlog_bytes(start - now, imp_.bandwidth_bps) + packet.size();
+    if (queued > imp_.queue_limit_bytes) {
+      // A full buffer drops, ECN or not: marking must not let it grow.
+      count(&SimCounters::queue_drop, counters_, from.counters_);
+      return false;
     }
+    // An ECN-capable router marks before it must drop: past half the
+    // buffer (as RED's and CoDel's marking thresholds do).
+    if (imp_.ecn_mark && ecn_capable(packet) && queued > imp_.queue_limit_bytes / 2) mark_ce = true;
     from.busy_until_ = start + serialization_time(packet.size(), imp_.bandwidth_bps);
     departure = from.busy_until_;  // when its last bit is on the wire
   }

@@ -41,7 +41,9 @@ struct Impairments {
   std::uint64_t bandwidth_bps = 0;  // per sending link; 0 = unlimited
   std::size_t queue_limit_bytes = 1 << 20;  // sender's queue when bandwidth is limited
   // An ECN-capable router (RFC 3168 §5): a packet marked ECT(0) or ECT(1)
-  // that loss or a full queue would drop is delivered with CE instead.
+  // is delivered with CE instead of being lost in flight, and is marked CE
+  // once the sender's queue is past half its limit (a full queue still
+  // drops).
   bool ecn_mark = false;
 };
 
@@ -59,7 +61,7 @@ struct SimCounters {
   std::uint64_t no_route = 0;    // too short for an IPv4 header, or no host has the destination
   std::uint64_t too_big = 0;     // over the sender's or the receiver's MTU
   std::uint64_t rx_buffer_small = 0;  // receive() buffer shorter than the packet
-  std::uint64_t ce_marked = 0;   // ECN-capable packets marked CE instead of dropped
+  std::uint64_t ce_marked = 0;   // ECN-capable packets marked CE (for loss in flight, or a queue past half full)
 
   template <class F>
   void visit(F&& f) const {

@@ -1,8 +1,9 @@
 // ECN end to end (RFC 3168, issue 11 item 8): host A sends 1 MB to host B
 // through a bottleneck whose queue overflows. With an ECN-capable router
-// (Impairments::ecn_mark) and ECN negotiated, the router marks CE where it
-// would have dropped: A slows down for the marks and never has to
-// retransmit. The same transfer without ECN loses packets to the queue.
+// (Impairments::ecn_mark: CE once the queue is past half full) and ECN
+// negotiated, A slows down for the marks before the queue fills and never
+// has to retransmit. The same transfer without ECN loses packets to the
+// queue.
 #include <gtest/gtest.h>
 
 #include <cstring>
