@@ -27,8 +27,8 @@
 #include <vector>
 
 #include "base/rng.hpp"
-#include "stack/demux.hpp"
-#include "stack/socket_id.hpp"
+#include "transport/demux.hpp"
+#include "transport/socket_id.hpp"
 
 using namespace weft;
 

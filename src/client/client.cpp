@@ -23,7 +23,7 @@
 #include <unordered_map>
 
 #include "client/weft.h"
-#include "host/control.hpp"
+#include "control/control.hpp"
 
 namespace weft::client {
 

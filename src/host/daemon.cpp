@@ -27,9 +27,9 @@
 
 #include <fmt/format.h>
 
-#include "host/control.hpp"
+#include "control/control.hpp"
 #include "host/runtime_dir.hpp"
-#include "host/system_sockets.hpp"
+#include "netstat/system_sockets.hpp"
 #include "tcp/sockopt.hpp"
 #include "tcp/state.hpp"
 

@@ -1,5 +1,5 @@
 // The host daemon: one Host (stack + link + services) shared by many
-// processes, each attached over the control socket (host/control.hpp).
+// processes, each attached over the control socket (control/control.hpp).
 //
 // Every weft socket a process opens is a socketpair. The process holds one
 // end as an ordinary descriptor, so its own poll/epoll, blocking reads and

@@ -8,8 +8,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "host/services.hpp"
-#include "host/tcp_services.hpp"
+#include "services/services.hpp"
+#include "services/tcp_services.hpp"
 #include "link/link.hpp"
 #include "stack/stack.hpp"
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "base/time.hpp"
-#include "stack/socket_id.hpp"
+#include "transport/socket_id.hpp"
 #include "tcp/byte_ring.hpp"
 #include "tcp/congestion.hpp"
 #include "tcp/reassembly.hpp"

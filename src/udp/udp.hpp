@@ -20,11 +20,11 @@
 
 #include "base/result.hpp"
 #include "base/time.hpp"
-#include "stack/demux.hpp"
-#include "stack/ip_sender.hpp"
-#include "stack/packet.hpp"
-#include "stack/ports.hpp"
-#include "stack/socket_id.hpp"
+#include "transport/demux.hpp"
+#include "ip/ip_sender.hpp"
+#include "base/packet.hpp"
+#include "transport/ports.hpp"
+#include "transport/socket_id.hpp"
 #include "wire/types.hpp"
 
 namespace weft {

@@ -31,9 +31,9 @@
 
 #include "client/client.hpp"
 #include "client/weft.h"
-#include "host/control.hpp"
+#include "control/control.hpp"
 #include "host/daemon.hpp"
-#include "host/system_sockets.hpp"
+#include "netstat/system_sockets.hpp"
 
 namespace weft::dtest {
 

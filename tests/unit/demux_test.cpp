@@ -1,4 +1,4 @@
-#include "stack/demux.hpp"
+#include "transport/demux.hpp"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <string>
 
 #include "base/rng.hpp"
-#include "stack/socket_id.hpp"
+#include "transport/socket_id.hpp"
 
 using namespace weft;
 

@@ -1,4 +1,4 @@
-#include "stack/ports.hpp"
+#include "transport/ports.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "base/rng.hpp"
-#include "stack/demux.hpp"
+#include "transport/demux.hpp"
 
 using namespace weft;
 

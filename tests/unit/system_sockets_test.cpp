@@ -1,4 +1,4 @@
-#include "host/system_sockets.hpp"
+#include "netstat/system_sockets.hpp"
 
 #include <linux/tcp.h>
 #include <gtest/gtest.h>
@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "host/netstat_format.hpp"
+#include "netstat/netstat_format.hpp"
 
 using namespace weft;
 using json = nlohmann::json;

@@ -1,6 +1,6 @@
 // TimerHeap: deadlines in order, one per key, O(log n) reschedule and
 // cancel, checked by hand and against a std::multimap model.
-#include "stack/timer_heap.hpp"
+#include "base/timer_heap.hpp"
 
 #include <gtest/gtest.h>
 

@@ -11,7 +11,7 @@
 #include <random>
 
 #include "cli.hpp"
-#include "host/control.hpp"
+#include "control/control.hpp"
 #include "host/daemon.hpp"
 #include "host/event_loop.hpp"
 #include "host/host.hpp"

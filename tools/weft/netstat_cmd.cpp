@@ -1,8 +1,8 @@
 // weft netstat: a weft host's sockets and counters, printed the way
 // net-tools `netstat` prints the kernel's. The host (daemon) sends a JSON
-// snapshot (docs/netstat-json.md); src/host/netstat_format turns it into
+// snapshot (docs/netstat-json.md); src/netstat/netstat_format turns it into
 // text. --system builds the same kind of snapshot from the kernel's own
-// tables (src/host/system_sockets), and --all-hosts prints every weft host
+// tables (src/netstat/system_sockets), and --all-hosts prints every weft host
 // in the runtime directory and then the kernel, one section each. This
 // file only picks the options and where the snapshots come from.
 #include <time.h>
@@ -24,9 +24,9 @@
 
 #include "cli.hpp"
 #include "client/client.hpp"
-#include "host/control.hpp"
-#include "host/netstat_format.hpp"
-#include "host/system_sockets.hpp"
+#include "control/control.hpp"
+#include "netstat/netstat_format.hpp"
+#include "netstat/system_sockets.hpp"
 
 namespace weft::cli {
 

@@ -8,7 +8,7 @@
 //     (scan_socket_owners), named like net-tools names them;
 //   - the counters of -s: /proc/net/snmp and /proc/net/netstat;
 //   - the TCP internals of --info: NETLINK_SOCK_DIAG with INET_DIAG_INFO,
-//     the way `ss -i` gets them (host/sock_diag.hpp).
+//     the way `ss -i` gets them (netstat/sock_diag.hpp).
 //
 // Everything here but read_system_snapshot() is a pure function of text or
 // of a directory tree given by its root, so that the unit tests can feed

@@ -7,7 +7,7 @@
 
 #include "base/result.hpp"
 #include "base/time.hpp"
-#include "stack/packet.hpp"
+#include "base/packet.hpp"
 #include "wire/types.hpp"
 
 namespace weft {

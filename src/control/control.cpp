@@ -1,4 +1,4 @@
-#include "host/control.hpp"
+#include "control/control.hpp"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "stack/ports.hpp"
+#include "transport/ports.hpp"
 
 #include <algorithm>
 #include <array>

@@ -2,7 +2,7 @@
 //
 // A weft host (the daemon) answers a netstat query with one JSON document,
 // schema "weft-netstat/1"; the kernel's sockets (`weft netstat --system`,
-// host/system_sockets.hpp) come as a "weft-netstat/2" document, which
+// netstat/system_sockets.hpp) come as a "weft-netstat/2" document, which
 // adds IPv6 (docs/netstat-json.md). These functions check either and turn
 // it into the text net-tools `netstat` users expect: the socket table
 // (-t -u -l -a -n -p -e), the table with one line of TCP internals per

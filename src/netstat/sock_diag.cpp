@@ -1,4 +1,4 @@
-#include "host/sock_diag.hpp"
+#include "netstat/sock_diag.hpp"
 
 #include <arpa/inet.h>
 #include <linux/inet_diag.h>

@@ -29,7 +29,7 @@
 
 #include "base/result.hpp"
 #include "base/siphash.hpp"
-#include "stack/socket_id.hpp"
+#include "transport/socket_id.hpp"
 #include "wire/types.hpp"
 
 namespace weft {

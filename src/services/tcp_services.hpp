@@ -17,7 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "host/services.hpp"
+#include "services/services.hpp"
 #include "stack/stack.hpp"
 
 namespace weft {

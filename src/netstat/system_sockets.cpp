@@ -1,4 +1,4 @@
-#include "host/system_sockets.hpp"
+#include "netstat/system_sockets.hpp"
 
 #include <arpa/inet.h>
 #include <linux/tcp.h>
@@ -17,8 +17,8 @@
 #include <iterator>
 #include <system_error>
 
-#include "host/netstat_format.hpp"
-#include "host/sock_diag.hpp"
+#include "netstat/netstat_format.hpp"
+#include "netstat/sock_diag.hpp"
 
 namespace weft {
 

@@ -2,7 +2,7 @@
 // NETLINK_SOCK_DIAG dump (inet_diag_req_v2) asking for INET_DIAG_INFO,
 // which carries each socket's struct tcp_info. Used by
 // `weft netstat --system --info`; the bytes are turned into snapshot
-// fields by kernel_tcp_info_json() (host/system_sockets.hpp).
+// fields by kernel_tcp_info_json() (netstat/system_sockets.hpp).
 #pragma once
 
 #include <cstdint>

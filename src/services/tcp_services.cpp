@@ -1,4 +1,4 @@
-#include "host/tcp_services.hpp"
+#include "services/tcp_services.hpp"
 
 #include <system_error>
 

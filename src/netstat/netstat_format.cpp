@@ -1,4 +1,4 @@
-#include "host/netstat_format.hpp"
+#include "netstat/netstat_format.hpp"
 
 #include <arpa/inet.h>
 #include <netdb.h>

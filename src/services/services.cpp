@@ -1,4 +1,4 @@
-#include "host/services.hpp"
+#include "services/services.hpp"
 
 #include <fmt/format.h>
 
