@@ -40,13 +40,26 @@ int wait_ms_until(Instant deadline, Instant now) {
   return static_cast<int>(std::min<std::int64_t>(ms, kMaxWaitMs));
 }
 
-Status run_event_loop(Host& host, const EventLoopHooks& hooks) {
+namespace {
+sigset_t loop_signals() {
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGINT);
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGUSR1);
+  return mask;
+}
+}  // namespace
+
+Status block_loop_signals() {
+  sigset_t mask = loop_signals();
   if (sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) return std::errc{errno};
+  return ok_status();
+}
+
+Status run_event_loop(Host& host, const EventLoopHooks& hooks) {
+  sigset_t mask = loop_signals();
+  if (auto st = block_loop_signals(); !st) return st;
   Fd sfd{signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)};
   if (sfd.fd < 0) return std::errc{errno};
   Fd ep{epoll_create1(EPOLL_CLOEXEC)};

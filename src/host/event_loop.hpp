@@ -32,6 +32,14 @@ int wait_timeout_ms(const Host& host, const EventLoopHooks& hooks);
 inline constexpr std::int64_t kMaxWaitMs = 60'000;
 int wait_ms_until(Instant deadline, Instant now);
 
+// Blocks SIGINT, SIGTERM and SIGUSR1 in the calling thread, for the loop's
+// signalfd to take later. Call it first thing in a program that announces
+// readiness before its loop runs: a SIGTERM sent on the announcement must
+// wait for the loop (a clean stop), not kill the process mid-setup with its
+// control socket left behind. Threads started afterwards inherit the mask.
+// Errors: what sigprocmask reports.
+Status block_loop_signals();
+
 // Runs `host` until SIGINT or SIGTERM, or until hooks.stop says so. Blocks
 // those signals and SIGUSR1 in the calling thread (so call it before
 // starting other threads).

@@ -172,6 +172,30 @@ for try in 1 2 3 4 5; do
   echo "FAIL: host over a stale control socket: $(cat "$TMP/s.err")"; fails=$((fails + 1)); break
 done
 
+# SIGTERM during setup is a clean stop, not death by signal: the host blocks
+# its signals before it builds anything (a TERM sent just as "ready" printed
+# used to kill it before its loop took the signal, leaving its directory).
+# Setup is held deterministically: --pcap names a FIFO, whose open blocks
+# until a reader comes; the TERM arrives while it waits.
+mkfifo "$TMP/setup.fifo"
+p=$((20000 + RANDOM % 12000))
+"$WEFT" host --udp-link "127.0.0.1:$p" --addr 192.0.2.10/24 --name early --pcap "$TMP/setup.fifo" >"$TMP/e.out" 2>"$TMP/e.err" & s=$!
+PIDS=("$s")
+for i in $(seq 100); do  # until it waits in open(2) on the FIFO
+  grep -q 'fifo\|pipe' "/proc/$s/wchan" 2>/dev/null && break
+  [ "$(ls -l "/proc/$s/fd" 2>/dev/null | grep -c 'setup.fifo')" -gt 0 ] && break
+  sleep 0.05
+done
+sleep 0.2
+kill -TERM "$s"
+cat "$TMP/setup.fifo" >/dev/null & r=$!
+wait "$s"; rc=$?; PIDS=(); wait "$r" 2>/dev/null
+if [ "$rc" -ne 0 ] || [ -e "$WEFT_RUNTIME_DIR/early" ]; then
+  echo "FAIL: SIGTERM during setup: exit $rc (want 0), directory left: $([ -e "$WEFT_RUNTIME_DIR/early" ] && echo yes || echo no); $(cat "$TMP/e.err")"; fails=$((fails + 1))
+else
+  echo "ok: SIGTERM during setup is a clean stop"
+fi
+
 # weft netstat --all-hosts: every weft host in the runtime directory, then
 # the kernel's sockets, one section each. A control socket nobody answers
 # on (its host died) costs one line on stderr; the rest still prints.

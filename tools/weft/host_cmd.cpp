@@ -91,6 +91,11 @@ std::string daytime_now() {
 }
 
 int run_host(const HostOptions& o) {
+  // Before anything is built: a SIGTERM from here on is taken by the loop
+  // and is a clean stop (control socket and directory removed), whenever
+  // it comes.
+  if (auto st = block_loop_signals(); !st)
+    throw std::runtime_error(fmt::format("block signals: {}", errc_message(st.error())));
   auto cidr = Ipv4Cidr::parse(o.addr);
   if (!cidr || cidr->prefix_len == 0 || cidr->prefix_len > 30 || cidr->addr.is_any())
     usage_error(fmt::format("--addr: '{}' is not an IPv4 address with a prefix length 1-30, like 192.0.2.2/24", o.addr));

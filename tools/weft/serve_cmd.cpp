@@ -77,6 +77,13 @@ int run_serve(const ServeOptions& o) {
   if (inet_pton(AF_INET, o.addr.c_str(), &sa.sin_addr) != 1) usage_error("--addr: '" + o.addr + "' is not an IPv4 address");
   std::string where = fmt::format("{}:{}", o.addr, port);
 
+  // Handlers before the announcement below: a SIGTERM sent on seeing it is
+  // a clean stop, not death by the default action.
+  struct sigaction act{};
+  act.sa_handler = [](int) { g_stop = 1; };
+  sigaction(SIGINT, &act, nullptr);
+  sigaction(SIGTERM, &act, nullptr);
+
   int s = weft_socket(AF_INET, o.udp ? SOCK_DGRAM : SOCK_STREAM, 0);
   if (s < 0) fail_errno("socket");
   int one = 1;
@@ -85,11 +92,6 @@ int run_serve(const ServeOptions& o) {
   if (!o.udp && weft_listen(s, 128) != 0) fail_errno("listen " + where);
   std::printf("weft serve: %s on %s/%s\n", o.service.c_str(), where.c_str(), o.udp ? "udp" : "tcp");
   std::fflush(stdout);
-
-  struct sigaction act{};
-  act.sa_handler = [](int) { g_stop = 1; };
-  sigaction(SIGINT, &act, nullptr);
-  sigaction(SIGTERM, &act, nullptr);
 
   std::vector<char> buf(64 * 1024);
   const std::string chargen = chargen_block();
