@@ -73,8 +73,8 @@ void PcapLink::record(std::span<const std::uint8_t> packet, Instant now) {
   ++counters_.packets_written;
 }
 
-bool PcapLink::send(std::span<const std::uint8_t> packet, Instant now) {
-  record(packet, now);
+bool PcapLink::send(PacketParts packet, Instant now) {
+  record(contiguous(packet, scratch_), now);
   return inner_.send(packet, now);
 }
 

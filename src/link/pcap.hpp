@@ -43,7 +43,8 @@ class PcapLink final : public LinkDecorator {
   // Flushes and closes the file.
   ~PcapLink() override;
 
-  bool send(std::span<const std::uint8_t> packet, Instant now) override;
+  using Link::send;
+  bool send(PacketParts packet, Instant now) override;
   std::size_t receive(std::span<std::uint8_t> buf, Instant now) override;
 
   // Pushes buffered records to the file, e.g. before a test reads it while
@@ -57,6 +58,7 @@ class PcapLink final : public LinkDecorator {
   PcapLink(std::unique_ptr<Link> owned, pcap* p, pcap_dumper* d)
       : LinkDecorator(std::move(owned)), pcap_(p), dumper_(d) {}
   void record(std::span<const std::uint8_t> packet, Instant now);
+  std::vector<std::uint8_t> scratch_;  // a packet sent in parts, joined to be recorded
 
   pcap* pcap_;
   pcap_dumper* dumper_;

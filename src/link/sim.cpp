@@ -40,7 +40,9 @@ std::uint64_t backlog_bytes(Duration backlog, std::uint64_t bps) {
 
 // --- SimLink ---------------------------------------------------------------
 
-bool SimLink::send(std::span<const std::uint8_t> packet, Instant now) { return net_.transmit(*this, packet, now); }
+bool SimLink::send(PacketParts packet, Instant now) {
+  return net_.transmit(*this, contiguous(packet, scratch_), now);
+}
 
 std::size_t SimLink::receive(std::span<std::uint8_t> buf, Instant now) {
   while (!inbox_.empty() && inbox_.front().at <= now) {

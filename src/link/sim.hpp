@@ -85,8 +85,10 @@ class SimLink final : public Link {
  public:
   // send() returns false for packets it refuses outright (too big, no route,
   // queue full) and true once the network accepted the packet, even if the
-  // network then loses it: the sender cannot know.
-  bool send(std::span<const std::uint8_t> packet, Instant now) override;
+  // network then loses it: the sender cannot know. Parts are joined: the
+  // network's queue holds a copy of each packet anyway.
+  using Link::send;
+  bool send(PacketParts packet, Instant now) override;
   std::size_t receive(std::span<std::uint8_t> buf, Instant now) override;
   std::optional<Instant> next_deadline() const override;
   std::size_t mtu() const override { return mtu_; }
@@ -123,6 +125,7 @@ class SimLink final : public Link {
   SimCounters counters_;
   std::vector<InFlight> inbox_;  // min-heap by (at, seq); capacity is kept
   Instant busy_until_{};         // when this link's transmitter goes idle
+  std::vector<std::uint8_t> scratch_;  // a packet sent in parts, joined
 };
 
 class SimNetwork {

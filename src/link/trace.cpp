@@ -121,8 +121,8 @@ void TraceLink::write_line(TraceDirection dir, std::span<const std::uint8_t> pac
   ++counters_.lines_written;
 }
 
-bool TraceLink::send(std::span<const std::uint8_t> packet, Instant now) {
-  write_line(TraceDirection::tx, packet, now);
+bool TraceLink::send(PacketParts packet, Instant now) {
+  write_line(TraceDirection::tx, contiguous(packet, scratch_), now);
   return inner_.send(packet, now);
 }
 

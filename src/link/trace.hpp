@@ -52,7 +52,8 @@ class TraceLink final : public LinkDecorator {
 
   // Traced when offered, before the inner link decides (a refused packet is
   // still something the stack tried to send).
-  bool send(std::span<const std::uint8_t> packet, Instant now) override;
+  using Link::send;
+  bool send(PacketParts packet, Instant now) override;
   std::size_t receive(std::span<std::uint8_t> buf, Instant now) override;
   const TraceCounters& counters() const { return counters_; }
 
@@ -62,6 +63,7 @@ class TraceLink final : public LinkDecorator {
   std::ostream* os_ = nullptr;
   std::FILE* file_ = nullptr;
   TraceCounters counters_;
+  std::vector<std::uint8_t> scratch_;  // a packet sent in parts, joined to be decoded
 };
 
 }  // namespace weft

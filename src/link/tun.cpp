@@ -7,9 +7,11 @@
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <climits>
 #include <utility>
@@ -124,17 +126,25 @@ TunLink::~TunLink() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-bool TunLink::send(std::span<const std::uint8_t> packet, Instant /*now*/) {
-  if (packet.size() > mtu_) {
+bool TunLink::send(PacketParts packet, Instant /*now*/) {
+  const std::size_t size = packet_size(packet);
+  if (size > mtu_) {
     ++counters_.tx_too_big;
     return false;
   }
+  if (packet.size() > kMaxParts) {
+    ++counters_.tx_errors;
+    return false;
+  }
+  std::array<iovec, kMaxParts> iov;
+  for (std::size_t i = 0; i < packet.size(); ++i)
+    iov[i] = iovec{const_cast<std::uint8_t*>(packet[i].data()), packet[i].size()};  // writev only reads
   for (;;) {
-    ssize_t n = ::write(fd_, packet.data(), packet.size());
+    ssize_t n = ::writev(fd_, iov.data(), static_cast<int>(packet.size()));
     if (n >= 0) {
-      // A TUN write is all-or-nothing: one write, one packet.
+      // A TUN write is all-or-nothing: one writev, one packet.
       ++counters_.tx_packets;
-      counters_.tx_bytes += packet.size();
+      counters_.tx_bytes += size;
       return true;
     }
     if (errno == EINTR) continue;

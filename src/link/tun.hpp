@@ -76,7 +76,9 @@ class TunLink final : public Link {
   TunLink(const TunLink&) = delete;
   TunLink& operator=(const TunLink&) = delete;
 
-  bool send(std::span<const std::uint8_t> packet, Instant now) override;
+  // One writev(): the parts leave as one packet without being joined.
+  using Link::send;
+  bool send(PacketParts packet, Instant now) override;
   std::size_t receive(std::span<std::uint8_t> buf, Instant now) override;
   int poll_fd() const override { return fd_; }
   std::size_t mtu() const override { return mtu_; }

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -80,13 +81,21 @@ Status UdpTunnelLink::add_peer(const UdpPeer& peer) {
   return ok_status();
 }
 
-bool UdpTunnelLink::send_to(std::span<const std::uint8_t> packet, const sockaddr_in& to) {
+bool UdpTunnelLink::send_to(PacketParts packet, std::size_t size, const sockaddr_in& to) {
+  std::array<iovec, kMaxParts> iov;
+  for (std::size_t i = 0; i < packet.size(); ++i)
+    iov[i] = iovec{const_cast<std::uint8_t*>(packet[i].data()), packet[i].size()};  // sendmsg only reads
+  msghdr msg{};
+  msg.msg_name = const_cast<sockaddr_in*>(&to);
+  msg.msg_namelen = sizeof to;
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = packet.size();
   for (;;) {
-    ssize_t n = ::sendto(fd_, packet.data(), packet.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+    ssize_t n = ::sendmsg(fd_, &msg, 0);
     if (n >= 0) {
       // A UDP send is all-or-nothing: one call, one datagram.
       ++counters_.tx_packets;
-      counters_.tx_bytes += packet.size();
+      counters_.tx_bytes += size;
       return true;
     }
     if (errno == EINTR) continue;
@@ -101,26 +110,32 @@ bool UdpTunnelLink::send_to(std::span<const std::uint8_t> packet, const sockaddr
   }
 }
 
-bool UdpTunnelLink::send(std::span<const std::uint8_t> packet, Instant /*now*/) {
-  if (packet.size() > mtu_) {
+bool UdpTunnelLink::send(PacketParts packet, Instant /*now*/) {
+  const std::size_t size = packet_size(packet);
+  if (size > mtu_) {
     ++counters_.tx_too_big;
+    return false;
+  }
+  if (packet.size() > kMaxParts) {
+    ++counters_.tx_errors;
     return false;
   }
   // Only the version and the destination are needed, and our own stack
   // built the packet: a full Ipv4View::parse would verify the header
   // checksum on every packet for nothing (the receiving stack verifies it).
-  if (packet.size() < wire::Ipv4View::min_header_len || wire::ip_version(packet) != 4) {
+  std::array<std::uint8_t, wire::Ipv4View::min_header_len> head;
+  if (copy_prefix(packet, head) < head.size() || wire::ip_version(head) != 4) {
     ++counters_.tx_malformed;
     return false;
   }
-  const Ipv4Addr dst{wire::load_be32(&packet[16])};
+  const Ipv4Addr dst{wire::load_be32(&head[16])};
   if (dst.is_broadcast()) {
     if (by_addr_.empty()) {
       ++counters_.tx_no_peer;
       return false;
     }
     bool any = false;
-    for (const auto& [addr, to] : by_addr_) any = send_to(packet, to) || any;
+    for (const auto& [addr, to] : by_addr_) any = send_to(packet, size, to) || any;
     return any;
   }
   auto it = by_addr_.find(dst);
@@ -128,7 +143,7 @@ bool UdpTunnelLink::send(std::span<const std::uint8_t> packet, Instant /*now*/) 
     ++counters_.tx_no_peer;
     return false;
   }
-  return send_to(packet, it->second);
+  return send_to(packet, size, it->second);
 }
 
 bool UdpTunnelLink::fetch() {

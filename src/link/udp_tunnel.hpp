@@ -132,7 +132,9 @@ class UdpTunnelLink final : public Link {
   // for the limited broadcast 255.255.255.255 (RFC 919) goes to every peer:
   // the peers are the whole local network. A directed broadcast is not
   // recognised (the link knows no prefix) and counts as tx_no_peer.
-  bool send(std::span<const std::uint8_t> packet, Instant now) override;
+  // The parts leave as one datagram (sendmsg with an iovec), not joined.
+  using Link::send;
+  bool send(PacketParts packet, Instant now) override;
   // One datagram from a peer, or 0 when none is ready. Datagrams from
   // strangers, runts and ones longer than `buf` are dropped, counted and
   // skipped (up to a bound per call, so a flood cannot hold the caller).
@@ -154,7 +156,7 @@ class UdpTunnelLink final : public Link {
 
  private:
   UdpTunnelLink(int fd, Endpoint local, std::size_t mtu) : fd_(fd), local_(local), mtu_(mtu) {}
-  bool send_to(std::span<const std::uint8_t> packet, const sockaddr_in& to);
+  bool send_to(PacketParts packet, std::size_t size, const sockaddr_in& to);
 
   int fd_;
   Endpoint local_;

@@ -1,5 +1,8 @@
 #include "services/tcp_services.hpp"
 
+#include <algorithm>
+#include <cstring>
+#include <optional>
 #include <system_error>
 
 namespace weft {
@@ -10,6 +13,25 @@ constexpr std::size_t kChargenPeriod = 95 * 74;  // 95 lines of 72 characters + 
 constexpr std::size_t kChunk = 64 * 1024;        // most bytes handed to send() at once
 
 bool would_block(std::errc e) { return e == std::errc::resource_unavailable_try_again; }
+
+// Copies the bytes of (a, b), in order, into (x, y) as far as they fit;
+// returns how many.
+std::size_t copy_spans(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b, std::span<std::uint8_t> x,
+                       std::span<std::uint8_t> y) {
+  std::size_t done = 0;
+  for (std::span<const std::uint8_t> from : {a, b}) {
+    while (!from.empty()) {
+      std::span<std::uint8_t>& to = x.empty() ? y : x;
+      if (to.empty()) return done;
+      const std::size_t n = std::min(from.size(), to.size());
+      std::memcpy(to.data(), from.data(), n);
+      from = from.subspan(n);
+      to = to.subspan(n);
+      done += n;
+    }
+  }
+  return done;
+}
 
 }  // namespace
 
@@ -104,9 +126,11 @@ void TcpServices::finish(SocketId id, Conn& c, bool error, Instant now) {
   conns_.erase(id);
 }
 
+// The bytes are dropped in the receive ring (consume): nothing is copied
+// only to be thrown away.
 TcpServices::Input TcpServices::drain_input(SocketId id, Conn& c, Instant now) {
   for (;;) {
-    auto r = tcp().recv(id, buf_, now);
+    auto r = tcp().consume(id, static_cast<std::size_t>(-1), now);
     if (!r) return would_block(r.error()) ? Input::more : Input::error;
     if (r->len == 0) return Input::eof;
     ctr(c.kind).bytes_in += r->len;
@@ -115,37 +139,50 @@ TcpServices::Input TcpServices::drain_input(SocketId id, Conn& c, Instant now) {
 
 // RFC 862: "Once a connection is established any data received is sent
 // back. This continues until the calling user terminates the connection."
-// Peek, send what the send buffer takes, consume exactly that: with the
-// send buffer full, bytes stay in the receive ring and its window closes.
+// Ring to ring: the received bytes, in place, are copied straight into the
+// send ring's room, and only what it took is consumed; with the send
+// buffer full, bytes stay in the receive ring and its window closes. One
+// copy per byte, the one a send has to make.
 bool TcpServices::serve_echo(SocketId id, Conn& c, Instant now) {
   TcpServiceCounters& k = ctr(c.kind);
   for (;;) {
-    auto r = tcp().recv(id, buf_, now, /*peek=*/true);
+    bool called = false, full = false;
+    std::optional<std::errc> send_error;
+    auto r = tcp().read_with(
+        id,
+        [&](std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
+          called = true;
+          const std::size_t in = a.size() + b.size();
+          auto s = tcp().write_with(
+              id, [&](std::span<std::uint8_t> x, std::span<std::uint8_t> y) { return copy_spans(a, b, x, y); }, now,
+              /*more=*/false, in);
+          if (!s) {
+            send_error = s.error();
+            return std::size_t{0};
+          }
+          full = *s < in;
+          return *s;
+        },
+        now);
     if (!r) {
       if (would_block(r.error())) return true;
       finish(id, c, true, now);
       return false;
     }
-    if (r->len == 0) {
+    if (!called) {
       // The peer's FIN, after everything before it was echoed: our FIN
       // follows the echoed bytes (half-close done in order).
       finish(id, c, false, now);
       return false;
     }
-    auto s = tcp().send(id, std::span<const std::uint8_t>(buf_).first(r->len), now);
-    if (!s) {
-      if (would_block(s.error())) return true;  // wait for writable
+    if (send_error) {
+      if (would_block(*send_error)) return true;  // wait for writable
       finish(id, c, true, now);
       return false;
     }
-    auto consumed = tcp().recv(id, std::span<std::uint8_t>(buf_).first(*s), now);
-    if (!consumed || consumed->len != *s) {  // cannot happen: the bytes were just peeked
-      finish(id, c, true, now);
-      return false;
-    }
-    k.bytes_in += *s;
-    k.bytes_out += *s;
-    if (*s < r->len) return true;  // send buffer full
+    k.bytes_in += r->len;
+    k.bytes_out += r->len;
+    if (full) return true;  // send buffer full
   }
 }
 

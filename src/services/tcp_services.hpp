@@ -103,7 +103,6 @@ class TcpServices {
   std::function<std::string()> daytime_text_;
   std::vector<std::pair<SocketId, Service>> listeners_;
   std::unordered_map<SocketId, Conn> conns_;
-  std::vector<std::uint8_t> buf_ = std::vector<std::uint8_t>(64 * 1024);
   std::vector<std::uint8_t> chargen_table_;  // one period of the pattern, then kChunk more
   TcpServiceCounters counters_[4];
   Instant last_now_{};  // for the destructor's aborts

@@ -65,6 +65,21 @@ std::size_t ByteRing::peek(std::size_t offset, std::span<std::uint8_t> out) cons
   return n;
 }
 
+ReadSpans ByteRing::readable() const {
+  if (len_ == 0) return {};
+  const std::size_t first = std::min(len_, alloc_ - head_);
+  return {{buf_.get() + head_, first}, {buf_.get(), len_ - first}};
+}
+
+WriteSpans ByteRing::writable(std::size_t n) {
+  n = std::min(n, free());
+  if (n == 0) return {};
+  reserve(len_ + n);
+  const std::size_t p = physical(len_);
+  const std::size_t first = std::min(n, alloc_ - p);
+  return {{buf_.get() + p, first}, {buf_.get(), n - first}};
+}
+
 void ByteRing::consume(std::size_t n) {
   assert(n <= len_);
   n = std::min(n, len_);

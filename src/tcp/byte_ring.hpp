@@ -31,6 +31,17 @@
 
 namespace weft::tcp {
 
+// A ring's bytes in place: up to two spans, the second non-empty only when
+// the bytes wrap past the end of the storage. Never owns what it shows.
+template <class Byte>
+struct RingSpans {
+  std::span<Byte> first, second;
+  std::size_t size() const { return first.size() + second.size(); }
+  bool empty() const { return size() == 0; }
+};
+using ReadSpans = RingSpans<const std::uint8_t>;
+using WriteSpans = RingSpans<std::uint8_t>;
+
 class ByteRing {
  public:
   // The smallest storage allocated: a page, more than a full-sized segment.
@@ -58,13 +69,26 @@ class ByteRing {
   // Drops n bytes from the front (n <= size(); clamped in release builds).
   void consume(std::size_t n);
 
+  // The readable bytes in place, in order (size() of them in all), for a
+  // caller that reads them without a copy and then consume()s what it took
+  // (smoltcp's recv(|buf| ...)). Valid until the ring is next changed.
+  ReadSpans readable() const;
+  // Room for up to min(n, free()) bytes past the readable end, in place
+  // (allocating storage for them if need be), for a caller that fills them
+  // and then commit()s what it filled; the send side's write() without its
+  // copy. Whatever is parked past the end is overwritten: not for a ring
+  // holding out-of-order text (the receive ring). Valid until the ring is
+  // next changed.
+  WriteSpans writable(std::size_t n);
+
   // Writes `data` starting `offset_past_end` bytes past the readable end
   // without making it readable, for out-of-order text parked in place.
   // Precondition: offset_past_end + data.size() <= free(); in release builds
   // whatever does not fit is discarded.
   void write_at(std::size_t offset_past_end, std::span<const std::uint8_t> data);
   // Makes the next n bytes past the end readable (n <= free(); clamped in
-  // release builds). They must have been written with write_at().
+  // release builds). They must have been written with write_at() or
+  // through writable().
   void commit(std::size_t n);
 
   // Changes the capacity, keeping the readable bytes and, as far as they

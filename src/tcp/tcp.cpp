@@ -249,7 +249,7 @@ Status TcpLayer::connect(SocketId id, Endpoint remote, Instant now) {
   return ok_status();
 }
 
-Result<std::size_t> TcpLayer::send(SocketId id, std::span<const std::uint8_t> data, Instant now, bool more) {
+Result<tcp::Tcb*> TcpLayer::sendable(SocketId id) {
   Tcb* t = get(id);
   if (!t || t->user_closed) return std::errc::bad_file_descriptor;
   if (t->pending_error) {
@@ -278,14 +278,24 @@ Result<std::size_t> TcpLayer::send(SocketId id, std::span<const std::uint8_t> da
       return std::errc::broken_pipe;
   }
   if (t->fin_queued) return std::errc::broken_pipe;
-  if (data.empty()) return std::size_t{0};
-  const std::size_t room = snd_room(*t);
-  if (room == 0) return std::errc::resource_unavailable_try_again;
-  const std::size_t n = t->data->snd.write(data.first(std::min(room, data.size())));
-  if (t->snd_una == t->snd_max) t->last_progress = now;
-  output(*t, now, more ? Push::more : Push::normal);
-  rearm(*t);
+  return t;
+}
+
+std::size_t TcpLayer::queued(Tcb& t, std::size_t n, Instant now, bool more) {
+  if (t.snd_una == t.snd_max) t.last_progress = now;
+  output(t, now, more ? Push::more : Push::normal);
+  rearm(t);
   return n;
+}
+
+Result<std::size_t> TcpLayer::send(SocketId id, std::span<const std::uint8_t> data, Instant now, bool more) {
+  auto t = sendable(id);
+  if (!t) return t.error();
+  if (data.empty()) return std::size_t{0};
+  Tcb& c = **t;
+  const std::size_t room = snd_room(c);
+  if (room == 0) return std::errc::resource_unavailable_try_again;
+  return queued(c, c.data->snd.write(data.first(std::min(room, data.size()))), now, more);
 }
 
 std::size_t TcpLayer::send_room(SocketId id) const {
@@ -311,49 +321,56 @@ std::size_t TcpLayer::snd_room(const Tcb& t) const {
   return room;
 }
 
+std::optional<Result<TcpRecv>> TcpLayer::recv_without_data(Tcb* t, bool peek) {
+  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  if (t->data && !t->data->rcv.empty()) return std::nullopt;
+  if (t->pending_error) {
+    const auto e = *t->pending_error;
+    if (!peek) t->pending_error.reset();
+    return e;
+  }
+  if (t->reset) return std::errc::connection_reset;
+  if (t->fin_received || t->rd_shut) return TcpRecv{0};
+  switch (t->state) {
+    case TcpState::closed:
+    case TcpState::listen:
+      return t->tuple.remote.port.is_zero() ? Result<TcpRecv>(std::errc::not_connected) : TcpRecv{0};
+    case TcpState::syn_sent:
+    case TcpState::syn_received:
+    case TcpState::established:
+    case TcpState::fin_wait_1:
+    case TcpState::fin_wait_2:
+      return std::errc::resource_unavailable_try_again;
+    case TcpState::close_wait:
+    case TcpState::closing:
+    case TcpState::last_ack:
+    case TcpState::time_wait:
+      return TcpRecv{0};
+  }
+  return std::errc::resource_unavailable_try_again;  // not reached: every state is handled
+}
+
+std::size_t TcpLayer::consumed(Tcb& t, std::size_t n, Instant now) {
+  t.data->rcv.consume(n);
+  if (t.state == TcpState::time_wait && t.data->rcv.empty()) {
+    // The last unread bytes of a connection in TIME-WAIT: now its buffers can go.
+    t.snd_buf_seq = t.data_end();
+    t.data.reset();
+    t.cc.reset();
+    return n;
+  }
+  maybe_window_update(t, now);
+  rearm(t);
+  return n;
+}
+
 Result<TcpRecv> TcpLayer::recv(SocketId id, std::span<std::uint8_t> buf, Instant now, bool peek) {
   Tcb* t = get(id);
-  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
-  const bool has_data = t->data && !t->data->rcv.empty();
-  if (!has_data) {
-    if (t->pending_error) {
-      const auto e = *t->pending_error;
-      if (!peek) t->pending_error.reset();
-      return e;
-    }
-    if (t->reset) return std::errc::connection_reset;
-    if (t->fin_received || t->rd_shut) return TcpRecv{0};
-    switch (t->state) {
-      case TcpState::closed:
-      case TcpState::listen:
-        return t->tuple.remote.port.is_zero() ? Result<TcpRecv>(std::errc::not_connected) : TcpRecv{0};
-      case TcpState::syn_sent:
-      case TcpState::syn_received:
-      case TcpState::established:
-      case TcpState::fin_wait_1:
-      case TcpState::fin_wait_2:
-        return std::errc::resource_unavailable_try_again;
-      case TcpState::close_wait:
-      case TcpState::closing:
-      case TcpState::last_ack:
-      case TcpState::time_wait:
-        return TcpRecv{0};
-    }
-  }
+  if (auto r = recv_without_data(t, peek)) return std::move(*r);
   if (buf.empty()) return TcpRecv{0};
-  std::size_t n;
-  if (peek) return TcpRecv{t->data->rcv.peek(0, buf)};
-  n = t->data->rcv.read(buf);
-  if (t->state == TcpState::time_wait && t->data->rcv.empty()) {
-    // The last unread bytes of a connection in TIME-WAIT: now its buffers can go.
-    t->snd_buf_seq = t->data_end();
-    t->data.reset();
-    t->cc.reset();
-    return TcpRecv{n};
-  }
-  maybe_window_update(*t, now);
-  rearm(*t);
-  return TcpRecv{n};
+  const std::size_t n = t->data->rcv.peek(0, buf);
+  if (peek) return TcpRecv{n};
+  return TcpRecv{consumed(*t, n, now)};
 }
 
 Status TcpLayer::shutdown(SocketId id, Shutdown how, Instant now) {

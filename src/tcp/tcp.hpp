@@ -16,12 +16,14 @@
 // from secrets given at construction (ISNs, timestamp offsets).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "base/result.hpp"
@@ -236,6 +238,49 @@ class TcpLayer {
   // ECONNRESET (the connection was reset: distinct from end of stream),
   // ETIMEDOUT, ECONNREFUSED (the pending error, reported once).
   Result<TcpRecv> recv(SocketId s, std::span<std::uint8_t> buf, Instant now, bool peek = false);
+  // recv() without its copy: drops up to n received bytes in order, with
+  // the same window update and ACK decisions recv() makes after copying
+  // them. Returns how many were dropped (fewer than n when fewer are
+  // readable; 0 for n == 0). End of stream and errors: as recv() (len 0
+  // with n > 0: the peer closed cleanly).
+  Result<TcpRecv> consume(SocketId s, std::size_t n, Instant now);
+  // recv() in place (smoltcp's socket.recv(|buf| ...)): calls
+  // f(std::span<const std::uint8_t> first, std::span<const std::uint8_t> second)
+  // with the readable bytes in the receive ring itself, in order (second is
+  // non-empty only where they wrap in the ring); f returns how many it took
+  // from the front, and those are consumed as by consume(). f is called
+  // only when bytes are readable: len 0 without a call is end of stream.
+  // f may send on any socket, s included (send(), write_with()), but must
+  // not read, shut down, close or abort s: the spans are the ring's own.
+  // Errors: as recv() (f is not called).
+  template <class F>
+  Result<TcpRecv> read_with(SocketId s, F&& f, Instant now) {
+    Result<tcp::ReadSpans> spans = recv_spans(s);
+    if (!spans) return spans.error();
+    if (spans->empty()) return TcpRecv{0};
+    const std::size_t taken = std::forward<F>(f)(spans->first, spans->second);
+    return consume(s, taken, now);
+  }
+  // send() in place (smoltcp's socket.send(|buf| ...)): calls
+  // f(std::span<std::uint8_t> first, std::span<std::uint8_t> second) with
+  // room in the send ring itself for up to min(max, send_room(s)) bytes
+  // (second non-empty only where the room wraps); f fills a prefix and
+  // returns its length, and those bytes are queued exactly as send() queues
+  // its data, `more` included (Nagle, TCP_CORK and MSG_MORE as send() has
+  // them). Returns the bytes queued. max bounds the storage the ring grows
+  // to for the call, so pass what f can at most fill. f must not send on,
+  // shut down, close or abort s. f is not called when max is 0 (returns 0).
+  // Errors: as send(), EAGAIN when the send buffer has no room (f is not
+  // called).
+  template <class F>
+  Result<std::size_t> write_with(SocketId s, F&& f, Instant now, bool more = false,
+                                 std::size_t max = static_cast<std::size_t>(-1)) {
+    Result<tcp::WriteSpans> spans = send_spans(s, max);
+    if (!spans) return spans.error();
+    if (spans->empty()) return std::size_t{0};
+    const std::size_t filled = std::forward<F>(f)(spans->first, spans->second);
+    return send_filled(s, std::min(filled, spans->size()), now, more);
+  }
   // read: further data is discarded (and answered with RST, as Linux does
   // when a closed reader gets data); write: FIN after the queued data;
   // both: both.
@@ -354,6 +399,26 @@ class TcpLayer {
   // Closes the connection with err (nullopt: quietly); frees orphans.
   void connection_done(Tcb& t, std::optional<std::errc> err, Instant now);
   void enter_time_wait(Tcb& t, Instant now);
+
+  // --- the byte API's halves (tcp.cpp, in_place.cpp): recv() and read_with()
+  // are a copy or a look, then consume(); send() and write_with() a copy or
+  // a fill, then queued().
+  // What recv() returns when it has no bytes to give (an error, EAGAIN or
+  // end of stream); nullopt while bytes are readable. peek leaves a pending
+  // error pending.
+  std::optional<Result<TcpRecv>> recv_without_data(Tcb* t, bool peek);
+  // Drops n (<= readable) received bytes and makes what follows from the
+  // room opened: the window update, freeing a TIME-WAIT's buffers. Returns n.
+  std::size_t consumed(Tcb& t, std::size_t n, Instant now);
+  // The connection send() may queue on, or why not (all of send()'s errors
+  // but EAGAIN for a full buffer).
+  Result<Tcb*> sendable(SocketId s);
+  // After n bytes were added to the send ring: output as send() does.
+  std::size_t queued(Tcb& t, std::size_t n, Instant now, bool more);
+  // read_with()'s and write_with()'s non-template halves.
+  Result<tcp::ReadSpans> recv_spans(SocketId s);
+  Result<tcp::WriteSpans> send_spans(SocketId s, std::size_t max);
+  Result<std::size_t> send_filled(SocketId s, std::size_t n, Instant now, bool more);
 
   // --- input (input.cpp)
   void input_segment(Tcb& t, const wire::TcpView& seg, Instant now);

@@ -42,7 +42,8 @@ using namespace std::chrono_literals;
 // A host alone: everything sent is lost, nothing arrives.
 class NullLink final : public Link {
  public:
-  bool send(std::span<const std::uint8_t>, Instant) override { return true; }
+  using Link::send;
+  bool send(PacketParts, Instant) override { return true; }
   std::size_t receive(std::span<std::uint8_t>, Instant) override { return 0; }
   std::size_t mtu() const override { return 1500; }
   std::string name() const override { return "null"; }

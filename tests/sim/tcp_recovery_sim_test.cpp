@@ -38,8 +38,9 @@ class DropChosenSegments final : public LinkDecorator {
   DropChosenSegments(Link& inner, std::uint32_t iss, std::vector<std::uint32_t> offsets)
       : LinkDecorator(inner), iss_(iss), pending_(offsets.begin(), offsets.end()) {}
 
-  bool send(std::span<const std::uint8_t> packet, Instant now) override {
-    if (auto ip = wire::Ipv4View::parse(packet); ip && ip->protocol() == static_cast<std::uint8_t>(IpProto::tcp)) {
+  using Link::send;
+  bool send(PacketParts parts, Instant now) override {
+    if (auto ip = wire::Ipv4View::parse(contiguous(parts, scratch_)); ip && ip->protocol() == static_cast<std::uint8_t>(IpProto::tcp)) {
       if (auto tcp = wire::TcpView::parse(ip->payload(), ip->src(), ip->dst()); tcp && !tcp->payload().empty()) {
         const std::uint32_t off = tcp->seq().value() - (iss_ + 1);
         const auto len = static_cast<std::uint32_t>(tcp->payload().size());
@@ -52,7 +53,7 @@ class DropChosenSegments final : public LinkDecorator {
         }
       }
     }
-    return inner_.send(packet, now);
+    return inner_.send(parts, now);
   }
   std::size_t receive(std::span<std::uint8_t> buf, Instant now) override { return inner_.receive(buf, now); }
 
@@ -62,6 +63,7 @@ class DropChosenSegments final : public LinkDecorator {
   std::uint32_t iss_;
   std::set<std::uint32_t> pending_;
   unsigned dropped_ = 0;
+  std::vector<std::uint8_t> scratch_;
 };
 
 StackConfig host_config(Ipv4Addr a, std::uint64_t seed, std::uint32_t iss) {

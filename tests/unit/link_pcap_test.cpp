@@ -197,6 +197,26 @@ TEST(PcapLink, ForwardsToTheInnerLinkAndCanOwnIt) {
   std::filesystem::remove(path);
 }
 
+// A packet sent in parts is recorded whole, as one record.
+TEST(PcapLink, RecordsAPacketSentInPartsAsOne) {
+  const std::string path = temp_path("parts");
+  test::StubLink stub;
+  const auto p = numbered(kA, kB, 3);
+  {
+    auto opened = PcapLink::open(stub, path);
+    ASSERT_TRUE(opened);
+    const std::span<const std::uint8_t> whole(p);
+    const std::span<const std::uint8_t> parts[] = {whole.first(9), whole.subspan(9, 11), whole.subspan(20)};
+    EXPECT_TRUE(opened.value()->send(PacketParts(parts), ms(7)));
+  }
+  const auto records = read_pcap(path);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].bytes, p);
+  ASSERT_EQ(stub.sent.size(), 1u);
+  EXPECT_EQ(stub.sent[0], p);
+  std::filesystem::remove(path);
+}
+
 TEST(PcapLink, OpenReportsTheErrno) {
   test::StubLink stub;
   auto r = PcapLink::open(stub, "/nonexistent-dir/x.pcap");

@@ -67,6 +67,37 @@ TEST(SimNetwork, DeliversToTheHostOwningTheDestination) {
   EXPECT_EQ(b.poll_fd(), -1);
 }
 
+TEST(SimNetwork, APacketInPartsArrivesJoined) {
+  SimNetwork net(1);
+  Link& a = net.attach(kA);
+  Link& b = net.attach(kB);
+  const auto p = numbered(kA, kB, 9);
+  const std::span<const std::uint8_t> whole(p);
+  const std::span<const std::uint8_t> parts[] = {whole.first(18), whole.subspan(18, 3), {}, whole.subspan(21)};
+  ASSERT_TRUE(a.send(PacketParts(parts), ms(0)));
+  std::vector<std::uint8_t> buf(65535);
+  ASSERT_EQ(b.receive(buf, ms(0)), p.size());
+  EXPECT_TRUE(std::equal(p.begin(), p.end(), buf.begin()));
+}
+
+TEST(PacketParts, ContiguousJoinsOnlyWhenItMustAndCopyPrefixGathers) {
+  const std::vector<std::uint8_t> x{1, 2, 3}, y{4, 5};
+  std::vector<std::uint8_t> scratch;
+  const std::span<const std::uint8_t> one[] = {{}, std::span(x), {}};
+  EXPECT_EQ(contiguous(PacketParts(one), scratch).data(), x.data()) << "one part: no copy";
+  EXPECT_TRUE(scratch.empty());
+  const std::span<const std::uint8_t> two[] = {std::span(x), {}, std::span(y)};
+  auto joined = contiguous(PacketParts(two), scratch);
+  EXPECT_EQ(std::vector<std::uint8_t>(joined.begin(), joined.end()), (std::vector<std::uint8_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(packet_size(PacketParts(two)), 5u);
+  EXPECT_TRUE(contiguous(PacketParts(), scratch).empty());
+  std::uint8_t head[4];
+  EXPECT_EQ(copy_prefix(PacketParts(two), head), 4u);
+  EXPECT_EQ(head[3], 4);
+  std::uint8_t longer[8];
+  EXPECT_EQ(copy_prefix(PacketParts(two), longer), 5u);
+}
+
 TEST(SimNetwork, UnroutableAndShortPacketsAreCountedAsNoRoute) {
   SimNetwork net(1);
   SimLink& a = net.attach(kA);

@@ -17,8 +17,10 @@ class StubLink final : public Link {
     std::vector<std::uint8_t> bytes;
   };
 
-  bool send(std::span<const std::uint8_t> packet, Instant) override {
-    sent.emplace_back(packet.begin(), packet.end());
+  using Link::send;
+  bool send(PacketParts packet, Instant) override {
+    auto& p = sent.emplace_back();
+    for (auto part : packet) p.insert(p.end(), part.begin(), part.end());
     return accept;
   }
   std::size_t receive(std::span<std::uint8_t> buf, Instant now) override {

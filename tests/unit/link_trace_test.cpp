@@ -125,6 +125,24 @@ TEST(TraceLink, WritesOneLinePerPacketToAStream) {
             "1000500 rx 29 203.0.113.5 > 192.0.2.1 udp 6 > 5 len 1\n");
 }
 
+// A packet sent in parts is traced as the whole packet and reaches the
+// inner link whole.
+TEST(TraceLink, TracesAPacketSentInPartsAsOne) {
+  test::StubLink stub;
+  std::ostringstream os;
+  const std::uint8_t payload[] = {9};
+  const auto p = test::udp(kA, kB, 5, 6, payload);
+  {
+    TraceLink trace(stub, os);
+    const std::span<const std::uint8_t> whole(p);
+    const std::span<const std::uint8_t> parts[] = {whole.first(21), {}, whole.subspan(21)};
+    EXPECT_TRUE(trace.send(PacketParts(parts), kT));
+  }
+  EXPECT_EQ(os.str(), "1000250 tx 29 192.0.2.1 > 203.0.113.5 udp 5 > 6 len 1\n");
+  ASSERT_EQ(stub.sent.size(), 1u);
+  EXPECT_EQ(stub.sent[0], p);
+}
+
 TEST(TraceLink, WritesToAFileAndCanOwnTheInnerLink) {
   char* data = nullptr;
   std::size_t size = 0;

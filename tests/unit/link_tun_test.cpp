@@ -223,6 +223,17 @@ TEST(TunLink, SendsHandCraftedUdpThatTheKernelDelivers) {
     if (ntohl(from.sin_addr.s_addr) != kWeft.value() || ntohs(from.sin_port) != 5555)
       return "wrong source address";
 
+    // The same packet in parts (the IP header split, an empty part, the
+    // UDP payload apart): one writev, one packet.
+    const std::span<const std::uint8_t> whole(pkt);
+    const std::span<const std::uint8_t> parts[] = {whole.first(10), {}, whole.subspan(10, 18), whole.subspan(28)};
+    if (!tun->send(PacketParts(parts), Instant{})) return "TunLink::send refused a packet in parts";
+    if (tun->counters().tx_packets != 2 || tun->counters().tx_bytes != 2 * pkt.size()) return "parts not counted as one packet";
+    if (!wait_readable(s, 3000)) return "the packet sent in parts was not delivered";
+    n = ::recvfrom(s, buf, sizeof buf, 0, nullptr, nullptr);
+    if (n != static_cast<ssize_t>(sizeof payload) || std::memcmp(buf, payload, sizeof payload) != 0)
+      return "wrong payload received from the packet in parts";
+
     // Larger than the MTU: refused before write() and counted.
     std::vector<std::uint8_t> huge(1501, 0x45);
     if (tun->send(huge, Instant{})) return "send accepted a packet over the MTU";

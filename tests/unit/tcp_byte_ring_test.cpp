@@ -62,6 +62,56 @@ TEST(ByteRing, ReadIsFifoAcrossThePhysicalEnd) {
   EXPECT_TRUE(r.empty());
 }
 
+// The spans in place: one while the bytes are contiguous, two once they wrap.
+TEST(ByteRing, ReadableSpansSplitAtThePhysicalEnd) {
+  ByteRing r(8);
+  EXPECT_TRUE(r.readable().empty());
+  ASSERT_EQ(r.write(bytes(6)), 6u);
+  r.consume(4);
+  ReadSpans sp = r.readable();
+  EXPECT_EQ(std::vector<std::uint8_t>(sp.first.begin(), sp.first.end()), bytes(2, 4));
+  EXPECT_TRUE(sp.second.empty());
+  ASSERT_EQ(r.write(bytes(6, 6)), 6u);  // 2 at the end, 4 at the start
+  sp = r.readable();
+  EXPECT_EQ(std::vector<std::uint8_t>(sp.first.begin(), sp.first.end()), bytes(4, 4));
+  EXPECT_EQ(std::vector<std::uint8_t>(sp.second.begin(), sp.second.end()), bytes(4, 8));
+  r.consume(5);  // across the end: what is left is one span again
+  sp = r.readable();
+  EXPECT_EQ(std::vector<std::uint8_t>(sp.first.begin(), sp.first.end()), bytes(3, 9));
+  EXPECT_TRUE(sp.second.empty());
+}
+
+TEST(ByteRing, WritableSpansWrapAndOnlyCommittedBytesBecomeReadable) {
+  ByteRing r(8);
+  ASSERT_EQ(r.write(bytes(6)), 6u);
+  r.consume(5);  // head at 5, one byte readable: room is 6..7 then 0..4
+  WriteSpans sp = r.writable(100);
+  ASSERT_EQ(sp.size(), 7u);  // free(), not the 100 asked
+  ASSERT_EQ(sp.first.size(), 2u);
+  ASSERT_EQ(sp.second.size(), 5u);
+  const auto in = bytes(7, 6);
+  std::copy_n(in.begin(), 2, sp.first.begin());
+  std::copy_n(in.begin() + 2, 5, sp.second.begin());
+  r.commit(4);  // fills 4 of the 7
+  EXPECT_EQ(r.size(), 5u);
+  EXPECT_EQ(read_all(r), bytes(5, 5));
+  EXPECT_EQ(r.writable(3).size(), 3u);
+  EXPECT_TRUE(ByteRing(0).writable(5).empty());
+}
+
+TEST(ByteRing, WritableAllocatesOnlyWhatIsAsked) {
+  ByteRing r(1 << 20);
+  EXPECT_EQ(r.allocated(), 0u);
+  EXPECT_TRUE(r.writable(0).empty());
+  EXPECT_EQ(r.allocated(), 0u);
+  WriteSpans sp = r.writable(100);
+  EXPECT_EQ(sp.size(), 100u);
+  EXPECT_EQ(r.allocated(), ByteRing::kMinAlloc);
+  sp = r.writable(10000);  // grows by doubling, as write() would
+  EXPECT_EQ(sp.size(), 10000u);
+  EXPECT_EQ(r.allocated(), 4 * ByteRing::kMinAlloc);
+}
+
 TEST(ByteRing, ReadIntoShortBufferPopsOnlyThat) {
   ByteRing r(8);
   r.write(bytes(5));
@@ -183,7 +233,7 @@ void random_send_buffer_use(std::size_t capacity, std::size_t max_chunk, std::si
   std::deque<std::uint8_t> model;
   std::uint8_t next = 0;
   for (int step = 0; step < 20000; ++step) {
-    switch (rng.below(5)) {
+    switch (rng.below(7)) {
       case 0: {
         std::vector<std::uint8_t> in(rng.below(max_chunk));
         for (auto& b : in) b = next++;
@@ -219,6 +269,32 @@ void random_send_buffer_use(std::size_t capacity, std::size_t max_chunk, std::si
           ASSERT_TRUE(r.resize(model.size() + rng.below(resize_extra)));
         }
         break;
+      case 5: {  // read in place, take a prefix
+        const ReadSpans sp = r.readable();
+        ASSERT_EQ(sp.size(), model.size());
+        ASSERT_TRUE(sp.second.empty() || !sp.first.empty());
+        std::size_t k = 0;
+        for (auto part : {sp.first, sp.second})
+          for (std::uint8_t b : part) ASSERT_EQ(b, model[k++]);
+        const std::size_t n = rng.below(model.size() + 1);
+        r.consume(n);
+        model.erase(model.begin(), model.begin() + static_cast<std::ptrdiff_t>(n));
+        break;
+      }
+      case 6: {  // fill in place, commit a prefix
+        const std::size_t want = rng.below(max_chunk);
+        const WriteSpans sp = r.writable(want);
+        ASSERT_EQ(sp.size(), std::min(want, r.capacity() - model.size()));
+        ASSERT_TRUE(sp.second.empty() || !sp.first.empty());
+        const std::size_t n = rng.below(sp.size() + 1);
+        std::size_t k = 0;
+        for (auto part : {sp.first, sp.second})
+          for (std::uint8_t& b : part)
+            if (k++ < n) b = next++;
+        r.commit(n);
+        for (std::size_t i = 0; i < n; ++i) model.push_back(static_cast<std::uint8_t>(next - n + i));
+        break;
+      }
     }
     ASSERT_EQ(r.size(), model.size());
     ASSERT_EQ(r.free(), r.capacity() - model.size());

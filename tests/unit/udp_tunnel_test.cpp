@@ -128,6 +128,30 @@ TEST(UdpTunnel, CarriesPacketsBothWaysUnchanged) {
   EXPECT_EQ(p.a->counters().rx_errors, 0u);
 }
 
+// A packet given in parts leaves as one datagram, the parts joined in
+// order, even when the IPv4 destination the link routes on is split.
+TEST(UdpTunnel, APacketInPartsIsOneDatagram) {
+  Pair p;
+  std::vector<std::uint8_t> buf(65536);
+  const auto ab = test::numbered(kA, kB, 3, 300);
+  const std::span<const std::uint8_t> whole(ab);
+  const std::span<const std::uint8_t> parts[] = {whole.first(17), {}, whole.subspan(17, 40), whole.subspan(57)};
+  ASSERT_TRUE(p.a->send(PacketParts(parts), kNow));
+  ASSERT_EQ(receive_within(*p.b, buf), ab.size());
+  EXPECT_TRUE(std::equal(ab.begin(), ab.end(), buf.begin()));
+  EXPECT_EQ(p.a->counters().tx_packets, 1u);
+  EXPECT_EQ(p.a->counters().tx_bytes, ab.size());
+  // Too large counts the parts together; too many parts is refused.
+  const auto big = test::numbered(kA, kB, 4, 1472);
+  const std::span<const std::uint8_t> one_over[] = {std::span(big), std::span(big).first(1)};
+  EXPECT_FALSE(p.a->send(PacketParts(one_over), kNow));
+  EXPECT_EQ(p.a->counters().tx_too_big, 1u);
+  std::vector<std::span<const std::uint8_t>> many(Link::kMaxParts + 1, whole.first(1));
+  many[0] = whole.first(20);
+  EXPECT_FALSE(p.a->send(PacketParts(many), kNow));
+  EXPECT_EQ(p.a->counters().tx_errors, 1u);
+}
+
 TEST(UdpTunnel, UnknownDestinationIsDroppedAndCounted) {
   Pair p;
   EXPECT_FALSE(p.a->send(test::numbered(kA, kC, 1), kNow));
