@@ -144,6 +144,15 @@ TEST(StackIcmp, NoReplyToBroadcastEcho) {
   s.receive(echo_request(kPeer, Ipv4Addr::broadcast(), 8), t0);
   EXPECT_TRUE(drain(s).empty());
   EXPECT_EQ(s.icmp_counters().in_echo_requests, 2u);
+  // Positive control: the same request to the host's own address is
+  // answered, so the silence above is the broadcast rule (RFC 1122
+  // §3.2.2.6 allows it to be discarded), not a stack that answers nothing.
+  s.receive(echo_request(kPeer, kHost, 8), t0);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  auto icmp = wire::IcmpView::parse(wire::Ipv4View::parse(out[0])->payload());
+  ASSERT_TRUE(icmp);
+  EXPECT_EQ(icmp->type(), wire::icmp_type::echo_reply);
 }
 
 TEST(StackUdp, ClosedPortGetsPortUnreachableQuotingTheDatagram) {
@@ -183,6 +192,15 @@ TEST(StackUdp, NoIcmpAboutBroadcastOrIcmpErrors) {
   s.receive(udp_packet({kPeer, Port(5000)}, {Ipv4Addr(192, 0, 2, 255), Port(9999)}, "x"), t0);
   s.receive(udp_packet({kPeer, Port(5000)}, {Ipv4Addr::broadcast(), Port(9999)}, "x"), t0);
   EXPECT_TRUE(drain(s).empty());
+  // Positive control: the same datagram to the host's own address gets
+  // its port unreachable (RFC 1122 §4.1.3.1), so the silence above is the
+  // no-ICMP-about-broadcast rule (RFC 1122 §3.2.2), not a mute stack.
+  s.receive(udp_packet({kPeer, Port(5000)}, {kHost, Port(9999)}, "x"), t0);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  auto icmp = wire::IcmpView::parse(wire::Ipv4View::parse(out[0])->payload());
+  ASSERT_TRUE(icmp);
+  EXPECT_EQ(icmp->code(), wire::icmp_code::port_unreachable);
 }
 
 TEST(StackUdp, DemuxPrefersConnectedThenSpecificThenWildcard) {

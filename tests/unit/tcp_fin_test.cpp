@@ -52,7 +52,7 @@ TEST_P(TimeWaitFin, RetransmittedFinIsAckedAndRestartsTwoMsl) {
   s.receive(packet(fin, data), t0);
   auto out = drain(s);
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].h.ack, SeqNum{fin_seq + 1});
+  EXPECT_SEG(out[0], {.flags = flag::ack, .seq = e.host_nxt() + 1, .ack = fin_seq + 1, .len = 0});
   ASSERT_EQ(tcp.info(e.id)->state, TcpState::time_wait);
   std::vector<std::uint8_t> buf(200);
   EXPECT_EQ(tcp.recv(e.id, buf, t0)->len, data.size());
@@ -64,9 +64,7 @@ TEST_P(TimeWaitFin, RetransmittedFinIsAckedAndRestartsTwoMsl) {
   s.receive(packet(fin, data), again);
   out = drain(s);
   ASSERT_EQ(out.size(), 1u) << "the retransmitted FIN is acknowledged";
-  EXPECT_TRUE(out[0].has(flag::ack));
-  EXPECT_EQ(out[0].h.ack, SeqNum{fin_seq + 1});
-  EXPECT_EQ(out[0].h.seq, SeqNum{e.host_nxt() + 1});
+  EXPECT_SEG(out[0], {.flags = flag::ack, .seq = e.host_nxt() + 1, .ack = fin_seq + 1, .len = 0});
 
   s.poll(t0 + 2s + 100ms);  // past the first expiry
   ASSERT_TRUE(tcp.info(e.id));
@@ -103,12 +101,13 @@ TEST_P(OutOfOrderFin, FinBeyondAGapTakesEffectWhenTheGapFills) {
     s.receive(packet(hdr(p + 100, e.host_nxt(), flag::ack), second), t0);
     auto out = drain(s);
     ASSERT_EQ(out.size(), 1u);
-    EXPECT_EQ(out[0].h.ack, SeqNum{p});
+    EXPECT_SEG(out[0], {.flags = flag::ack, .seq = e.host_nxt(), .ack = p, .len = 0});
     s.receive(packet(hdr(p + 200, e.host_nxt(), flag::ack | flag::fin)), t0);
   }
   auto out = drain(s);
   ASSERT_EQ(out.size(), 1u) << "an out-of-order FIN is answered at once";
-  EXPECT_EQ(out[0].h.ack, SeqNum{p}) << "nothing beyond the gap is acknowledged yet";
+  // Nothing beyond the gap is acknowledged yet.
+  EXPECT_SEG(out[0], {.flags = flag::ack, .seq = e.host_nxt(), .ack = p, .len = 0});
   EXPECT_EQ(tcp.info(e.id)->state, TcpState::established);
   std::vector<std::uint8_t> buf(400);
   EXPECT_EQ(tcp.recv(e.id, buf, t0).error(), std::errc::resource_unavailable_try_again);
@@ -117,7 +116,8 @@ TEST_P(OutOfOrderFin, FinBeyondAGapTakesEffectWhenTheGapFills) {
   s.receive(packet(hdr(p, e.host_nxt(), flag::ack), first), t0 + 1ms);
   out = drain(s);
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].h.ack, SeqNum{p + 201}) << "the ACK covers the held FIN";
+  // The ACK covers the held FIN.
+  EXPECT_SEG(out[0], {.flags = flag::ack, .seq = e.host_nxt(), .ack = p + 201, .len = 0});
   EXPECT_EQ(tcp.info(e.id)->state, TcpState::close_wait);
   auto r = tcp.recv(e.id, buf, t0 + 1ms);
   ASSERT_TRUE(r);

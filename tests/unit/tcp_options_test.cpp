@@ -97,8 +97,7 @@ TEST(TcpCork, NodelayFlushesAndFinPushes) {
   ASSERT_TRUE(tcp.shutdown(e.id, Shutdown::write, t0));
   auto out = drain(s);
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].data.size(), 20u);
-  EXPECT_TRUE(out[0].has(flag::fin));
+  EXPECT_SEG(out[0], {.flags = flag::fin | flag::psh | flag::ack, .seq = e.host_nxt() + 10, .len = 20});
 }
 
 TEST(TcpCork, MsgMoreHoldsOneCallUntilTheNext) {

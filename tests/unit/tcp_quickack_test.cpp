@@ -82,6 +82,12 @@ TEST_P(QuickAck, SmallWindowStillGetsTwo) {
   }
   p.data(now += 1ms);
   EXPECT_TRUE(drain(s).empty());
+  // Positive control: the third is delayed, not lost or refused; its ACK
+  // goes when the delayed-ACK timer fires (RFC 9293 §3.8.6.3).
+  s.poll(now + s.tcp().config().delayed_ack);
+  const auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_SEG(out[0], {.flags = flag::ack, .ack = p.nxt, .len = 0});
 }
 
 // After the quota is spent, an idle gap longer than the RTO starts quick-ACK

@@ -228,8 +228,7 @@ inline Established established(Stack& s, Instant now, wire::TcpOptions syn_opts 
   auto out = drain(s);
   EXPECT_EQ(out.size(), 1u);
   if (out.empty()) return e;
-  EXPECT_TRUE(out[0].has(flag::syn | flag::ack));
-  EXPECT_EQ(out[0].h.ack, SeqNum{peer_isn + 1});
+  EXPECT_SEG(out[0], {.flags = flag::syn | flag::ack, .ack = peer_isn + 1, .len = 0});
   e.iss = out[0].h.seq.value();
   auto ack = hdr(peer_isn + 1, e.iss + 1, flag::ack);
   if (syn_opts.timestamps) ack.options.timestamps = std::pair{syn_opts.timestamps->first + 1, out[0].h.options.timestamps ? out[0].h.options.timestamps->first : 0};

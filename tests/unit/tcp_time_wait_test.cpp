@@ -80,6 +80,16 @@ TEST_P(TimeWait, AnExactRstEndsItAndGetsNoAnswer) {
   EXPECT_TRUE(drain(s).empty());
   auto i = s.tcp().info(e.id);
   EXPECT_TRUE(!i || i->state == TcpState::closed);
+  // Positive control: a bare ACK at RCV.NXT, which TIME-WAIT would have
+  // let pass in silence (ABareAckAtRcvNxtGetsNothing...), now meets no
+  // connection and is answered <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.10.7.2,
+  // the listener's rule for an ACK). So the RST really ended TIME-WAIT, and
+  // the silence above is the never-answer-a-RST rule, not a mute stack.
+  const std::uint32_t snd = e.host_nxt() + 1;
+  s.receive(packet(hdr(e.peer_nxt + 1, snd, flag::ack)), t0 + 20ms);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_SEG(out[0], {.flags = flag::rst, .seq = snd, .len = 0});
 }
 
 INSTANTIATE_TEST_SUITE_P(SeqInBothHalvesAndAcrossTheWrap, TimeWait, ::testing::ValuesIn(kSeqValues), seq_param_name);

@@ -68,6 +68,13 @@ TEST_P(WindowEdge, InSynReceivedTheUnscaledWindowBounds) {
   ASSERT_SEG(out[0], {.flags = flag::syn | flag::ack, .ack = isn() + 1, .window = 65535});
   s.receive(packet(hdr(isn() + 1 + 70000, 0, flag::rst)), t0);
   EXPECT_TRUE(drain(s).empty()) << "a RST beyond the SYN-ACK's window got an answer";
+  // Positive control: the same RST inside the SYN-ACK's window but not at
+  // RCV.NXT gets a challenge ACK (RFC 5961 §3.2), so the silence above is
+  // the window's edge, not an embryonic connection that answers nothing.
+  s.receive(packet(hdr(isn() + 1 + 1000, 0, flag::rst)), t0);
+  auto ch = drain(s);
+  ASSERT_EQ(ch.size(), 1u);
+  EXPECT_SEG(ch[0], {.flags = flag::ack, .seq = out[0].h.seq.value() + 1, .ack = isn() + 1, .len = 0});
   // The handshake still completes.
   s.receive(packet(hdr(isn() + 1, out[0].h.seq.value() + 1, flag::ack)), t0);
   EXPECT_TRUE(tcp.accept(l));
