@@ -71,28 +71,28 @@ void TcpLayer::send_raw(const FourTuple& tuple, const wire::TcpRepr& r, std::spa
   if (!payload.empty()) std::memcpy(seg.data() + hl, payload.data(), payload.size());
   r.emit(seg, tuple.local.addr, tuple.remote.addr, payload.size(), !ip_.checksum_offload());
   ++counters_.out_segs;
-  if (r.flags & flag::rst) ++counters_.out_rsts;
+  if (r.flags.has(flag::rst)) ++counters_.out_rsts;
   // Don't-fragment on every segment: the MSS keeps segments within the MTU.
   (void)ip_.send_ip(std::move(b), IpSendParams{tuple.local.addr, tuple.remote.addr, IpProto::tcp, true}, now);  // a RST or reply with no connection behind it: nobody to tell (the IP layer counts the drop)
 }
 
-void TcpLayer::send_segment(Tcb& t, SeqNum seq, std::uint8_t flags, std::size_t data_len, Instant now) {
+void TcpLayer::send_segment(Tcb& t, SeqNum seq, wire::TcpFlags flags, std::size_t data_len, Instant now) {
   wire::TcpRepr r;
   r.src_port = t.tuple.local.port;
   r.dst_port = t.tuple.remote.port;
   r.seq = seq;
   r.flags = flags;
-  if (flags & flag::ack) r.ack = t.rcv_nxt;
+  if (flags.has(flag::ack)) r.ack = t.rcv_nxt;
   r.window = window_to_advertise(t);
   // RFC 3168 §6.1: the ECN-setup SYN carries ECE and CWR, the SYN-ACK ECE.
   // Then ECT(0) on new data only: never on a SYN, a pure ACK, a window
   // probe or a retransmission (§6.1.1, §6.1.4-6.1.5); CWR on the first new
   // data after a reduction; ECE on every ACK while a CE is unanswered.
   std::uint8_t ip_ecn = wire::ecn::not_ect;
-  if (flags & flag::syn) {
+  if (flags.has(flag::syn)) {
     if (t.state == TcpState::syn_sent && t.opt.ecn.value_or(cfg_.ecn)) r.flags |= flag::ece | flag::cwr;
     if (t.state == TcpState::syn_received && t.ecn_ok) r.flags |= flag::ece;
-  } else if (t.ecn_ok && !(flags & flag::rst)) {
+  } else if (t.ecn_ok && !flags.has(flag::rst)) {
     if (data_len > 0 && seq >= t.snd_max) {
       ip_ecn = wire::ecn::ect0;
       if (t.cwr_pending) {
@@ -100,9 +100,9 @@ void TcpLayer::send_segment(Tcb& t, SeqNum seq, std::uint8_t flags, std::size_t 
         t.cwr_pending = false;
       }
     }
-    if ((flags & flag::ack) && t.ece_pending) r.flags |= flag::ece;
+    if (flags.has(flag::ack) && t.ece_pending) r.flags |= flag::ece;
   }
-  if (flags & flag::syn) {
+  if (flags.has(flag::syn)) {
     // RFC 9293 §3.7.1: MSS from the link MTU. An active open offers every
     // option; a SYN-ACK answers only what the peer offered.
     const bool offer = t.state == TcpState::syn_sent;
@@ -117,7 +117,7 @@ void TcpLayer::send_segment(Tcb& t, SeqNum seq, std::uint8_t flags, std::size_t 
     const std::size_t used = data_len + (t.ts_ok ? 12 : 0);
     const std::size_t room = t.mss_base > used ? t.mss_base - used : 0;
     const std::size_t fit = room >= 12 ? std::min<std::size_t>((room - 4) / 8, t.ts_ok ? 3 : 4) : 0;
-    if (t.sack_ok && t.data && fit > 0 && (flags & flag::ack) && !(flags & flag::rst)) {
+    if (t.sack_ok && t.data && fit > 0 && flags.has(flag::ack) && !flags.has(flag::rst)) {
       std::array<tcp::SackRange, 4> blocks;
       if (t.data->ooo.dsack_pending()) ++counters_.dsacks_sent;  // sack_blocks() sends it now (fit > 0)
       const std::size_t n = t.data->ooo.sack_blocks(blocks, fit);
@@ -134,8 +134,8 @@ void TcpLayer::send_segment(Tcb& t, SeqNum seq, std::uint8_t flags, std::size_t 
   }
   r.emit(segbuf, t.tuple.local.addr, t.tuple.remote.addr, data_len, !ip_.checksum_offload());
   ++counters_.out_segs;
-  if (flags & flag::rst) ++counters_.out_rsts;
-  if (flags & flag::ack) {
+  if (flags.has(flag::rst)) ++counters_.out_rsts;
+  if (flags.has(flag::ack)) {
     t.last_ack_sent = t.rcv_nxt;
     t.delack_at.reset();
     t.ack_now = false;
@@ -149,7 +149,7 @@ void TcpLayer::send_segment(Tcb& t, SeqNum seq, std::uint8_t flags, std::size_t 
 
 void TcpLayer::send_syn(Tcb& t, Instant now) {
   // SYN (active) or SYN-ACK (passive or simultaneous open) at ISS.
-  const std::uint8_t flags = t.state == TcpState::syn_sent ? flag::syn : flag::syn | flag::ack;
+  const wire::TcpFlags flags = t.state == TcpState::syn_sent ? flag::syn : flag::syn | flag::ack;
   if (t.rto.backoffs() == 0) t.syn_sent_at = now;
   send_segment(t, t.iss, flags, 0, now);
   if (t.snd_nxt == t.iss) t.snd_nxt = t.iss + 1;
@@ -202,7 +202,7 @@ std::uint32_t TcpLayer::transmit(Tcb& t, SeqNum seq, std::uint32_t max_len, Inst
   if (seq < end_data) len = std::min<std::uint32_t>(max_len, static_cast<std::uint32_t>(end_data - seq));
   const bool fin = t.fin_queued && seq + len == end_data;
   if (len == 0 && !fin) return 0;
-  std::uint8_t flags = flag::ack;
+  wire::TcpFlags flags = flag::ack;
   if (fin) flags |= flag::fin;
   if (len > 0 && seq + len == end_data) flags |= flag::psh;
   const std::uint32_t consumed = len + (fin ? 1 : 0);

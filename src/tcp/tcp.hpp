@@ -400,7 +400,7 @@ class TcpLayer {
   void send_rst_for(Tcb& t, Instant now);
   // One segment of the connection: data_len bytes from the send ring at
   // seq, the ACK and window, and the options the connection uses.
-  void send_segment(Tcb& t, SeqNum seq, std::uint8_t flags, std::size_t data_len, Instant now);
+  void send_segment(Tcb& t, SeqNum seq, wire::TcpFlags flags, std::size_t data_len, Instant now);
   // A RST answering a segment that matched no connection (RFC 9293 §3.10.7.1).
   void send_reset_reply(Ipv4Addr src, Ipv4Addr dst, const wire::TcpView& seg, Instant now);
   void send_raw(const FourTuple& tuple, const wire::TcpRepr& r, std::span<const std::uint8_t> payload, Instant now);

@@ -2,10 +2,27 @@
 
 #include <algorithm>
 #include <cassert>
+#include <ostream>
 
 #include "wire/checksum.hpp"
 
 namespace weft::wire {
+
+// ---- flags -----------------------------------------------------------------
+
+std::string TcpFlags::to_string() const {
+  static constexpr const char* kNames[8] = {"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"};
+  if (v_ == 0) return "none";
+  std::string s;
+  for (unsigned bit = 0; bit < 8; ++bit) {
+    if (!(v_ & (1u << bit))) continue;
+    if (!s.empty()) s += '|';
+    s += kNames[bit];
+  }
+  return s;
+}
+
+std::ostream& operator<<(std::ostream& os, TcpFlags f) { return os << f.to_string(); }
 
 // ---- options ---------------------------------------------------------------
 
@@ -185,7 +202,7 @@ void TcpRepr::emit(std::span<std::uint8_t> segment, Ipv4Addr src, Ipv4Addr dst, 
   store_be32(p + 4, seq.value());
   store_be32(p + 8, ack.value());
   p[12] = static_cast<std::uint8_t>((hlen / 4) << 4);  // reserved bits zero (RFC 9293 §3.1)
-  p[13] = flags;
+  p[13] = flags.value();
   store_be16(p + 14, window);
   store_be16(p + 16, 0);
   store_be16(p + 18, urgent);

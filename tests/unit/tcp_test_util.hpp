@@ -51,7 +51,7 @@ struct Seg {
   wire::TcpRepr h;
   std::vector<std::uint8_t> data;
   std::uint8_t ecn = 0;  // the IP header's ECN field (wire::ecn)
-  bool has(std::uint8_t f) const { return (h.flags & f) == f; }
+  bool has(wire::TcpFlags f) const { return h.flags.has(f); }
 };
 
 // A sequence number as 8 hex digits, for test names and messages.
@@ -79,7 +79,7 @@ inline void PrintTo(const Sent& s, std::ostream* os) { *os << "{seq " << hex(s.s
 //   EXPECT_SEG(out[0], {.flags = flag::ack, .ack = e.peer_nxt + 100, .sack = {{{3001, 4001}}}});
 // `flags` must match exactly; `sack` lists the blocks in order (empty: none).
 struct SegMatch {
-  std::optional<std::uint8_t> flags;
+  std::optional<wire::TcpFlags> flags;
   std::optional<std::uint32_t> seq, ack;
   std::optional<std::uint16_t> window;
   std::optional<std::size_t> len;
@@ -112,7 +112,7 @@ inline ::testing::AssertionResult seg_matches(const Seg& g, const SegMatch& m) {
     why << (first ? "" : ", ") << what << " " << want << " wanted";
     first = false;
   };
-  if (m.flags) check(g.h.flags == *m.flags, "flags", int{*m.flags});
+  if (m.flags) check(g.h.flags == *m.flags, "flags", *m.flags);
   if (m.seq) check(g.h.seq == SeqNum{*m.seq}, "seq", *m.seq);
   if (m.ack) check(g.h.ack == SeqNum{*m.ack}, "ack", *m.ack);
   if (m.window) check(g.h.window == *m.window, "window", *m.window);
@@ -178,7 +178,7 @@ inline std::vector<std::uint8_t> packet(const wire::TcpRepr& h, std::span<const 
   return p;
 }
 
-inline wire::TcpRepr hdr(std::uint32_t seq, std::uint32_t ack, std::uint8_t flags, std::uint16_t window = 65535,
+inline wire::TcpRepr hdr(std::uint32_t seq, std::uint32_t ack, wire::TcpFlags flags, std::uint16_t window = 65535,
                          Port from = kPeerPort, Port to = kSrvPort) {
   wire::TcpRepr h;
   h.src_port = from;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
 #include <vector>
 
 #include "base/rng.hpp"
@@ -62,6 +63,48 @@ TEST(Tcp, ParsesKnownSyn) {
   EXPECT_EQ(o.sack_count, 0);
 }
 
+// The flags byte is bit 0 FIN up to bit 7 CWR (RFC 9293 §3.1, RFC 3168
+// §6.1); the set is printed by name in that order.
+TEST(TcpFlags, BitsNamesAndSetOperations) {
+  EXPECT_EQ(tcp_flag::fin.value(), 0x01);
+  EXPECT_EQ(tcp_flag::syn.value(), 0x02);
+  EXPECT_EQ(tcp_flag::rst.value(), 0x04);
+  EXPECT_EQ(tcp_flag::psh.value(), 0x08);
+  EXPECT_EQ(tcp_flag::ack.value(), 0x10);
+  EXPECT_EQ(tcp_flag::urg.value(), 0x20);
+  EXPECT_EQ(tcp_flag::ece.value(), 0x40);
+  EXPECT_EQ(tcp_flag::cwr.value(), 0x80);
+
+  const TcpFlags synack = tcp_flag::syn | tcp_flag::ack;
+  EXPECT_EQ(synack.value(), 0x12);
+  EXPECT_TRUE(synack.has(tcp_flag::syn));
+  EXPECT_TRUE(synack.has(tcp_flag::syn | tcp_flag::ack));
+  EXPECT_FALSE(synack.has(tcp_flag::syn | tcp_flag::fin));
+  EXPECT_TRUE(synack.any_of(tcp_flag::syn | tcp_flag::fin));
+  EXPECT_FALSE(synack.any_of(tcp_flag::rst | tcp_flag::fin));
+  EXPECT_TRUE(static_cast<bool>(synack & tcp_flag::ack));
+  EXPECT_FALSE(static_cast<bool>(synack & tcp_flag::rst));
+  EXPECT_TRUE(TcpFlags{}.empty());
+  EXPECT_TRUE(TcpFlags{}.has(TcpFlags{}));  // the empty set is in every set
+
+  TcpFlags f = tcp_flag::ack;
+  f |= tcp_flag::fin;
+  EXPECT_EQ(f, tcp_flag::fin | tcp_flag::ack);
+  f &= tcp_flag::fin;
+  EXPECT_EQ(f, tcp_flag::fin);
+
+  EXPECT_EQ(synack.to_string(), "SYN|ACK");
+  EXPECT_EQ((tcp_flag::ack | tcp_flag::fin | tcp_flag::psh).to_string(), "FIN|PSH|ACK");
+  EXPECT_EQ(TcpFlags{0xff}.to_string(), "FIN|SYN|RST|PSH|ACK|URG|ECE|CWR");
+  EXPECT_EQ(TcpFlags{}.to_string(), "none");
+  std::ostringstream os;
+  os << (tcp_flag::rst | tcp_flag::ack);
+  EXPECT_EQ(os.str(), "RST|ACK");
+
+  static_assert((tcp_flag::syn | tcp_flag::ack).has(tcp_flag::ack), "usable in constant expressions");
+  static_assert(sizeof(TcpFlags) == 1);
+}
+
 TEST(Tcp, EmitsKnownSynByteForByte) {
   TcpRepr r{.src_port = Port(50000), .dst_port = Port(80), .seq = SeqNum(0x01020304), .flags = tcp_flag::syn,
             .window = 64240};
@@ -83,7 +126,7 @@ TEST(Tcp, RoundTripsRandomSegments) {
               .dst_port = Port{static_cast<std::uint16_t>(rng.next())},
               .seq = SeqNum{static_cast<std::uint32_t>(rng.next())},
               .ack = SeqNum{static_cast<std::uint32_t>(rng.next())},
-              .flags = static_cast<std::uint8_t>(rng.next()),
+              .flags = TcpFlags{static_cast<std::uint8_t>(rng.next())},
               .window = static_cast<std::uint16_t>(rng.next()),
               .urgent = static_cast<std::uint16_t>(rng.next())};
     if (rng.chance(0.5)) r.options.mss = static_cast<std::uint16_t>(rng.next());
