@@ -42,7 +42,7 @@ void TcpLayer::input(Ipv4Addr src, Ipv4Addr dst, std::span<const std::uint8_t> s
     // it is provably newer (RFC 6191: a higher timestamp; RFC 1122
     // §4.2.2.13: without timestamps, a higher sequence number).
     const auto& ts = v->options().timestamps;
-    const bool newer = (t.ts_ok && ts) ? static_cast<std::int32_t>(ts->first - t.ts_recent) > 0 : v->seq() > t.rcv_nxt;
+    const bool newer = (t.ts_ok && ts) ? ts->val > t.ts_recent : v->seq() > t.rcv_nxt;
     if (!newer) {
       input_segment(t, *v, now);
       return;
@@ -67,7 +67,7 @@ void TcpLayer::input(Ipv4Addr src, Ipv4Addr dst, std::span<const std::uint8_t> s
 
 bool TcpLayer::acceptable(const Tcb& t, SeqNum seq, std::uint32_t len) const {
   // RFC 9293 §3.10.7.4, the four cases of the acceptance test.
-  const std::uint32_t wnd = t.rcv_adv > t.rcv_nxt ? static_cast<std::uint32_t>(t.rcv_adv - t.rcv_nxt) : 0;
+  const std::uint32_t wnd = seq_len_or_zero(t.rcv_nxt, t.rcv_adv);
   if (len == 0) return wnd == 0 ? seq == t.rcv_nxt : SeqNum::in_window(seq, t.rcv_nxt, wnd);
   if (wnd == 0) return false;
   return SeqNum::in_window(seq, t.rcv_nxt, wnd) || SeqNum::in_window(seq + (len - 1), t.rcv_nxt, wnd);
@@ -91,19 +91,20 @@ void TcpLayer::send_challenge_ack(Tcb& t, Instant now) {
 void TcpLayer::apply_syn_options(Tcb& t, const wire::TcpOptions& o) {
   // RFC 9293 §3.7.1: send MSS is the peer's MSS option (536 without one),
   // never more than our own path allows.
-  t.mss_base = std::min<std::uint32_t>(o.mss ? std::max<std::uint16_t>(*o.mss, 64) : 536, t.rcv_mss);
+  t.mss_base = std::min<std::uint32_t>(o.mss ? std::max<std::uint32_t>(*o.mss, tcp::kMinPeerMss) : tcp::kDefaultMss,
+                                       t.rcv_mss);
   // RFC 7323 §2.2: both sides must send window scale for either to use it.
   t.wscale_ok = cfg_.window_scaling && o.window_scale.has_value();
   if (t.wscale_ok) {
-    t.snd_wscale = std::min<std::uint8_t>(*o.window_scale, 14);  // RFC 7323 §2.3
+    t.snd_wscale = std::min(*o.window_scale, tcp::kMaxWindowShift);
   } else {
     t.snd_wscale = 0;
     t.rcv_wscale = 0;
   }
   t.sack_ok = cfg_.sack && o.sack_permitted;
   t.ts_ok = cfg_.timestamps && o.timestamps.has_value();
-  if (t.ts_ok) t.ts_recent = o.timestamps->first;
-  t.mss = t.mss_base - (t.ts_ok ? 12 : 0);
+  if (t.ts_ok) t.ts_recent = o.timestamps->val;
+  t.mss = t.mss_base - (t.ts_ok ? static_cast<std::uint32_t>(wire::TcpOptions::timestamps_len) : 0);
   if (t.cc) t.cc->set_mss(t.mss);
 }
 
@@ -137,11 +138,11 @@ void TcpLayer::update_window(Tcb& t, const wire::TcpView& seg) {
 
 void TcpLayer::take_rtt_sample(Tcb& t, const wire::TcpView& seg, SeqNum ack, Instant now) {
   const auto& ts = seg.options().timestamps;
-  if (t.ts_ok && ts && ts->second != 0) {
+  if (t.ts_ok && ts && ts->ecr != TsVal{0}) {
     // RFC 7323 §4.1: the echoed timestamp ties the ACK to one transmission,
     // so even retransmitted segments give a valid sample.
-    const std::uint32_t ms = ts_now(t, now) - ts->second;
-    if (ms < 60000) t.rto.on_sample(std::chrono::milliseconds(ms));
+    const std::uint32_t ms = TsVal{ts_now(t, now)}.since(ts->ecr);
+    if (ms < tcp::kMaxTsRttSample.count()) t.rto.on_sample(std::chrono::milliseconds(ms));
     return;
   }
   if (t.rtt_seq && ack > *t.rtt_seq) {
@@ -191,14 +192,14 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
     // RFC 7323 §4.3: SEG.SEQ (IRS) <= Last.ACK.sent (IRS + 1) and the TSval
     // is newer, so TS.Recent takes it; the SYN-ACK then echoes the SYN that
     // is being answered, not the first one.
-    if (t.ts_ok && ts && static_cast<std::int32_t>(ts->first - t.ts_recent) > 0) t.ts_recent = ts->first;
+    if (t.ts_ok && ts && ts->val > t.ts_recent) t.ts_recent = ts->val;
     send_syn(t, now);
     return;
   }
 
   // PAWS (RFC 7323 §5.3): a segment whose timestamp is older than TS.Recent
   // is an old duplicate; drop it and ACK (unless it is a RST).
-  if (t.ts_ok && ts && !seg.has(flag::rst) && static_cast<std::int32_t>(ts->first - t.ts_recent) < 0) {
+  if (t.ts_ok && ts && !seg.has(flag::rst) && ts->val < t.ts_recent) {
     ++counters_.paws_rejected;
     // RFC 2883 §4.3: a segment PAWS discards is a duplicate like any other,
     // and the ACK answering it reports it.
@@ -213,7 +214,7 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
   if (!acceptable(t, seq, seg_len)) {
     // RFC 9293: with a zero window, valid ACKs (and RSTs) are still
     // processed; the text is dropped.
-    const std::uint32_t wnd = t.rcv_adv > t.rcv_nxt ? static_cast<std::uint32_t>(t.rcv_adv - t.rcv_nxt) : 0;
+    const std::uint32_t wnd = seq_len_or_zero(t.rcv_nxt, t.rcv_adv);
     if (wnd == 0 && seq == t.rcv_nxt && seg_len > 0) {
       zero_window_ack = true;
     } else {
@@ -249,8 +250,7 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
   // window with a bogus ACK and a huge TSval would then poison TS.Recent
   // and PAWS would drop every later valid segment: RFC 5961 §5.2's blind
   // injection. Linux takes it after the ACK check too; docs/conformance.md.)
-  const bool take_ts =
-      t.ts_ok && ts && seq <= t.last_ack_sent && static_cast<std::int32_t>(ts->first - t.ts_recent) >= 0;
+  const bool take_ts = t.ts_ok && ts && seq <= t.last_ack_sent && ts->val >= t.ts_recent;
 
   // RFC 3168 §6.1.3: on an acceptable segment, the peer's CWR ends the
   // echo of an earlier CE, and a CE starts one: ECE on every ACK until the
@@ -322,7 +322,7 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
   bool dsack_noted = false;
   auto trim_front = [&] {
     if (!(seq < t.rcv_nxt)) return;
-    const std::uint32_t skip = static_cast<std::uint32_t>(t.rcv_nxt - seq);
+    const std::uint32_t skip = seq_len(seq, t.rcv_nxt);
     if (t.sack_ok && t.data && !payload.empty() && !dsack_noted) {
       t.data->ooo.note_duplicate(seq, seq + std::min<std::uint32_t>(skip, static_cast<std::uint32_t>(payload.size())));
       t.ack_now = true;
@@ -343,8 +343,9 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
     t.ack_now = true;
   }
   {
-    const std::uint32_t wnd = t.rcv_adv > t.rcv_nxt ? static_cast<std::uint32_t>(t.rcv_adv - t.rcv_nxt) : 0;
-    const std::uint32_t room = wnd > static_cast<std::uint32_t>(seq - t.rcv_nxt) ? wnd - static_cast<std::uint32_t>(seq - t.rcv_nxt) : 0;
+    const std::uint32_t wnd = seq_len_or_zero(t.rcv_nxt, t.rcv_adv);
+    const std::uint32_t off = seq_len(t.rcv_nxt, seq);
+    const std::uint32_t room = wnd > off ? wnd - off : 0;
     if (payload.size() > room) {
       payload = payload.first(room);
       fin = false;
@@ -442,7 +443,7 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
       return;
   }
 
-  if (take_ts) t.ts_recent = ts->first;
+  if (take_ts) t.ts_recent = ts->val;
 
   // sixth, check the URG bit (weft does not implement urgent data; the
   // pointer is ignored, RFC 6093 discourages its use)
@@ -596,11 +597,11 @@ bool TcpLayer::process_ack(Tcb& t, const wire::TcpView& seg, Instant now) {
 
   const std::uint32_t wnd_before = t.snd_wnd;
   if (ack > t.snd_una) {
-    const std::uint32_t acked = static_cast<std::uint32_t>(ack - t.snd_una);
-    const std::uint32_t flight_before = static_cast<std::uint32_t>(t.snd_max - t.snd_una);
+    const std::uint32_t acked = seq_len(t.snd_una, ack);
+    const std::uint32_t flight_before = seq_len(t.snd_una, t.snd_max);
     const SeqNum data_acked_to = std::min(ack, t.data_end());
     if (data_acked_to > t.snd_buf_seq) {
-      const std::uint32_t n = static_cast<std::uint32_t>(data_acked_to - t.snd_buf_seq);
+      const std::uint32_t n = seq_len(t.snd_buf_seq, data_acked_to);
       t.data->snd.consume(n);
       t.snd_buf_seq += n;
       t.bytes_acked += n;
@@ -692,7 +693,7 @@ void TcpLayer::on_ece(Tcb& t, SeqNum ack) {
   t.ecn_recover = t.snd_max;
   t.cwr_pending = true;
   if (t.recovery != Recovery::none) return;
-  t.cc->on_loss_detected(static_cast<std::uint32_t>(t.snd_max - t.snd_una));
+  t.cc->on_loss_detected(seq_len(t.snd_una, t.snd_max));
   t.cc->set_cwnd(t.cc->ssthresh());
   ++counters_.ecn_reductions;
 }
@@ -709,7 +710,7 @@ void TcpLayer::on_dupack(Tcb& t, Instant now) {
       // RFC 5681 §3.2 step 2: "When [RFC3042] is in use, additional data
       // sent in limited transmit MUST NOT be included in this calculation"
       // of ssthresh from FlightSize.
-      const std::uint32_t flight = static_cast<std::uint32_t>(t.snd_max - t.snd_una) - t.limited_sent;
+      const std::uint32_t flight = seq_len(t.snd_una, t.snd_max) - t.limited_sent;
       if (t.sack_ok) {
         // RFC 6675 §5.1: after a retransmission timeout (which set
         // "recover", RecoveryPoint + 1, to HighData + 1) "a new recovery
@@ -774,10 +775,10 @@ void TcpLayer::limited_transmit(Tcb& t, Instant now) {
   if (t.snd_nxt != t.snd_max) return;  // resending after an RTO: nothing "previously unsent" goes first
   const SeqNum end_data = t.data_end();
   if (!(t.snd_nxt < end_data)) return;
-  const std::uint32_t avail = static_cast<std::uint32_t>(end_data - t.snd_nxt);
+  const std::uint32_t avail = seq_len(t.snd_nxt, end_data);
   const std::uint32_t len = std::min(avail, t.mss);
   if (len < t.mss && !t.opt.nodelay && !t.fin_queued) return;
-  const std::uint32_t flight = static_cast<std::uint32_t>(t.snd_max - t.snd_una);
+  const std::uint32_t flight = seq_len(t.snd_una, t.snd_max);
   if (flight + len > t.snd_wnd) return;                  // the receiver's window
   if (flight + len > t.cc->cwnd() + 2 * t.mss) return;   // cwnd + 2*SMSS
   t.limited_sent += transmit(t, t.snd_nxt, len, now);
@@ -797,7 +798,7 @@ void TcpLayer::process_text(Tcb& t, SeqNum seq, std::span<const std::uint8_t> pa
     t.quick_acks = std::clamp<std::uint32_t>(static_cast<std::uint32_t>(d.rcv.free()) / per, 2, 16);
   }
   t.last_data_rcv = now;
-  std::uint32_t off = static_cast<std::uint32_t>(seq - t.rcv_nxt);
+  std::uint32_t off = seq_len(t.rcv_nxt, seq);
   if (off >= d.rcv.free()) {
     ++counters_.ooo_dropped;
     t.ack_now = true;

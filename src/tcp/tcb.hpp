@@ -18,6 +18,7 @@
 #include "transport/socket_id.hpp"
 #include "tcp/byte_ring.hpp"
 #include "tcp/congestion.hpp"
+#include "tcp/constants.hpp"
 #include "tcp/reassembly.hpp"
 #include "tcp/rto.hpp"
 #include "tcp/sack.hpp"
@@ -99,9 +100,9 @@ struct Tcb {
   bool fin_received = false;   // the peer's FIN was processed: end of stream
 
   // --- negotiated options
-  std::uint32_t mss = 536;     // effective send MSS: data bytes per segment (RFC 9293 §3.7.1)
-  std::uint32_t mss_base = 536;  // the same before the timestamp option's 12 bytes
-  std::uint32_t rcv_mss = 536; // what we announced / expect
+  std::uint32_t mss = kDefaultMss;       // effective send MSS: data bytes per segment (RFC 9293 §3.7.1)
+  std::uint32_t mss_base = kDefaultMss;  // the same before the timestamp option's 12 bytes
+  std::uint32_t rcv_mss = kDefaultMss;   // what we announced / expect
   bool sack_ok = false;
   bool ts_ok = false;
   bool wscale_ok = false;
@@ -112,7 +113,7 @@ struct Tcb {
   bool ece_pending = false;
   bool cwr_pending = false;
   SeqNum ecn_recover{};
-  std::uint32_t ts_recent = 0;
+  TsVal ts_recent{};                    // TS.Recent (RFC 7323 §4.3)
   std::uint32_t ts_offset = 0;
   SeqNum last_ack_sent{};
 
@@ -178,7 +179,7 @@ struct Tcb {
   // SND.NXT, so that a timeout pulling SND.NXT back does not count again).
   std::size_t snd_unsent() const {
     const SeqNum end = data_end();
-    return snd_max < end ? static_cast<std::size_t>(static_cast<std::uint32_t>(end - snd_max)) : 0;
+    return seq_len_or_zero(snd_max, end);
   }
   // Whether the FIN (queued) has been acknowledged.
   bool fin_acked() const { return fin_queued && snd_una == data_end() + 1; }

@@ -92,17 +92,30 @@ struct SackBlock {
   bool operator==(const SackBlock&) const = default;
 };
 
+// The timestamps option's two values (RFC 7323 §3.2).
+struct TcpTimestamps {
+  TsVal val;  // TSval: the sender's clock
+  TsVal ecr;  // TSecr: the TSval echoed (meaningful with ACK)
+  bool operator==(const TcpTimestamps&) const = default;
+};
+
 struct TcpOptions {
   // The largest option space: a data offset of 15 words minus the fixed
   // 20-byte header (RFC 9293 §3.1).
   static constexpr std::size_t max_len = 40;
+  // The timestamps option as sent, 10 bytes after two NOPs (RFC 7323
+  // Appendix A): what it takes from every segment's payload room.
+  static constexpr std::size_t timestamps_len = 12;
+  // The SACK option with n blocks as sent: NOP NOP, kind, length, then 8
+  // bytes a block (RFC 2018 §3).
+  static constexpr std::size_t sack_len(std::size_t blocks) { return 4 + 8 * blocks; }
 
   std::optional<std::uint16_t> mss;
   // The shift count as received; clamping to 14 (RFC 7323 §2.3) is the TCP
   // layer's job, the wire format carries any byte.
   std::optional<std::uint8_t> window_scale;
   bool sack_permitted = false;
-  std::optional<std::pair<std::uint32_t, std::uint32_t>> timestamps;  // TSval, TSecr
+  std::optional<TcpTimestamps> timestamps;
   std::array<SackBlock, 4> sack{};
   std::uint8_t sack_count = 0;
 

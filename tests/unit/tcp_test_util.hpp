@@ -99,7 +99,7 @@ inline std::string describe(const Seg& g) {
   o << "] seq " << g.h.seq.value() << " ack " << g.h.ack.value() << " win " << g.h.window << " len " << g.data.size();
   for (std::size_t i = 0; i < g.h.options.sack_count; ++i)
     o << " sack " << g.h.options.sack[i].left.value() << "-" << g.h.options.sack[i].right.value();
-  if (g.h.options.timestamps) o << " ts " << g.h.options.timestamps->first << "/" << g.h.options.timestamps->second;
+  if (g.h.options.timestamps) o << " ts " << g.h.options.timestamps->val.value() << "/" << g.h.options.timestamps->ecr.value();
   if (g.ecn) o << " ecn " << int{g.ecn};
   return o.str();
 }
@@ -128,8 +128,8 @@ inline ::testing::AssertionResult seg_matches(const Seg& g, const SegMatch& m) {
     check(same, "sack", m.sack->empty() ? std::string("none") : want.str());
   }
   const auto& ts = g.h.options.timestamps;
-  if (m.tsval) check(ts && ts->first == *m.tsval, "tsval", *m.tsval);
-  if (m.tsecr) check(ts && ts->second == *m.tsecr, "tsecr", *m.tsecr);
+  if (m.tsval) check(ts && ts->val.value() == *m.tsval, "tsval", *m.tsval);
+  if (m.tsecr) check(ts && ts->ecr.value() == *m.tsecr, "tsecr", *m.tsecr);
   if (m.ecn) check(g.ecn == *m.ecn, "ecn", int{*m.ecn});
   if (first) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << describe(g) << ": " << why.str();
@@ -232,7 +232,7 @@ inline Established established(Stack& s, Instant now, wire::TcpOptions syn_opts 
   EXPECT_EQ(out[0].h.ack, SeqNum{peer_isn + 1});
   e.iss = out[0].h.seq.value();
   auto ack = hdr(peer_isn + 1, e.iss + 1, flag::ack);
-  if (syn_opts.timestamps) ack.options.timestamps = std::pair{syn_opts.timestamps->first + 1, out[0].h.options.timestamps ? out[0].h.options.timestamps->first : 0};
+  if (syn_opts.timestamps) ack.options.timestamps = wire::TcpTimestamps{syn_opts.timestamps->val + 1, out[0].h.options.timestamps ? out[0].h.options.timestamps->val : TsVal{0}};
   s.receive(packet(ack), now);
   auto a = tcp.accept(e.listener);
   EXPECT_TRUE(a);

@@ -57,8 +57,8 @@ TEST(Tcp, ParsesKnownSyn) {
   EXPECT_EQ(o.mss, 1460);
   EXPECT_TRUE(o.sack_permitted);
   ASSERT_TRUE(o.timestamps);
-  EXPECT_EQ(o.timestamps->first, 0x0a0b0c0du);
-  EXPECT_EQ(o.timestamps->second, 0u);
+  EXPECT_EQ(o.timestamps->val.value(), 0x0a0b0c0du);
+  EXPECT_EQ(o.timestamps->ecr.value(), 0u);
   EXPECT_EQ(o.window_scale, 7);
   EXPECT_EQ(o.sack_count, 0);
 }
@@ -110,7 +110,7 @@ TEST(Tcp, EmitsKnownSynByteForByte) {
             .window = 64240};
   r.options.mss = 1460;
   r.options.sack_permitted = true;
-  r.options.timestamps = {{0x0a0b0c0d, 0}};
+  r.options.timestamps = wire::TcpTimestamps{TsVal{0x0a0b0c0d}, TsVal{0}};
   r.options.window_scale = 7;
   ASSERT_EQ(r.header_len(), 40u);
   std::vector<std::uint8_t> b(40, 0xee);
@@ -132,7 +132,7 @@ TEST(Tcp, RoundTripsRandomSegments) {
     if (rng.chance(0.5)) r.options.mss = static_cast<std::uint16_t>(rng.next());
     if (rng.chance(0.5)) r.options.window_scale = static_cast<std::uint8_t>(rng.below(15));
     r.options.sack_permitted = rng.chance(0.5);
-    if (rng.chance(0.5)) r.options.timestamps = {{static_cast<std::uint32_t>(rng.next()), static_cast<std::uint32_t>(rng.next())}};
+    if (rng.chance(0.5)) r.options.timestamps = wire::TcpTimestamps{TsVal{static_cast<std::uint32_t>(rng.next())}, TsVal{static_cast<std::uint32_t>(rng.next())}};
     r.options.sack_count = static_cast<std::uint8_t>(rng.below(5));
     for (auto& blk : r.options.sack) blk = {SeqNum{static_cast<std::uint32_t>(rng.next())}, SeqNum{static_cast<std::uint32_t>(rng.next())}};
     // What can be sent is what fits; the rest is dropped by emit (RFC 2018 §3).
@@ -160,7 +160,7 @@ TEST(TcpOptions, EmitLenIsPaddedAndFitsTheOptionSpace) {
   EXPECT_EQ(o.emit_len(), 8u);
   o.sack_permitted = true;
   EXPECT_EQ(o.emit_len(), 12u);
-  o.timestamps = {{1, 2}};
+  o.timestamps = wire::TcpTimestamps{TsVal{1}, TsVal{2}};
   EXPECT_EQ(o.emit_len(), 20u) << "SACK-permitted shares the timestamps' alignment word";
   o.sack_count = 4;
   EXPECT_EQ(o.sack_blocks_to_emit(), 2u) << "20 bytes of other options leave room for 2 blocks";
@@ -170,7 +170,7 @@ TEST(TcpOptions, EmitLenIsPaddedAndFitsTheOptionSpace) {
   sack_only.sack_count = 4;
   EXPECT_EQ(sack_only.sack_blocks_to_emit(), 4u);
   EXPECT_EQ(sack_only.emit_len(), 36u);
-  sack_only.timestamps = {{1, 2}};
+  sack_only.timestamps = wire::TcpTimestamps{TsVal{1}, TsVal{2}};
   EXPECT_EQ(sack_only.sack_blocks_to_emit(), 3u) << "RFC 2018 §3: 3 blocks beside timestamps";
   EXPECT_EQ(sack_only.emit_len(), 40u);
   sack_only.sack_count = 200;  // nonsense count: capped, never read past the array
