@@ -65,14 +65,6 @@ void TcpLayer::input(Ipv4Addr src, Ipv4Addr dst, std::span<const std::uint8_t> s
 
 // --------------------------------------------------------- helpers
 
-bool TcpLayer::acceptable(const Tcb& t, SeqNum seq, std::uint32_t len) const {
-  // RFC 9293 §3.10.7.4, the four cases of the acceptance test.
-  const std::uint32_t wnd = seq_len_or_zero(t.rcv_nxt, t.rcv_adv);
-  if (len == 0) return wnd == 0 ? seq == t.rcv_nxt : SeqNum::in_window(seq, t.rcv_nxt, wnd);
-  if (wnd == 0) return false;
-  return SeqNum::in_window(seq, t.rcv_nxt, wnd) || SeqNum::in_window(seq + (len - 1), t.rcv_nxt, wnd);
-}
-
 void TcpLayer::send_challenge_ack(Tcb& t, Instant now) {
   // RFC 5961 §7: rate-limited, per socket here.
   if (now - t.challenge_window >= 1s) {
@@ -211,11 +203,10 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
 
   // first, check sequence number
   bool zero_window_ack = false;
-  if (!acceptable(t, seq, seg_len)) {
+  if (!t.acceptable(seq, seg_len)) {
     // RFC 9293: with a zero window, valid ACKs (and RSTs) are still
     // processed; the text is dropped.
-    const std::uint32_t wnd = seq_len_or_zero(t.rcv_nxt, t.rcv_adv);
-    if (wnd == 0 && seq == t.rcv_nxt && seg_len > 0) {
+    if (t.rcv_wnd() == 0 && seq == t.rcv_nxt && seg_len > 0) {
       zero_window_ack = true;
     } else {
       if (seg.has(flag::rst)) return;
@@ -343,7 +334,7 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
     t.ack_now = true;
   }
   {
-    const std::uint32_t wnd = seq_len_or_zero(t.rcv_nxt, t.rcv_adv);
+    const std::uint32_t wnd = t.rcv_wnd();
     const std::uint32_t off = seq_len(t.rcv_nxt, seq);
     const std::uint32_t room = wnd > off ? wnd - off : 0;
     if (payload.size() > room) {
@@ -449,30 +440,17 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
   // pointer is ignored, RFC 6093 discourages its use)
 
   // seventh, process the segment text
-  if (!payload.empty()) {
-    switch (t.state) {
-      case TcpState::established:
-      case TcpState::fin_wait_1:
-      case TcpState::fin_wait_2:
-        if (t.user_closed) {
-          // New data for a closed socket cannot be delivered: RST (RFC 9293
-          // §3.10.4, as Linux does for an orphan receiving data).
-          send_rst_for(t, now);
-          connection_done(t, std::nullopt, now);
-          return;
-        }
-        process_text(t, seq, payload, dsack_noted, now);
-        break;
-      case TcpState::close_wait:
-      case TcpState::closing:
-      case TcpState::last_ack:
-      case TcpState::time_wait:
-      case TcpState::closed:
-      case TcpState::listen:
-      case TcpState::syn_sent:
-      case TcpState::syn_received:
-        break;  // "This should not occur, since a FIN has been received"
+  // In the other states "This should not occur, since a FIN has been
+  // received" (or the handshake is not done): the text is ignored.
+  if (!payload.empty() && tcp::accepts_text(t.state)) {
+    if (t.user_closed) {
+      // New data for a closed socket cannot be delivered: RST (RFC 9293
+      // §3.10.4, as Linux does for an orphan receiving data).
+      send_rst_for(t, now);
+      connection_done(t, std::nullopt, now);
+      return;
     }
+    process_text(t, seq, payload, dsack_noted, now);
   }
 
   // eighth, check the FIN bit. The FIN takes effect once RCV.NXT reaches
@@ -598,7 +576,7 @@ bool TcpLayer::process_ack(Tcb& t, const wire::TcpView& seg, Instant now) {
   const std::uint32_t wnd_before = t.snd_wnd;
   if (ack > t.snd_una) {
     const std::uint32_t acked = seq_len(t.snd_una, ack);
-    const std::uint32_t flight_before = seq_len(t.snd_una, t.snd_max);
+    const std::uint32_t flight_before = t.flight_size();
     const SeqNum data_acked_to = std::min(ack, t.data_end());
     if (data_acked_to > t.snd_buf_seq) {
       const std::uint32_t n = seq_len(t.snd_buf_seq, data_acked_to);
@@ -693,7 +671,7 @@ void TcpLayer::on_ece(Tcb& t, SeqNum ack) {
   t.ecn_recover = t.snd_max;
   t.cwr_pending = true;
   if (t.recovery != Recovery::none) return;
-  t.cc->on_loss_detected(seq_len(t.snd_una, t.snd_max));
+  t.cc->on_loss_detected(t.flight_size());
   t.cc->set_cwnd(t.cc->ssthresh());
   ++counters_.ecn_reductions;
 }
@@ -710,7 +688,7 @@ void TcpLayer::on_dupack(Tcb& t, Instant now) {
       // RFC 5681 §3.2 step 2: "When [RFC3042] is in use, additional data
       // sent in limited transmit MUST NOT be included in this calculation"
       // of ssthresh from FlightSize.
-      const std::uint32_t flight = seq_len(t.snd_una, t.snd_max) - t.limited_sent;
+      const std::uint32_t flight = t.flight_size() - t.limited_sent;
       if (t.sack_ok) {
         // RFC 6675 §5.1: after a retransmission timeout (which set
         // "recover", RecoveryPoint + 1, to HighData + 1) "a new recovery
@@ -773,12 +751,11 @@ void TcpLayer::on_dupack(Tcb& t, Instant now) {
 void TcpLayer::limited_transmit(Tcb& t, Instant now) {
   if (t.dupacks < 1 || t.dupacks > 2) return;
   if (t.snd_nxt != t.snd_max) return;  // resending after an RTO: nothing "previously unsent" goes first
-  const SeqNum end_data = t.data_end();
-  if (!(t.snd_nxt < end_data)) return;
-  const std::uint32_t avail = seq_len(t.snd_nxt, end_data);
+  const std::uint32_t avail = t.snd_avail();
+  if (avail == 0) return;
   const std::uint32_t len = std::min(avail, t.mss);
   if (len < t.mss && !t.opt.nodelay && !t.fin_queued) return;
-  const std::uint32_t flight = seq_len(t.snd_una, t.snd_max);
+  const std::uint32_t flight = t.flight_size();
   if (flight + len > t.snd_wnd) return;                  // the receiver's window
   if (flight + len > t.cc->cwnd() + 2 * t.mss) return;   // cwnd + 2*SMSS
   t.limited_sent += transmit(t, t.snd_nxt, len, now);

@@ -14,10 +14,9 @@ namespace flag = wire::tcp_flag;
 
 std::uint16_t TcpLayer::window_to_advertise(Tcb& t) {
   // RFC 7323 §2.2: the window of a SYN or SYN-ACK is never scaled.
-  const bool syn = t.state == TcpState::syn_sent || t.state == TcpState::syn_received;
-  const unsigned shift = syn ? 0 : t.rcv_wscale;
+  const unsigned shift = tcp::is_handshaking(t.state) ? 0 : t.rcv_wscale;
   if (t.rcv_adv < t.rcv_nxt) t.rcv_adv = t.rcv_nxt;
-  const std::uint32_t before = seq_len(t.rcv_nxt, t.rcv_adv);
+  const std::uint32_t before = t.rcv_wnd();  // RCV.ADV was just raised to RCV.NXT at least
   std::uint32_t want = before;
   if (t.data) {
     const SeqNum edge = t.rcv_nxt + static_cast<std::uint32_t>(rcv_space(t));
@@ -48,18 +47,12 @@ std::uint16_t TcpLayer::window_to_advertise(Tcb& t) {
   // that is dropped as Linux drops data past its memory limit.
   if (t.data) {
     auto& rcv = t.data->rcv;
-    const std::size_t offered = seq_len(t.rcv_nxt, t.rcv_adv);
+    const std::size_t offered = t.rcv_wnd();
     const std::size_t most = t.rcv_buf + std::max<std::size_t>(std::size_t{1} << shift, t.rcv_buf / 8);
     if (rcv.free() < offered && rcv.capacity() < most)
       (void)rcv.resize(std::min(rcv.size() + offered, most));  // growing cannot fail
   }
   return static_cast<std::uint16_t>(field);
-}
-
-std::uint32_t TcpLayer::usable_window(const Tcb& t) const {
-  const std::uint32_t wnd = std::min<std::uint32_t>(t.snd_wnd, t.cc ? t.cc->cwnd() : t.mss);
-  const std::uint32_t flight = seq_len(t.snd_una, t.snd_nxt);
-  return wnd > flight ? wnd - flight : 0;
 }
 
 void TcpLayer::send_raw(const FourTuple& tuple, const wire::TcpRepr& r, std::span<const std::uint8_t> payload,
@@ -238,23 +231,7 @@ void TcpLayer::output(Tcb& t, Instant now, Push mode) {
   // TCP_CORK, or MSG_MORE for this call: a partial segment waits.
   const bool corked = mode == Push::more || (mode == Push::normal && t.opt.cork);
   const bool push = mode == Push::push;
-  bool can_send = false;
-  switch (t.state) {
-    case TcpState::established:
-    case TcpState::close_wait:
-    case TcpState::fin_wait_1:
-    case TcpState::closing:
-    case TcpState::last_ack:
-    case TcpState::fin_wait_2:
-      can_send = t.data != nullptr;
-      break;
-    case TcpState::closed:
-    case TcpState::listen:
-    case TcpState::syn_sent:
-    case TcpState::syn_received:
-    case TcpState::time_wait:
-      break;
-  }
+  const bool can_send = tcp::sends_data(t.state) && t.data != nullptr;
   bool sent_any = false;
   if (can_send && t.recovery == tcp::Recovery::sack) {
     const auto before = counters_.out_segs;
@@ -264,9 +241,9 @@ void TcpLayer::output(Tcb& t, Instant now, Push mode) {
     for (int guard = 0; guard < 100000; ++guard) {
       const SeqNum end_data = t.data_end();
       const bool fin_pending = t.fin_queued && t.snd_nxt <= end_data;
-      const std::uint32_t avail = seq_len_or_zero(t.snd_nxt, end_data);
+      const std::uint32_t avail = t.snd_avail();
       if (avail == 0 && !fin_pending) break;
-      const std::uint32_t usable = usable_window(t);
+      const std::uint32_t usable = t.usable_window();
       const std::uint32_t len = std::min({avail, usable, t.mss});
       bool go = false;
       if (len > 0 && len == t.mss) {
@@ -302,7 +279,7 @@ void TcpLayer::output(Tcb& t, Instant now, Push mode) {
   // and the cork's own ceiling sends it.
   const bool window_holds =
       t.snd_nxt < t.data_end() &&
-      usable_window(t) < std::min(seq_len(t.snd_nxt, t.data_end()), t.mss);
+      t.usable_window() < std::min(t.snd_avail(), t.mss);
   if (can_send && t.snd_nxt == t.snd_una && t.snd_una == t.snd_max && t.snd_nxt < t.data_end() &&
       (window_holds || !corked)) {
     if (!t.persist_at) {
@@ -331,9 +308,8 @@ void TcpLayer::output_sack_recovery(Tcb& t, Instant now) {
     // Rule (2): new data, if the receiver's window allows.
     const SeqNum end_data = t.data_end();
     if (t.snd_nxt == t.snd_max && (t.snd_nxt < end_data || (t.fin_queued && t.snd_nxt == end_data))) {
-      const std::uint32_t avail = seq_len_or_zero(t.snd_nxt, end_data);
-      const std::uint32_t in_wnd = seq_len_or_zero(t.snd_nxt, t.snd_una + t.snd_wnd);
-      const std::uint32_t len = std::min({avail, in_wnd, t.mss});
+      const std::uint32_t avail = t.snd_avail();
+      const std::uint32_t len = std::min({avail, t.snd_wnd_left(), t.mss});
       if (len > 0 || avail == 0) {
         if (transmit(t, t.snd_nxt, len, now) > 0) continue;
       }
@@ -364,22 +340,7 @@ void TcpLayer::maybe_window_update(Tcb& t, Instant now) {
   // After the application reads: tell the peer when the window opened by
   // enough to matter (RFC 9293 §3.8.6.2.2), at once rather than at the next
   // delayed ACK, or a sender stopped by a zero window waits for its probe.
-  if (!t.data || t.fin_received) return;
-  switch (t.state) {
-    case TcpState::established:
-    case TcpState::fin_wait_1:
-    case TcpState::fin_wait_2:
-      break;
-    case TcpState::closed:
-    case TcpState::listen:
-    case TcpState::syn_sent:
-    case TcpState::syn_received:
-    case TcpState::close_wait:
-    case TcpState::closing:
-    case TcpState::last_ack:
-    case TcpState::time_wait:
-      return;
-  }
+  if (!t.data || t.fin_received || !tcp::accepts_text(t.state)) return;
   // Measured against the free space when the window was last offered, not
   // against the edge offered (which the unscaled SYN window may have held
   // far lower): only what reads freed since then counts.

@@ -358,7 +358,6 @@ class TcpLayer {
   // --- input (input.cpp)
   void input_segment(Tcb& t, const wire::TcpView& seg, Instant now);
   void input_syn_sent(Tcb& t, const wire::TcpView& seg, Instant now);
-  bool acceptable(const Tcb& t, SeqNum seq, std::uint32_t len) const;
   bool process_ack(Tcb& t, const wire::TcpView& seg, Instant now);
   // The seventh step for in-window text at seq (trimmed to RCV.NXT and
   // the window). dsack_noted: a D-SACK was already noted for this segment
@@ -411,7 +410,6 @@ class TcpLayer {
     const std::size_t used = t.data->rcv.size();
     return t.rcv_buf > used ? t.rcv_buf - used : 0;
   }
-  std::uint32_t usable_window(const Tcb& t) const;
   void maybe_window_update(Tcb& t, Instant now);
 
   // --- timers (timers.cpp)
