@@ -2,7 +2,7 @@
 //
 // TcpLayer is the whole transport: the socket table, demultiplexing (the
 // ConnectionIndex on the 4-tuple, then the listener through the PortTable),
-// the state machine (input.cpp), the sender (output.cpp), the timers
+// the state machine (input*.cpp), the sender (output.cpp), the timers
 // (timers.cpp, one TimerHeap keyed by socket) and listeners with their SYN
 // and accept queues (listener.cpp).
 //
@@ -355,7 +355,8 @@ class TcpLayer {
   void connection_done(Tcb& t, std::optional<std::errc> err, Instant now);
   void enter_time_wait(Tcb& t, Instant now);
 
-  // --- input (input.cpp)
+  // --- input (input.cpp: demux and the per-state steps; input_syn.cpp,
+  // input_ack.cpp and input_text.cpp: SYN-SENT, ACK processing, text and FIN)
   void input_segment(Tcb& t, const wire::TcpView& seg, Instant now);
   void input_syn_sent(Tcb& t, const wire::TcpView& seg, Instant now);
   bool process_ack(Tcb& t, const wire::TcpView& seg, Instant now);
