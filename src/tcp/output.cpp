@@ -14,10 +14,9 @@ namespace flag = wire::tcp_flag;
 
 std::uint16_t TcpLayer::window_to_advertise(Tcb& t) {
   // RFC 7323 §2.2: the window of a SYN or SYN-ACK is never scaled.
-  const bool syn = t.state == TcpState::syn_sent || t.state == TcpState::syn_received;
-  const unsigned shift = syn ? 0 : t.rcv_wscale;
+  const unsigned shift = tcp::is_handshaking(t.state) ? 0 : t.rcv_wscale;
   if (t.rcv_adv < t.rcv_nxt) t.rcv_adv = t.rcv_nxt;
-  const std::uint32_t before = static_cast<std::uint32_t>(t.rcv_adv - t.rcv_nxt);
+  const std::uint32_t before = t.rcv_wnd();  // RCV.ADV was just raised to RCV.NXT at least
   std::uint32_t want = before;
   if (t.data) {
     const SeqNum edge = t.rcv_nxt + static_cast<std::uint32_t>(rcv_space(t));
@@ -25,17 +24,16 @@ std::uint16_t TcpLayer::window_to_advertise(Tcb& t) {
     // min(RCV.BUFF / 2, Eff.snd.MSS), so the peer is never offered a sliver.
     const std::uint32_t threshold =
         std::min<std::uint32_t>(static_cast<std::uint32_t>(t.rcv_buf / 2), t.rcv_mss);
-    if (edge > t.rcv_adv && static_cast<std::uint32_t>(edge - t.rcv_adv) >= threshold)
-      want = static_cast<std::uint32_t>(edge - t.rcv_nxt);
+    if (edge > t.rcv_adv && seq_len(t.rcv_adv, edge) >= threshold) want = seq_len(t.rcv_nxt, edge);
     if (edge > t.rcv_free_edge) t.rcv_free_edge = edge;
   }
-  std::uint32_t field = std::min<std::uint32_t>(want >> shift, 65535);
+  std::uint32_t field = std::min<std::uint32_t>(want >> shift, tcp::kMaxWindowField);
   // Scaling rounds down, which could pull the right edge left of what the
   // peer was already offered: round up instead (RFC 7323 §2.4: the edge
   // never moves left; Linux's tcp_select_window does the same).
   if ((std::uint64_t{field} << shift) < before)
     field = std::min<std::uint32_t>(static_cast<std::uint32_t>((std::uint64_t{before} + (1u << shift) - 1) >> shift),
-                                    65535);
+                                    tcp::kMaxWindowField);
   // RCV.WND is what this segment says, scaled: the acceptance test
   // (acceptable()) uses exactly that, never the larger free space behind
   // it (RFC 9293 §3.10.7.4, RFC 5961 §3.2).
@@ -49,18 +47,12 @@ std::uint16_t TcpLayer::window_to_advertise(Tcb& t) {
   // that is dropped as Linux drops data past its memory limit.
   if (t.data) {
     auto& rcv = t.data->rcv;
-    const std::size_t offered = static_cast<std::uint32_t>(t.rcv_adv - t.rcv_nxt);
+    const std::size_t offered = t.rcv_wnd();
     const std::size_t most = t.rcv_buf + std::max<std::size_t>(std::size_t{1} << shift, t.rcv_buf / 8);
     if (rcv.free() < offered && rcv.capacity() < most)
       (void)rcv.resize(std::min(rcv.size() + offered, most));  // growing cannot fail
   }
   return static_cast<std::uint16_t>(field);
-}
-
-std::uint32_t TcpLayer::usable_window(const Tcb& t) const {
-  const std::uint32_t wnd = std::min<std::uint32_t>(t.snd_wnd, t.cc ? t.cc->cwnd() : t.mss);
-  const std::uint32_t flight = static_cast<std::uint32_t>(t.snd_nxt - t.snd_una);
-  return wnd > flight ? wnd - flight : 0;
 }
 
 void TcpLayer::send_raw(const FourTuple& tuple, const wire::TcpRepr& r, std::span<const std::uint8_t> payload,
@@ -71,28 +63,28 @@ void TcpLayer::send_raw(const FourTuple& tuple, const wire::TcpRepr& r, std::spa
   if (!payload.empty()) std::memcpy(seg.data() + hl, payload.data(), payload.size());
   r.emit(seg, tuple.local.addr, tuple.remote.addr, payload.size(), !ip_.checksum_offload());
   ++counters_.out_segs;
-  if (r.flags & flag::rst) ++counters_.out_rsts;
+  if (r.flags.has(flag::rst)) ++counters_.out_rsts;
   // Don't-fragment on every segment: the MSS keeps segments within the MTU.
   (void)ip_.send_ip(std::move(b), IpSendParams{tuple.local.addr, tuple.remote.addr, IpProto::tcp, true}, now);  // a RST or reply with no connection behind it: nobody to tell (the IP layer counts the drop)
 }
 
-void TcpLayer::send_segment(Tcb& t, SeqNum seq, std::uint8_t flags, std::size_t data_len, Instant now) {
+void TcpLayer::send_segment(Tcb& t, SeqNum seq, wire::TcpFlags flags, std::size_t data_len, Instant now) {
   wire::TcpRepr r;
   r.src_port = t.tuple.local.port;
   r.dst_port = t.tuple.remote.port;
   r.seq = seq;
   r.flags = flags;
-  if (flags & flag::ack) r.ack = t.rcv_nxt;
+  if (flags.has(flag::ack)) r.ack = t.rcv_nxt;
   r.window = window_to_advertise(t);
   // RFC 3168 §6.1: the ECN-setup SYN carries ECE and CWR, the SYN-ACK ECE.
   // Then ECT(0) on new data only: never on a SYN, a pure ACK, a window
   // probe or a retransmission (§6.1.1, §6.1.4-6.1.5); CWR on the first new
   // data after a reduction; ECE on every ACK while a CE is unanswered.
   std::uint8_t ip_ecn = wire::ecn::not_ect;
-  if (flags & flag::syn) {
+  if (flags.has(flag::syn)) {
     if (t.state == TcpState::syn_sent && t.opt.ecn.value_or(cfg_.ecn)) r.flags |= flag::ece | flag::cwr;
     if (t.state == TcpState::syn_received && t.ecn_ok) r.flags |= flag::ece;
-  } else if (t.ecn_ok && !(flags & flag::rst)) {
+  } else if (t.ecn_ok && !flags.has(flag::rst)) {
     if (data_len > 0 && seq >= t.snd_max) {
       ip_ecn = wire::ecn::ect0;
       if (t.cwr_pending) {
@@ -100,24 +92,26 @@ void TcpLayer::send_segment(Tcb& t, SeqNum seq, std::uint8_t flags, std::size_t 
         t.cwr_pending = false;
       }
     }
-    if ((flags & flag::ack) && t.ece_pending) r.flags |= flag::ece;
+    if (flags.has(flag::ack) && t.ece_pending) r.flags |= flag::ece;
   }
-  if (flags & flag::syn) {
+  if (flags.has(flag::syn)) {
     // RFC 9293 §3.7.1: MSS from the link MTU. An active open offers every
     // option; a SYN-ACK answers only what the peer offered.
     const bool offer = t.state == TcpState::syn_sent;
-    r.options.mss = static_cast<std::uint16_t>(std::min<std::uint32_t>(t.rcv_mss, 65535));
+    r.options.mss = static_cast<std::uint16_t>(std::min<std::uint32_t>(t.rcv_mss, 0xffff));  // the option's 16 bits
     if (offer ? cfg_.window_scaling : t.wscale_ok) r.options.window_scale = t.rcv_wscale;
     r.options.sack_permitted = offer ? cfg_.sack : t.sack_ok;
-    if (offer ? cfg_.timestamps : t.ts_ok) r.options.timestamps = std::pair{ts_now(t, now), t.ts_recent};
+    if (offer ? cfg_.timestamps : t.ts_ok) r.options.timestamps = wire::TcpTimestamps{TsVal{ts_now(t, now)}, t.ts_recent};
   } else {
-    if (t.ts_ok) r.options.timestamps = std::pair{ts_now(t, now), t.ts_recent};
+    if (t.ts_ok) r.options.timestamps = wire::TcpTimestamps{TsVal{ts_now(t, now)}, t.ts_recent};
     // SACK blocks only as far as they fit beside the data within the MSS:
     // every segment leaves with don't-fragment set.
-    const std::size_t used = data_len + (t.ts_ok ? 12 : 0);
+    using wire::TcpOptions;
+    const std::size_t used = data_len + (t.ts_ok ? TcpOptions::timestamps_len : 0);
     const std::size_t room = t.mss_base > used ? t.mss_base - used : 0;
-    const std::size_t fit = room >= 12 ? std::min<std::size_t>((room - 4) / 8, t.ts_ok ? 3 : 4) : 0;
-    if (t.sack_ok && t.data && fit > 0 && (flags & flag::ack) && !(flags & flag::rst)) {
+    const std::size_t fit =
+        room >= TcpOptions::sack_len(1) ? std::min<std::size_t>((room - TcpOptions::sack_len(0)) / 8, t.ts_ok ? 3 : 4) : 0;
+    if (t.sack_ok && t.data && fit > 0 && flags.has(flag::ack) && !flags.has(flag::rst)) {
       std::array<tcp::SackRange, 4> blocks;
       if (t.data->ooo.dsack_pending()) ++counters_.dsacks_sent;  // sack_blocks() sends it now (fit > 0)
       const std::size_t n = t.data->ooo.sack_blocks(blocks, fit);
@@ -129,13 +123,13 @@ void TcpLayer::send_segment(Tcb& t, SeqNum seq, std::uint8_t flags, std::size_t 
   PacketBuf b = ip_.take_buffer(hl + data_len);
   auto segbuf = std::span<std::uint8_t>(b).subspan(IpSender::kHeaderRoom);
   if (data_len > 0) {
-    const auto off = static_cast<std::size_t>(static_cast<std::uint32_t>(seq - t.snd_buf_seq));
+    const std::size_t off = seq_len(t.snd_buf_seq, seq);
     t.data->snd.peek(off, segbuf.subspan(hl, data_len));
   }
   r.emit(segbuf, t.tuple.local.addr, t.tuple.remote.addr, data_len, !ip_.checksum_offload());
   ++counters_.out_segs;
-  if (flags & flag::rst) ++counters_.out_rsts;
-  if (flags & flag::ack) {
+  if (flags.has(flag::rst)) ++counters_.out_rsts;
+  if (flags.has(flag::ack)) {
     t.last_ack_sent = t.rcv_nxt;
     t.delack_at.reset();
     t.ack_now = false;
@@ -149,7 +143,7 @@ void TcpLayer::send_segment(Tcb& t, SeqNum seq, std::uint8_t flags, std::size_t 
 
 void TcpLayer::send_syn(Tcb& t, Instant now) {
   // SYN (active) or SYN-ACK (passive or simultaneous open) at ISS.
-  const std::uint8_t flags = t.state == TcpState::syn_sent ? flag::syn : flag::syn | flag::ack;
+  const wire::TcpFlags flags = t.state == TcpState::syn_sent ? flag::syn : flag::syn | flag::ack;
   if (t.rto.backoffs() == 0) t.syn_sent_at = now;
   send_segment(t, t.iss, flags, 0, now);
   if (t.snd_nxt == t.iss) t.snd_nxt = t.iss + 1;
@@ -199,10 +193,10 @@ void TcpLayer::send_reset_reply(Ipv4Addr src, Ipv4Addr dst, const wire::TcpView&
 std::uint32_t TcpLayer::transmit(Tcb& t, SeqNum seq, std::uint32_t max_len, Instant now) {
   const SeqNum end_data = t.data_end();
   std::uint32_t len = 0;
-  if (seq < end_data) len = std::min<std::uint32_t>(max_len, static_cast<std::uint32_t>(end_data - seq));
+  if (seq < end_data) len = std::min(max_len, seq_len(seq, end_data));
   const bool fin = t.fin_queued && seq + len == end_data;
   if (len == 0 && !fin) return 0;
-  std::uint8_t flags = flag::ack;
+  wire::TcpFlags flags = flag::ack;
   if (fin) flags |= flag::fin;
   if (len > 0 && seq + len == end_data) flags |= flag::psh;
   const std::uint32_t consumed = len + (fin ? 1 : 0);
@@ -237,23 +231,7 @@ void TcpLayer::output(Tcb& t, Instant now, Push mode) {
   // TCP_CORK, or MSG_MORE for this call: a partial segment waits.
   const bool corked = mode == Push::more || (mode == Push::normal && t.opt.cork);
   const bool push = mode == Push::push;
-  bool can_send = false;
-  switch (t.state) {
-    case TcpState::established:
-    case TcpState::close_wait:
-    case TcpState::fin_wait_1:
-    case TcpState::closing:
-    case TcpState::last_ack:
-    case TcpState::fin_wait_2:
-      can_send = t.data != nullptr;
-      break;
-    case TcpState::closed:
-    case TcpState::listen:
-    case TcpState::syn_sent:
-    case TcpState::syn_received:
-    case TcpState::time_wait:
-      break;
-  }
+  const bool can_send = tcp::sends_data(t.state) && t.data != nullptr;
   bool sent_any = false;
   if (can_send && t.recovery == tcp::Recovery::sack) {
     const auto before = counters_.out_segs;
@@ -263,9 +241,9 @@ void TcpLayer::output(Tcb& t, Instant now, Push mode) {
     for (int guard = 0; guard < 100000; ++guard) {
       const SeqNum end_data = t.data_end();
       const bool fin_pending = t.fin_queued && t.snd_nxt <= end_data;
-      const std::uint32_t avail = t.snd_nxt < end_data ? static_cast<std::uint32_t>(end_data - t.snd_nxt) : 0;
+      const std::uint32_t avail = t.snd_avail();
       if (avail == 0 && !fin_pending) break;
-      const std::uint32_t usable = usable_window(t);
+      const std::uint32_t usable = t.usable_window();
       const std::uint32_t len = std::min({avail, usable, t.mss});
       bool go = false;
       if (len > 0 && len == t.mss) {
@@ -301,7 +279,7 @@ void TcpLayer::output(Tcb& t, Instant now, Push mode) {
   // and the cork's own ceiling sends it.
   const bool window_holds =
       t.snd_nxt < t.data_end() &&
-      usable_window(t) < std::min<std::uint32_t>(static_cast<std::uint32_t>(t.data_end() - t.snd_nxt), t.mss);
+      t.usable_window() < std::min(t.snd_avail(), t.mss);
   if (can_send && t.snd_nxt == t.snd_una && t.snd_una == t.snd_max && t.snd_nxt < t.data_end() &&
       (window_holds || !corked)) {
     if (!t.persist_at) {
@@ -330,9 +308,8 @@ void TcpLayer::output_sack_recovery(Tcb& t, Instant now) {
     // Rule (2): new data, if the receiver's window allows.
     const SeqNum end_data = t.data_end();
     if (t.snd_nxt == t.snd_max && (t.snd_nxt < end_data || (t.fin_queued && t.snd_nxt == end_data))) {
-      const std::uint32_t avail = t.snd_nxt < end_data ? static_cast<std::uint32_t>(end_data - t.snd_nxt) : 0;
-      const std::uint32_t in_wnd = static_cast<std::uint32_t>(std::max<std::int32_t>(0, (t.snd_una + t.snd_wnd) - t.snd_nxt));
-      const std::uint32_t len = std::min({avail, in_wnd, t.mss});
+      const std::uint32_t avail = t.snd_avail();
+      const std::uint32_t len = std::min({avail, t.snd_wnd_left(), t.mss});
       if (len > 0 || avail == 0) {
         if (transmit(t, t.snd_nxt, len, now) > 0) continue;
       }
@@ -363,22 +340,7 @@ void TcpLayer::maybe_window_update(Tcb& t, Instant now) {
   // After the application reads: tell the peer when the window opened by
   // enough to matter (RFC 9293 §3.8.6.2.2), at once rather than at the next
   // delayed ACK, or a sender stopped by a zero window waits for its probe.
-  if (!t.data || t.fin_received) return;
-  switch (t.state) {
-    case TcpState::established:
-    case TcpState::fin_wait_1:
-    case TcpState::fin_wait_2:
-      break;
-    case TcpState::closed:
-    case TcpState::listen:
-    case TcpState::syn_sent:
-    case TcpState::syn_received:
-    case TcpState::close_wait:
-    case TcpState::closing:
-    case TcpState::last_ack:
-    case TcpState::time_wait:
-      return;
-  }
+  if (!t.data || t.fin_received || !tcp::accepts_text(t.state)) return;
   // Measured against the free space when the window was last offered, not
   // against the edge offered (which the unscaled SYN window may have held
   // far lower): only what reads freed since then counts.
@@ -386,10 +348,10 @@ void TcpLayer::maybe_window_update(Tcb& t, Instant now) {
   const SeqNum edge = t.rcv_nxt + static_cast<std::uint32_t>(rcv_space(t));
   const std::size_t buf = t.rcv_buf;
   const std::uint32_t threshold = std::min<std::uint32_t>(static_cast<std::uint32_t>(buf / 2), t.rcv_mss);
-  if (edge > old_adv && static_cast<std::uint32_t>(edge - old_adv) >= threshold) {
+  if (edge > old_adv && seq_len(old_adv, edge) >= threshold) {
     // Send when the advertised window was small: less than 2 segments left.
-    const std::uint32_t left = old_adv > t.rcv_nxt ? static_cast<std::uint32_t>(old_adv - t.rcv_nxt) : 0;
-    if (left < 2 * t.rcv_mss || static_cast<std::uint32_t>(edge - old_adv) >= buf / 2)
+    const std::uint32_t left = seq_len_or_zero(t.rcv_nxt, old_adv);
+    if (left < 2 * t.rcv_mss || seq_len(old_adv, edge) >= buf / 2)
       send_ack(t, now);
   }
 }

@@ -5,10 +5,6 @@
 
 namespace weft::tcp {
 
-namespace {
-std::uint32_t span_len(SeqNum from, SeqNum to) { return to.value() - from.value(); }
-}  // namespace
-
 void SackScoreboard::reset(SeqNum snd_una) {
   n_ = 0;
   snd_una_ = snd_una;
@@ -27,7 +23,7 @@ void SackScoreboard::drop_below(SeqNum cum_ack) {
   while (k < n_ && ranges_[k].right <= cum_ack) sacked_ -= ranges_[k++].length();
   erase(0, k);
   if (n_ > 0 && ranges_[0].left < cum_ack) {
-    sacked_ -= span_len(ranges_[0].left, cum_ack);
+    sacked_ -= seq_len(ranges_[0].left, cum_ack);
     ranges_[0].left = cum_ack;
   }
 }
@@ -40,10 +36,10 @@ std::uint32_t SackScoreboard::insert(SeqNum l, SeqNum r) {
   std::uint32_t already = 0;
   while (j < n_ && ranges_[j].left <= r) {
     const SeqNum a = std::max(l, ranges_[j].left), b = std::min(r, ranges_[j].right);
-    if (a < b) already += span_len(a, b);
+    if (a < b) already += seq_len(a, b);
     ++j;
   }
-  const std::uint32_t fresh = span_len(l, r) - already;
+  const std::uint32_t fresh = seq_len(l, r) - already;
 
   if (i == j) {
     if (n_ == kMaxRanges) {
@@ -110,7 +106,7 @@ SackScoreboard::Above SackScoreboard::above(SeqNum seq) const {
   const SeqNum from = seq + 1;
   for (std::size_t k = n_; k-- > 0;) {
     if (ranges_[k].right <= from) break;  // sorted: nothing lower is above seq
-    a.bytes += span_len(std::max(ranges_[k].left, from), ranges_[k].right);
+    a.bytes += seq_len(std::max(ranges_[k].left, from), ranges_[k].right);
     ++a.ranges;
   }
   return a;
@@ -124,8 +120,8 @@ std::uint32_t SackScoreboard::pipe(SeqNum snd_una, SeqNum snd_nxt, SeqNum high_r
   // for every octet, so IsLost() is constant across the hole.
   std::uint64_t pipe = 0;
   auto account = [&](SeqNum a, SeqNum b) {
-    if (!lost(above(a), smss)) pipe += span_len(a, b);             // (a) not lost: still in flight
-    if (a <= high_rxt) pipe += span_len(a, std::min(b, high_rxt + 1));  // (b) retransmitted: in flight again
+    if (!lost(above(a), smss)) pipe += seq_len(a, b);             // (a) not lost: still in flight
+    if (a <= high_rxt) pipe += seq_len(a, std::min(b, high_rxt + 1));  // (b) retransmitted: in flight again
   };
   SeqNum cur = snd_una;
   for (std::size_t k = 0; k < n_ && cur < snd_nxt; ++k) {
@@ -197,7 +193,7 @@ std::optional<SackRange> SackScoreboard::rescue_seg(SeqNum snd_una, SeqNum snd_n
     break;
   }
   if (end <= floor) return std::nullopt;
-  return SackRange{end - std::min(smss, span_len(floor, end)), end};
+  return SackRange{end - std::min(smss, seq_len(floor, end)), end};
 }
 
 }  // namespace weft::tcp

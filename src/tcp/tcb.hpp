@@ -7,6 +7,7 @@
 // this small block.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "transport/socket_id.hpp"
 #include "tcp/byte_ring.hpp"
 #include "tcp/congestion.hpp"
+#include "tcp/constants.hpp"
 #include "tcp/reassembly.hpp"
 #include "tcp/rto.hpp"
 #include "tcp/sack.hpp"
@@ -99,9 +101,9 @@ struct Tcb {
   bool fin_received = false;   // the peer's FIN was processed: end of stream
 
   // --- negotiated options
-  std::uint32_t mss = 536;     // effective send MSS: data bytes per segment (RFC 9293 §3.7.1)
-  std::uint32_t mss_base = 536;  // the same before the timestamp option's 12 bytes
-  std::uint32_t rcv_mss = 536; // what we announced / expect
+  std::uint32_t mss = kDefaultMss;       // effective send MSS: data bytes per segment (RFC 9293 §3.7.1)
+  std::uint32_t mss_base = kDefaultMss;  // the same before the timestamp option's 12 bytes
+  std::uint32_t rcv_mss = kDefaultMss;   // what we announced / expect
   bool sack_ok = false;
   bool ts_ok = false;
   bool wscale_ok = false;
@@ -112,7 +114,7 @@ struct Tcb {
   bool ece_pending = false;
   bool cwr_pending = false;
   SeqNum ecn_recover{};
-  std::uint32_t ts_recent = 0;
+  TsVal ts_recent{};                    // TS.Recent (RFC 7323 §4.3)
   std::uint32_t ts_offset = 0;
   SeqNum last_ack_sent{};
 
@@ -178,10 +180,41 @@ struct Tcb {
   // SND.NXT, so that a timeout pulling SND.NXT back does not count again).
   std::size_t snd_unsent() const {
     const SeqNum end = data_end();
-    return snd_max < end ? static_cast<std::size_t>(static_cast<std::uint32_t>(end - snd_max)) : 0;
+    return seq_len_or_zero(snd_max, end);
   }
   // Whether the FIN (queued) has been acknowledged.
   bool fin_acked() const { return fin_queued && snd_una == data_end() + 1; }
+  // Queued bytes from SND.NXT on: what may go next.
+  std::uint32_t snd_avail() const { return seq_len_or_zero(snd_nxt, data_end()); }
+  // Sequence space sent and not acknowledged, SND.MAX - SND.UNA (RFC 5681
+  // §2 FlightSize; SND.MAX so that a timeout pulling SND.NXT back does not
+  // shrink it).
+  std::uint32_t flight_size() const { return seq_len(snd_una, snd_max); }
+  // What the send window and cwnd leave to send from SND.NXT (RFC 5681
+  // §3.1: at most min(cwnd, rwnd) outstanding). Before congestion control
+  // exists, one MSS.
+  std::uint32_t usable_window() const {
+    const std::uint32_t wnd = std::min<std::uint32_t>(snd_wnd, cc ? cc->cwnd() : mss);
+    const std::uint32_t sent = seq_len(snd_una, snd_nxt);
+    return wnd > sent ? wnd - sent : 0;
+  }
+  // What the peer's window leaves from SND.NXT, cwnd aside: SND.UNA +
+  // SND.WND - SND.NXT, 0 once SND.NXT is past the window's right edge.
+  std::uint32_t snd_wnd_left() const { return seq_len_or_zero(snd_nxt, snd_una + snd_wnd); }
+
+  // RCV.WND: the window last advertised, from RCV.NXT to its right edge (0
+  // once RCV.NXT has reached it).
+  std::uint32_t rcv_wnd() const { return seq_len_or_zero(rcv_nxt, rcv_adv); }
+  // The acceptance test of RFC 9293 §3.10.7.4 (first, check sequence
+  // number): a segment of `len` (its data, SYN and FIN) at `seq` is
+  // acceptable when it starts or ends in RCV.WND; an empty one only at
+  // RCV.NXT when the window is zero.
+  bool acceptable(SeqNum seq, std::uint32_t len) const {
+    const std::uint32_t wnd = rcv_wnd();
+    if (len == 0) return wnd == 0 ? seq == rcv_nxt : SeqNum::in_window(seq, rcv_nxt, wnd);
+    if (wnd == 0) return false;
+    return SeqNum::in_window(seq, rcv_nxt, wnd) || SeqNum::in_window(seq + (len - 1), rcv_nxt, wnd);
+  }
 };
 
 }  // namespace weft::tcp

@@ -2,7 +2,7 @@
 //
 // TcpLayer is the whole transport: the socket table, demultiplexing (the
 // ConnectionIndex on the 4-tuple, then the listener through the PortTable),
-// the state machine (input.cpp), the sender (output.cpp), the timers
+// the state machine (input*.cpp), the sender (output.cpp), the timers
 // (timers.cpp, one TimerHeap keyed by socket) and listeners with their SYN
 // and accept queues (listener.cpp).
 //
@@ -420,10 +420,10 @@ class TcpLayer {
   Result<tcp::WriteSpans> send_spans(SocketId s, std::size_t max);
   Result<std::size_t> send_filled(SocketId s, std::size_t n, Instant now, bool more);
 
-  // --- input (input.cpp)
+  // --- input (input.cpp: demux and the per-state steps; input_syn.cpp,
+  // input_ack.cpp and input_text.cpp: SYN-SENT, ACK processing, text and FIN)
   void input_segment(Tcb& t, const wire::TcpView& seg, Instant now);
   void input_syn_sent(Tcb& t, const wire::TcpView& seg, Instant now);
-  bool acceptable(const Tcb& t, SeqNum seq, std::uint32_t len) const;
   bool process_ack(Tcb& t, const wire::TcpView& seg, Instant now);
   // The seventh step for in-window text at seq (trimmed to RCV.NXT and
   // the window). dsack_noted: a D-SACK was already noted for this segment
@@ -465,7 +465,7 @@ class TcpLayer {
   void send_rst_for(Tcb& t, Instant now);
   // One segment of the connection: data_len bytes from the send ring at
   // seq, the ACK and window, and the options the connection uses.
-  void send_segment(Tcb& t, SeqNum seq, std::uint8_t flags, std::size_t data_len, Instant now);
+  void send_segment(Tcb& t, SeqNum seq, wire::TcpFlags flags, std::size_t data_len, Instant now);
   // A RST answering a segment that matched no connection (RFC 9293 §3.10.7.1).
   void send_reset_reply(Ipv4Addr src, Ipv4Addr dst, const wire::TcpView& seg, Instant now);
   void send_raw(const FourTuple& tuple, const wire::TcpRepr& r, std::span<const std::uint8_t> payload, Instant now);
@@ -476,7 +476,6 @@ class TcpLayer {
     const std::size_t used = t.data->rcv.size();
     return t.rcv_buf > used ? t.rcv_buf - used : 0;
   }
-  std::uint32_t usable_window(const Tcb& t) const;
   void maybe_window_update(Tcb& t, Instant now);
 
   // --- timers (timers.cpp)

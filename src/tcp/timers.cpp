@@ -142,7 +142,7 @@ void TcpLayer::on_rtx_timeout(Tcb& t, Instant now) {
 
 void TcpLayer::on_persist(Tcb& t, Instant now) {
   if (!t.data || t.snd_una != t.snd_max || t.snd_nxt >= t.data_end()) return;
-  const std::uint32_t usable = usable_window(t);
+  const std::uint32_t usable = t.usable_window();
   const std::uint32_t avail = static_cast<std::uint32_t>(t.data_end() - t.snd_nxt);
   if (usable > 0) {
     // RFC 9293 §3.8.6.2.1's override timeout: send what the window allows.

@@ -2,10 +2,27 @@
 
 #include <algorithm>
 #include <cassert>
+#include <ostream>
 
 #include "wire/checksum.hpp"
 
 namespace weft::wire {
+
+// ---- flags -----------------------------------------------------------------
+
+std::string TcpFlags::to_string() const {
+  static constexpr const char* kNames[8] = {"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"};
+  if (v_ == 0) return "none";
+  std::string s;
+  for (unsigned bit = 0; bit < 8; ++bit) {
+    if (!(v_ & (1u << bit))) continue;
+    if (!s.empty()) s += '|';
+    s += kNames[bit];
+  }
+  return s;
+}
+
+std::ostream& operator<<(std::ostream& os, TcpFlags f) { return os << f.to_string(); }
 
 // ---- options ---------------------------------------------------------------
 
@@ -45,7 +62,7 @@ Parsed<TcpOptions> TcpOptions::parse(std::span<const std::uint8_t> option_bytes)
         break;
       case tcp_option::timestamps:
         if (len != 10) return ParseError::bad_option;
-        o.timestamps = std::pair{load_be32(v), load_be32(v + 4)};
+        o.timestamps = TcpTimestamps{TsVal{load_be32(v)}, TsVal{load_be32(v + 4)}};
         break;
       case tcp_option::sack: {
         // RFC 2018 §3: length 2 + 8n. n <= 4 since 2 + 8*5 > 40.
@@ -73,7 +90,7 @@ namespace {
 std::size_t fixed_emit_len(const TcpOptions& o) {
   std::size_t len = 0;
   if (o.mss) len += 4;
-  if (o.timestamps) len += 12;          // [NOP NOP | SACK-permitted] TS
+  if (o.timestamps) len += TcpOptions::timestamps_len;  // [NOP NOP | SACK-permitted] TS
   else if (o.sack_permitted) len += 4;  // NOP NOP SACK-permitted
   if (o.window_scale) len += 4;         // NOP WS
   return len;
@@ -82,13 +99,13 @@ std::size_t fixed_emit_len(const TcpOptions& o) {
 }  // namespace
 
 std::size_t TcpOptions::sack_blocks_to_emit() const {
-  const std::size_t room = (max_len - fixed_emit_len(*this) - 4) / 8;  // fixed <= 20, so no underflow
+  const std::size_t room = (max_len - fixed_emit_len(*this) - sack_len(0)) / 8;  // fixed <= 20, so no underflow
   return std::min<std::size_t>({sack_count, sack.size(), room});
 }
 
 std::size_t TcpOptions::emit_len() const {
   const std::size_t blocks = sack_blocks_to_emit();
-  return fixed_emit_len(*this) + (blocks > 0 ? 4 + 8 * blocks : 0);
+  return fixed_emit_len(*this) + (blocks > 0 ? sack_len(blocks) : 0);
 }
 
 void TcpOptions::emit(std::span<std::uint8_t> buf) const {
@@ -111,9 +128,9 @@ void TcpOptions::emit(std::span<std::uint8_t> buf) const {
     }
     p[2] = tcp_option::timestamps;
     p[3] = 10;
-    store_be32(p + 4, timestamps->first);
-    store_be32(p + 8, timestamps->second);
-    p += 12;
+    store_be32(p + 4, timestamps->val.value());
+    store_be32(p + 8, timestamps->ecr.value());
+    p += timestamps_len;
   } else if (sack_permitted) {
     p[0] = p[1] = tcp_option::nop;
     p[2] = tcp_option::sack_permitted;
@@ -130,7 +147,7 @@ void TcpOptions::emit(std::span<std::uint8_t> buf) const {
   if (const std::size_t blocks = sack_blocks_to_emit(); blocks > 0) {
     p[0] = p[1] = tcp_option::nop;
     p[2] = tcp_option::sack;
-    p[3] = static_cast<std::uint8_t>(2 + 8 * blocks);
+    p[3] = static_cast<std::uint8_t>(sack_len(blocks) - 2);  // the length counts kind and length, not the NOPs
     p += 4;
     for (std::size_t k = 0; k < blocks; ++k, p += 8) {
       store_be32(p, sack[k].left.value());
@@ -185,7 +202,7 @@ void TcpRepr::emit(std::span<std::uint8_t> segment, Ipv4Addr src, Ipv4Addr dst, 
   store_be32(p + 4, seq.value());
   store_be32(p + 8, ack.value());
   p[12] = static_cast<std::uint8_t>((hlen / 4) << 4);  // reserved bits zero (RFC 9293 §3.1)
-  p[13] = flags;
+  p[13] = flags.value();
   store_be16(p + 14, window);
   store_be16(p + 16, 0);
   store_be16(p + 18, urgent);

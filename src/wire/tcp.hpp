@@ -20,8 +20,10 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <iosfwd>
 #include <optional>
 #include <span>
+#include <string>
 #include <utility>
 
 #include "wire/bytes.hpp"
@@ -30,15 +32,47 @@
 
 namespace weft::wire {
 
+// The control bits of a TCP header (RFC 9293 §3.1; ECE and CWR RFC 3168
+// §6.1), as a set: a distinct type so that a flag set is never confused with
+// another byte of the header, and printable for tests and traces.
+class TcpFlags {
+ public:
+  constexpr TcpFlags() = default;
+  // The header's flags byte as it is on the wire.
+  constexpr explicit TcpFlags(std::uint8_t bits) : v_(bits) {}
+  constexpr std::uint8_t value() const { return v_; }
+
+  // True when every flag of f is set: has(tcp_flag::syn | tcp_flag::ack).
+  constexpr bool has(TcpFlags f) const { return (v_ & f.v_) == f.v_; }
+  // True when at least one flag of f is set.
+  constexpr bool any_of(TcpFlags f) const { return (v_ & f.v_) != 0; }
+  constexpr bool empty() const { return v_ == 0; }
+  // In a condition: whether any flag is set (`if (flags & tcp_flag::ack)`).
+  constexpr explicit operator bool() const { return v_ != 0; }
+
+  friend constexpr TcpFlags operator|(TcpFlags a, TcpFlags b) { return TcpFlags{std::uint8_t(a.v_ | b.v_)}; }
+  friend constexpr TcpFlags operator&(TcpFlags a, TcpFlags b) { return TcpFlags{std::uint8_t(a.v_ & b.v_)}; }
+  constexpr TcpFlags& operator|=(TcpFlags f) { v_ |= f.v_; return *this; }
+  constexpr TcpFlags& operator&=(TcpFlags f) { v_ &= f.v_; return *this; }
+  friend constexpr bool operator==(TcpFlags, TcpFlags) = default;
+
+  // The set flags by name in header order, "SYN|ACK"; "none" when empty.
+  std::string to_string() const;
+
+ private:
+  std::uint8_t v_ = 0;
+};
+std::ostream& operator<<(std::ostream& os, TcpFlags f);
+
 namespace tcp_flag {
-inline constexpr std::uint8_t fin = 0x01;
-inline constexpr std::uint8_t syn = 0x02;
-inline constexpr std::uint8_t rst = 0x04;
-inline constexpr std::uint8_t psh = 0x08;
-inline constexpr std::uint8_t ack = 0x10;
-inline constexpr std::uint8_t urg = 0x20;
-inline constexpr std::uint8_t ece = 0x40;  // RFC 3168 §6.1
-inline constexpr std::uint8_t cwr = 0x80;  // RFC 3168 §6.1
+inline constexpr TcpFlags fin{0x01};
+inline constexpr TcpFlags syn{0x02};
+inline constexpr TcpFlags rst{0x04};
+inline constexpr TcpFlags psh{0x08};
+inline constexpr TcpFlags ack{0x10};
+inline constexpr TcpFlags urg{0x20};
+inline constexpr TcpFlags ece{0x40};  // RFC 3168 §6.1
+inline constexpr TcpFlags cwr{0x80};  // RFC 3168 §6.1
 }  // namespace tcp_flag
 
 // Option kinds weft understands (IANA "TCP Option Kind Numbers").
@@ -58,17 +92,30 @@ struct SackBlock {
   bool operator==(const SackBlock&) const = default;
 };
 
+// The timestamps option's two values (RFC 7323 §3.2).
+struct TcpTimestamps {
+  TsVal val;  // TSval: the sender's clock
+  TsVal ecr;  // TSecr: the TSval echoed (meaningful with ACK)
+  bool operator==(const TcpTimestamps&) const = default;
+};
+
 struct TcpOptions {
   // The largest option space: a data offset of 15 words minus the fixed
   // 20-byte header (RFC 9293 §3.1).
   static constexpr std::size_t max_len = 40;
+  // The timestamps option as sent, 10 bytes after two NOPs (RFC 7323
+  // Appendix A): what it takes from every segment's payload room.
+  static constexpr std::size_t timestamps_len = 12;
+  // The SACK option with n blocks as sent: NOP NOP, kind, length, then 8
+  // bytes a block (RFC 2018 §3).
+  static constexpr std::size_t sack_len(std::size_t blocks) { return 4 + 8 * blocks; }
 
   std::optional<std::uint16_t> mss;
   // The shift count as received; clamping to 14 (RFC 7323 §2.3) is the TCP
   // layer's job, the wire format carries any byte.
   std::optional<std::uint8_t> window_scale;
   bool sack_permitted = false;
-  std::optional<std::pair<std::uint32_t, std::uint32_t>> timestamps;  // TSval, TSecr
+  std::optional<TcpTimestamps> timestamps;
   std::array<SackBlock, 4> sack{};
   std::uint8_t sack_count = 0;
 
@@ -114,9 +161,9 @@ class TcpView {
   SeqNum seq() const { return SeqNum{load_be32(&bytes_[4])}; }
   SeqNum ack() const { return SeqNum{load_be32(&bytes_[8])}; }
   std::size_t header_len() const { return static_cast<std::size_t>(bytes_[12] >> 4) * 4; }
-  std::uint8_t flags() const { return bytes_[13]; }
-  // True when every bit of `flag` is set: has(tcp_flag::syn | tcp_flag::ack).
-  bool has(std::uint8_t flag) const { return (flags() & flag) == flag; }
+  TcpFlags flags() const { return TcpFlags{bytes_[13]}; }
+  // True when every flag of `f` is set: has(tcp_flag::syn | tcp_flag::ack).
+  bool has(TcpFlags f) const { return flags().has(f); }
   std::uint16_t window() const { return load_be16(&bytes_[14]); }
   std::uint16_t checksum() const { return load_be16(&bytes_[16]); }
   std::uint16_t urgent() const { return load_be16(&bytes_[18]); }
@@ -133,7 +180,7 @@ class TcpView {
 struct TcpRepr {
   Port src_port{}, dst_port{};
   SeqNum seq{}, ack{};
-  std::uint8_t flags = 0;
+  TcpFlags flags{};
   std::uint16_t window = 0, urgent = 0;
   TcpOptions options{};
 

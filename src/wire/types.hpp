@@ -1,5 +1,5 @@
 // Strong types for protocol quantities: addresses, ports, endpoints,
-// 4-tuples and TCP sequence numbers. Each one is a distinct type so that a
+// 4-tuples, TCP sequence numbers and timestamps. Each one is a distinct type so that a
 // port can never be passed where an address is expected, and sequence
 // numbers compare modulo 2^32 (RFC 9293 §3.4) instead of as integers.
 #pragma once
@@ -112,6 +112,37 @@ class SeqNum {
   friend constexpr bool operator>=(SeqNum a, SeqNum b) { return (a - b) >= 0; }
   // lo <= x < hi, modulo 2^32.
   static constexpr bool in_window(SeqNum x, SeqNum lo, std::uint32_t len) { return (x.v_ - lo.v_) < len; }
+
+ private:
+  std::uint32_t v_ = 0;
+};
+
+// The bytes in [from, to): to - from modulo 2^32 as a count, for an
+// interval known to run forwards (from <= to, e.g. SND.UNA to SND.MAX).
+constexpr std::uint32_t seq_len(SeqNum from, SeqNum to) { return to.value() - from.value(); }
+// The same, 0 when `to` is not after `from`: what is left of a window whose
+// edge may already have been passed.
+constexpr std::uint32_t seq_len_or_zero(SeqNum from, SeqNum to) { return from < to ? seq_len(from, to) : 0; }
+
+// A TCP timestamp (TSval or TSecr, RFC 7323 §3): a 32-bit clock that wraps,
+// compared modulo 2^32 as sequence numbers are (RFC 7323 §5.3: PAWS's
+// "SEG.TSval < TS.Recent" is modular; FreeBSD's TSTMP_LT is
+// ((int)((a)-(b)) < 0)). A value, not a time: the units are the sender's.
+class TsVal {
+ public:
+  constexpr TsVal() = default;
+  constexpr explicit TsVal(std::uint32_t v) : v_(v) {}
+  constexpr std::uint32_t value() const { return v_; }
+
+  constexpr TsVal operator+(std::uint32_t n) const { return TsVal{v_ + n}; }
+  // The ticks from `earlier` to this one (modulo 2^32): the age of an echoed
+  // timestamp. Huge when `earlier` is in fact later.
+  constexpr std::uint32_t since(TsVal earlier) const { return v_ - earlier.v_; }
+  friend constexpr bool operator==(TsVal a, TsVal b) { return a.v_ == b.v_; }
+  friend constexpr bool operator<(TsVal a, TsVal b) { return static_cast<std::int32_t>(a.v_ - b.v_) < 0; }
+  friend constexpr bool operator<=(TsVal a, TsVal b) { return static_cast<std::int32_t>(a.v_ - b.v_) <= 0; }
+  friend constexpr bool operator>(TsVal a, TsVal b) { return static_cast<std::int32_t>(a.v_ - b.v_) > 0; }
+  friend constexpr bool operator>=(TsVal a, TsVal b) { return static_cast<std::int32_t>(a.v_ - b.v_) >= 0; }
 
  private:
   std::uint32_t v_ = 0;

@@ -43,7 +43,7 @@ constexpr std::uint16_t kLocalPort = 8080, kRemotePort = 40000;
 constexpr std::uint16_t kMss = 1460;         // MTU 1500 - 40
 
 std::vector<std::uint8_t> ip_tcp(Ipv4Addr src, Ipv4Addr dst, std::uint16_t sport, std::uint16_t dport, std::uint32_t seq,
-                                 std::uint32_t ack, std::uint8_t flags, std::string_view payload = {},
+                                 std::uint32_t ack, wire::TcpFlags flags, std::string_view payload = {},
                                  std::optional<std::uint16_t> mss = std::nullopt, std::uint16_t window = 65535) {
   wire::TcpRepr t;
   t.src_port = Port{sport};
@@ -69,7 +69,7 @@ std::vector<std::uint8_t> ip_tcp(Ipv4Addr src, Ipv4Addr dst, std::uint16_t sport
 }
 
 // A segment from the remote peer to the stack.
-std::vector<std::uint8_t> in_seg(std::uint32_t seq, std::uint32_t ack, std::uint8_t flags, std::string_view payload = {},
+std::vector<std::uint8_t> in_seg(std::uint32_t seq, std::uint32_t ack, wire::TcpFlags flags, std::string_view payload = {},
                                  std::optional<std::uint16_t> mss = std::nullopt, std::uint16_t sport = kRemotePort,
                                  std::uint16_t dport = kLocalPort, Ipv4Addr dst = kLocal) {
   return ip_tcp(kRemote, dst, sport, dport, seq, ack, flags, payload, mss);
@@ -79,7 +79,7 @@ struct Seg {
   Ipv4Addr src, dst;
   std::uint16_t sport = 0, dport = 0;
   std::uint32_t seq = 0, ack = 0;
-  std::uint8_t flags = 0;
+  wire::TcpFlags flags{};
   std::uint16_t window = 0;
   wire::TcpOptions options;
   std::string payload;
@@ -244,7 +244,7 @@ class BlockingCall {
   long long end_ = 0;
 };
 
-bool has(const Seg& s, std::uint8_t f) { return (s.flags & f) == f; }
+bool has(const Seg& s, wire::TcpFlags f) { return s.flags.has(f); }
 
 // The handshake of a passive open: SYN in, SYN-ACK out, ACK in. Returns the
 // stack's ISN.
@@ -397,7 +397,7 @@ TEST(PacketdrillAdapter, BlockingSendWaitsForAcks) {
   while (got.size() < data.size()) {
     const Seg s = pd.receive();
     ASSERT_TRUE(has(s, flag::ack));
-    ASSERT_FALSE(s.payload.empty()) << "flags " << int(s.flags);
+    ASSERT_FALSE(s.payload.empty()) << "flags " << s.flags;
     ASSERT_EQ(s.seq, static_cast<std::uint32_t>(c.isn + 1 + got.size()));
     ASSERT_LE(s.payload.size(), kMss);
     got += s.payload;

@@ -10,7 +10,7 @@ Seg sample() {
   g.h = hdr(1000, 2000, flag::ack | flag::psh, 512);
   g.h.options.sack[0] = {SeqNum{3000}, SeqNum{4000}};
   g.h.options.sack_count = 1;
-  g.h.options.timestamps = std::pair{7u, 9u};
+  g.h.options.timestamps = wire::TcpTimestamps{TsVal{7u}, TsVal{9u}};
   g.data.assign(10, 'x');
   return g;
 }

@@ -87,11 +87,12 @@ TEST(StackRobustness, TcpSegmentsAndAListenerAreCountedNeverFatal) {
                                               : static_cast<std::int64_t>(rng.below(140000)) - 70000;
     const std::uint32_t seq = rcv_nxt + static_cast<std::uint32_t>(dseq);
     const std::uint32_t ack = c.e.iss + 1 + static_cast<std::uint32_t>(rng.below(3000)) - 1000;
-    std::uint8_t flags = flag::ack;
-    if (rng.chance(0.05)) flags = static_cast<std::uint8_t>(rng.next());
-    if ((flags & flag::rst) && !rng.chance(0.02)) flags &= static_cast<std::uint8_t>(~flag::rst);  // a live connection, mostly
+    wire::TcpFlags flags = flag::ack;
+    if (rng.chance(0.05)) flags = wire::TcpFlags{static_cast<std::uint8_t>(rng.next())};
+    if (flags.has(flag::rst) && !rng.chance(0.02))  // a live connection, mostly
+      flags = wire::TcpFlags{static_cast<std::uint8_t>(flags.value() & ~flag::rst.value())};
     auto h = hdr(seq, ack, flags, static_cast<std::uint16_t>(rng.below(65536)), c.peer_port);
-    if (rng.chance(0.3)) h.options.timestamps = std::pair{static_cast<std::uint32_t>(rng.next()), static_cast<std::uint32_t>(rng.next())};
+    if (rng.chance(0.3)) h.options.timestamps = wire::TcpTimestamps{TsVal{static_cast<std::uint32_t>(rng.next())}, TsVal{static_cast<std::uint32_t>(rng.next())}};
     if (rng.chance(0.2)) {
       h.options.sack_count = static_cast<std::uint8_t>(1 + rng.below(3));
       for (int k = 0; k < h.options.sack_count; ++k) {
@@ -102,7 +103,7 @@ TEST(StackRobustness, TcpSegmentsAndAListenerAreCountedNeverFatal) {
     std::vector<std::uint8_t> data(rng.chance(0.6) ? rng.below(1461) : 0);
     const std::uint64_t off = static_cast<std::uint64_t>(static_cast<std::int64_t>(c.read) + dseq);  // may wrap below 0: those bytes are never delivered
     for (std::size_t k = 0; k < data.size(); ++k) data[k] = stream_byte(off + k);
-    if (flags & flag::rst) ++rst_in;
+    if (flags.has(flag::rst)) ++rst_in;
     // What the host sends now answers this one segment.
     auto check_out = [&](bool answering_rst) {
       s.drain([&](std::span<const std::uint8_t> out) {
@@ -117,13 +118,13 @@ TEST(StackRobustness, TcpSegmentsAndAListenerAreCountedNeverFatal) {
       });
     };
     s.receive(packet(h, data), now);
-    check_out(flags & flag::rst);
+    check_out(flags.has(flag::rst));
 
     // Something for the listener: a SYN from a new port, a mutated or
     // truncated segment (checksum not fixed: counted, never fatal).
     if (rng.chance(0.2)) {
       auto p = packet(hdr(static_cast<std::uint32_t>(rng.next()), static_cast<std::uint32_t>(rng.next()),
-                          rng.chance(0.5) ? flag::syn : static_cast<std::uint8_t>(rng.next()), 1024,
+                          rng.chance(0.5) ? flag::syn : wire::TcpFlags{static_cast<std::uint8_t>(rng.next())}, 1024,
                           Port{static_cast<std::uint16_t>(1024 + rng.below(60000))},
                           rng.chance(0.8) ? kFloodPort : Port{static_cast<std::uint16_t>(rng.below(200))}),
                       bytes(rng.below(64)));
@@ -134,7 +135,7 @@ TEST(StackRobustness, TcpSegmentsAndAListenerAreCountedNeverFatal) {
         // The IP header still claims the longer payload: IP drops it as
         // truncated, which is the point of this case too.
       }
-      const bool rst = p.size() > 20 + 13 && (p[20 + 13] & flag::rst);  // as mutated: a flip may pass the checksum
+      const bool rst = p.size() > 20 + 13 && wire::TcpFlags{p[20 + 13]}.has(flag::rst);  // as mutated: a flip may pass the checksum
       s.receive(p, now);
       check_out(rst);
     }

@@ -27,7 +27,7 @@ const std::uint32_t kIsnValues[] = {0x00001000u, 0x80001000u, 0xFFFFFF00u};
 wire::TcpOptions sack_permitted(bool timestamps = false) {
   wire::TcpOptions o;
   o.sack_permitted = true;
-  if (timestamps) o.timestamps = std::pair{100u, 0u};
+  if (timestamps) o.timestamps = wire::TcpTimestamps{TsVal{100u}, TsVal{0u}};
   return o;
 }
 
@@ -174,7 +174,7 @@ TEST_P(Dsack, SegmentDroppedByPawsGetsItsDsack) {
   Instant now = t0;
   auto seg = [&](std::uint32_t seq, std::uint32_t len, std::uint32_t tsval) {
     auto h = hdr(seq, e.host_nxt(), flag::ack);
-    h.options.timestamps = std::pair{tsval, 0u};
+    h.options.timestamps = wire::TcpTimestamps{TsVal{tsval}, TsVal{0u}};
     now += 1ms;
     s2.receive(packet(h, bytes(len)), now);
   };

@@ -13,7 +13,7 @@ namespace ecn = wire::ecn;
 namespace {
 
 const Instant t0 = Instant{} + 1000s;
-constexpr std::uint8_t kSynAck = flag::syn | flag::ack;
+constexpr wire::TcpFlags kSynAck = flag::syn | flag::ack;
 
 // A connection accepted from an ECN-setup SYN (ECE and CWR).
 Established ecn_established(Stack& s) {
@@ -61,7 +61,7 @@ TEST(Ecn, PassiveOpenAnswersAnEcnSetupSyn) {
 // An active open requests ECN when asked (TcpConfig::ecn or set_ecn), and
 // has it only when the SYN-ACK answers with ECE and without CWR.
 TEST(Ecn, ActiveOpenRequestsWhenAskedAndNegotiatesOnlyOnAnEceSynAck) {
-  for (const std::uint8_t answer : {std::uint8_t(flag::ece), std::uint8_t(flag::ece | flag::cwr), std::uint8_t(0)}) {
+  for (const wire::TcpFlags answer : {flag::ece, flag::ece | flag::cwr, wire::TcpFlags{}}) {
     Stack s(config());
     auto& tcp = s.tcp();
     auto id = tcp.open();
@@ -73,7 +73,7 @@ TEST(Ecn, ActiveOpenRequestsWhenAskedAndNegotiatesOnlyOnAnEceSynAck) {
     auto sa = hdr(kPeerIsn, out[0].h.seq.value() + 1, kSynAck | answer, 65535, kPeerPort, out[0].h.src_port);
     sa.options.mss = 1460;
     s.receive(packet(sa), t0);
-    EXPECT_EQ(tcp.info(id)->ecn, answer == flag::ece) << "SYN-ACK flags " << int{answer};
+    EXPECT_EQ(tcp.info(id)->ecn, answer == flag::ece) << "SYN-ACK flags " << answer;
     EXPECT_EQ(tcp.set_ecn(id, false).error(), std::errc::already_connected);
   }
   // Not asked: a plain SYN (Linux's default accepts and does not request).

@@ -301,7 +301,7 @@ TEST(TcpSockopt, TcpInfoFromTheConnection) {
   wire::TcpOptions o;
   o.sack_permitted = true;
   o.window_scale = 7;
-  o.timestamps = std::pair{100u, 0u};
+  o.timestamps = wire::TcpTimestamps{TsVal{100u}, TsVal{0u}};
   auto e = established(s, t0, o);
   auto& tcp = s.tcp();
   tcp_info ti{};

@@ -104,13 +104,13 @@ TEST(TcpOpen, RepeatedSynAckEchoesTheRetransmittedSynsTimestamp) {
   ASSERT_TRUE(tcp.bind(l, {Ipv4Addr::any(), kSrvPort}));
   ASSERT_TRUE(tcp.listen(l, 4));
   auto syn = hdr(kPeerIsn, 0, flag::syn);
-  syn.options.timestamps = std::pair<std::uint32_t, std::uint32_t>{1000, 0};
+  syn.options.timestamps = wire::TcpTimestamps{TsVal{1000}, TsVal{0}};
   s.receive(packet(syn), t0);
   auto first = drain(s);
   ASSERT_EQ(first.size(), 1u);
   ASSERT_TRUE(first[0].h.options.timestamps);
-  EXPECT_EQ(first[0].h.options.timestamps->second, 1000u);
-  syn.options.timestamps = std::pair<std::uint32_t, std::uint32_t>{2000, 0};
+  EXPECT_EQ(first[0].h.options.timestamps->ecr.value(), 1000u);
+  syn.options.timestamps = wire::TcpTimestamps{TsVal{2000}, TsVal{0}};
   s.receive(packet(syn), t0 + 1s);
   auto again = drain(s);
   ASSERT_EQ(again.size(), 1u);
@@ -540,7 +540,7 @@ TEST(TcpOptions, TimestampsAndWindowScaleNegotiated) {
   Stack s(config({.sack = true, .timestamps = true, .wscale = true}));
   wire::TcpOptions o;
   o.sack_permitted = true;
-  o.timestamps = std::pair{5000u, 0u};
+  o.timestamps = wire::TcpTimestamps{TsVal{5000u}, TsVal{0u}};
   o.window_scale = 7;
   auto e = established(s, t0, o);
   auto i = s.tcp().info(e.id);
@@ -550,7 +550,7 @@ TEST(TcpOptions, TimestampsAndWindowScaleNegotiated) {
   EXPECT_EQ(i->mss, 1460u - 12) << "timestamps take 12 bytes of every segment";
   // PAWS: an older timestamp is rejected with an ACK.
   auto old = hdr(e.peer_nxt, e.host_nxt(), flag::ack);
-  old.options.timestamps = std::pair{4000u, 0u};
+  old.options.timestamps = wire::TcpTimestamps{TsVal{4000u}, TsVal{0u}};
   s.receive(packet(old, bytes(10)), t0);
   auto out = drain(s);
   ASSERT_EQ(out.size(), 1u);

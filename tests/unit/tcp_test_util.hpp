@@ -51,7 +51,7 @@ struct Seg {
   wire::TcpRepr h;
   std::vector<std::uint8_t> data;
   std::uint8_t ecn = 0;  // the IP header's ECN field (wire::ecn)
-  bool has(std::uint8_t f) const { return (h.flags & f) == f; }
+  bool has(wire::TcpFlags f) const { return h.flags.has(f); }
 };
 
 // A sequence number as 8 hex digits, for test names and messages.
@@ -79,7 +79,7 @@ inline void PrintTo(const Sent& s, std::ostream* os) { *os << "{seq " << hex(s.s
 //   EXPECT_SEG(out[0], {.flags = flag::ack, .ack = e.peer_nxt + 100, .sack = {{{3001, 4001}}}});
 // `flags` must match exactly; `sack` lists the blocks in order (empty: none).
 struct SegMatch {
-  std::optional<std::uint8_t> flags;
+  std::optional<wire::TcpFlags> flags;
   std::optional<std::uint32_t> seq, ack;
   std::optional<std::uint16_t> window;
   std::optional<std::size_t> len;
@@ -99,7 +99,7 @@ inline std::string describe(const Seg& g) {
   o << "] seq " << g.h.seq.value() << " ack " << g.h.ack.value() << " win " << g.h.window << " len " << g.data.size();
   for (std::size_t i = 0; i < g.h.options.sack_count; ++i)
     o << " sack " << g.h.options.sack[i].left.value() << "-" << g.h.options.sack[i].right.value();
-  if (g.h.options.timestamps) o << " ts " << g.h.options.timestamps->first << "/" << g.h.options.timestamps->second;
+  if (g.h.options.timestamps) o << " ts " << g.h.options.timestamps->val.value() << "/" << g.h.options.timestamps->ecr.value();
   if (g.ecn) o << " ecn " << int{g.ecn};
   return o.str();
 }
@@ -112,7 +112,7 @@ inline ::testing::AssertionResult seg_matches(const Seg& g, const SegMatch& m) {
     why << (first ? "" : ", ") << what << " " << want << " wanted";
     first = false;
   };
-  if (m.flags) check(g.h.flags == *m.flags, "flags", int{*m.flags});
+  if (m.flags) check(g.h.flags == *m.flags, "flags", *m.flags);
   if (m.seq) check(g.h.seq == SeqNum{*m.seq}, "seq", *m.seq);
   if (m.ack) check(g.h.ack == SeqNum{*m.ack}, "ack", *m.ack);
   if (m.window) check(g.h.window == *m.window, "window", *m.window);
@@ -128,8 +128,8 @@ inline ::testing::AssertionResult seg_matches(const Seg& g, const SegMatch& m) {
     check(same, "sack", m.sack->empty() ? std::string("none") : want.str());
   }
   const auto& ts = g.h.options.timestamps;
-  if (m.tsval) check(ts && ts->first == *m.tsval, "tsval", *m.tsval);
-  if (m.tsecr) check(ts && ts->second == *m.tsecr, "tsecr", *m.tsecr);
+  if (m.tsval) check(ts && ts->val.value() == *m.tsval, "tsval", *m.tsval);
+  if (m.tsecr) check(ts && ts->ecr.value() == *m.tsecr, "tsecr", *m.tsecr);
   if (m.ecn) check(g.ecn == *m.ecn, "ecn", int{*m.ecn});
   if (first) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << describe(g) << ": " << why.str();
@@ -178,7 +178,7 @@ inline std::vector<std::uint8_t> packet(const wire::TcpRepr& h, std::span<const 
   return p;
 }
 
-inline wire::TcpRepr hdr(std::uint32_t seq, std::uint32_t ack, std::uint8_t flags, std::uint16_t window = 65535,
+inline wire::TcpRepr hdr(std::uint32_t seq, std::uint32_t ack, wire::TcpFlags flags, std::uint16_t window = 65535,
                          Port from = kPeerPort, Port to = kSrvPort) {
   wire::TcpRepr h;
   h.src_port = from;
@@ -231,7 +231,7 @@ inline Established established(Stack& s, Instant now, wire::TcpOptions syn_opts 
   EXPECT_SEG(out[0], {.flags = flag::syn | flag::ack, .ack = peer_isn + 1, .len = 0});
   e.iss = out[0].h.seq.value();
   auto ack = hdr(peer_isn + 1, e.iss + 1, flag::ack);
-  if (syn_opts.timestamps) ack.options.timestamps = std::pair{syn_opts.timestamps->first + 1, out[0].h.options.timestamps ? out[0].h.options.timestamps->first : 0};
+  if (syn_opts.timestamps) ack.options.timestamps = wire::TcpTimestamps{syn_opts.timestamps->val + 1, out[0].h.options.timestamps ? out[0].h.options.timestamps->val : TsVal{0}};
   s.receive(packet(ack), now);
   auto a = tcp.accept(e.listener);
   EXPECT_TRUE(a);

@@ -161,17 +161,17 @@ TEST_P(WindowEdge, ScaledEdgeNeverMovesLeftAndBoundsAcceptance) {
 TEST_P(WindowEdge, TsRecentComesOnlyFromAnAcceptableAck) {
   Stack s(cfg(false, false, true));
   wire::TcpOptions o;
-  o.timestamps = std::pair{5000u, 0u};
+  o.timestamps = wire::TcpTimestamps{TsVal{5000u}, TsVal{0u}};
   auto e = established(s, t0, o, isn());
   const auto d = bytes(10);
   auto bogus = hdr(e.peer_nxt, e.host_nxt() + 50000, flag::ack);
-  bogus.options.timestamps = std::pair{5000u + 0x70000000u, 0u};
+  bogus.options.timestamps = wire::TcpTimestamps{TsVal{5000u + 0x70000000u}, TsVal{0u}};
   s.receive(packet(bogus, d), t0);
   auto out = drain(s);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_SEG(out[0], {.flags = flag::ack, .ack = e.peer_nxt, .tsecr = 5001}) << "a challenge ACK, echoing the old TSval";
   auto good = hdr(e.peer_nxt, e.host_nxt(), flag::ack | flag::psh);
-  good.options.timestamps = std::pair{5002u, 0u};
+  good.options.timestamps = wire::TcpTimestamps{TsVal{5002u}, TsVal{0u}};
   s.receive(packet(good, d), t0 + 10ms);
   s.poll(t0 + 1s);
   out = drain(s);

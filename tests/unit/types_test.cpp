@@ -47,3 +47,42 @@ TEST(SeqNum, ComparesModulo2To32) {
   EXPECT_TRUE(SeqNum::in_window(SeqNum(5), a, 40));
   EXPECT_FALSE(SeqNum::in_window(SeqNum(0x20), a, 40));
 }
+
+// seq_len counts the bytes of [from, to) across the wrap; seq_len_or_zero
+// gives 0 once `to` is not after `from` (behind it, or equal).
+TEST(SeqNum, LengthsCountAcrossTheWrap) {
+  const SeqNum a(0xfffffff0u), b(0x10u);
+  EXPECT_EQ(seq_len(a, b), 32u);
+  EXPECT_EQ(seq_len(a, a), 0u);
+  EXPECT_EQ(seq_len(SeqNum(100), SeqNum(1100)), 1000u);
+  EXPECT_EQ(seq_len_or_zero(a, b), 32u);
+  EXPECT_EQ(seq_len_or_zero(b, a), 0u);  // `to` 32 before `from`
+  EXPECT_EQ(seq_len_or_zero(a, a), 0u);
+  EXPECT_EQ(seq_len_or_zero(SeqNum(0x7fffffffu), SeqNum(0x80000005u)), 6u);
+  static_assert(seq_len(SeqNum(0xffffffffu), SeqNum(1)) == 2);
+}
+
+// RFC 7323 §5.3: timestamps compare modulo 2^32, so a TSval just past the
+// wrap is newer than one just before it, and one 2^31 - 1 ahead is still
+// newer while one 2^31 + 1 ahead reads as older (FreeBSD's TSTMP_LT).
+TEST(TsVal, ComparesModulo2To32AcrossTheWrap) {
+  const TsVal before(0xfffffff0u), after(0x10u);
+  EXPECT_LT(before, after);
+  EXPECT_GT(after, before);
+  EXPECT_LE(before, after);
+  EXPECT_GE(after, before);
+  EXPECT_FALSE(after < before);
+  EXPECT_LE(after, after);
+  EXPECT_GE(after, after);
+  EXPECT_FALSE(after < after);
+  EXPECT_EQ(before + 32u, after);
+  EXPECT_EQ(after.since(before), 32u);
+  EXPECT_EQ(before.since(after), 0xffffffe0u);  // "since" a later value: huge, never a small age
+
+  const TsVal zero(0);
+  EXPECT_GT(TsVal(0x7fffffffu), zero);  // 2^31 - 1 ahead: newer
+  EXPECT_LT(TsVal(0x80000001u), zero);  // 2^31 + 1 ahead: read as 2^31 - 1 behind
+  EXPECT_LT(TsVal(5000u), TsVal(5000u + 0x70000000u));
+  static_assert(TsVal(1) > TsVal(0xffffffffu));
+  static_assert(sizeof(TsVal) == 4);
+}

@@ -40,11 +40,11 @@ std::uint8_t byte(Rng& rng) { return static_cast<std::uint8_t>(rng.next()); }
 
 std::vector<std::uint8_t> valid_tcp(Rng& rng) {
   TcpRepr r{.src_port = Port(1234), .dst_port = Port(80), .seq = SeqNum(static_cast<std::uint32_t>(rng.next())),
-            .flags = byte(rng)};
+            .flags = wire::TcpFlags{byte(rng)}};
   if (rng.chance(0.5)) r.options.mss = 1460;
   if (rng.chance(0.5)) r.options.window_scale = 7;
   r.options.sack_permitted = rng.chance(0.5);
-  if (rng.chance(0.5)) r.options.timestamps = {{1, 2}};
+  if (rng.chance(0.5)) r.options.timestamps = wire::TcpTimestamps{TsVal{1}, TsVal{2}};
   r.options.sack_count = static_cast<std::uint8_t>(rng.below(5));
   const std::size_t payload = rng.below(40);
   std::vector<std::uint8_t> b(r.header_len() + payload, 0x61);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
 #include <vector>
 
 #include "base/rng.hpp"
@@ -56,10 +57,52 @@ TEST(Tcp, ParsesKnownSyn) {
   EXPECT_EQ(o.mss, 1460);
   EXPECT_TRUE(o.sack_permitted);
   ASSERT_TRUE(o.timestamps);
-  EXPECT_EQ(o.timestamps->first, 0x0a0b0c0du);
-  EXPECT_EQ(o.timestamps->second, 0u);
+  EXPECT_EQ(o.timestamps->val.value(), 0x0a0b0c0du);
+  EXPECT_EQ(o.timestamps->ecr.value(), 0u);
   EXPECT_EQ(o.window_scale, 7);
   EXPECT_EQ(o.sack_count, 0);
+}
+
+// The flags byte is bit 0 FIN up to bit 7 CWR (RFC 9293 §3.1, RFC 3168
+// §6.1); the set is printed by name in that order.
+TEST(TcpFlags, BitsNamesAndSetOperations) {
+  EXPECT_EQ(tcp_flag::fin.value(), 0x01);
+  EXPECT_EQ(tcp_flag::syn.value(), 0x02);
+  EXPECT_EQ(tcp_flag::rst.value(), 0x04);
+  EXPECT_EQ(tcp_flag::psh.value(), 0x08);
+  EXPECT_EQ(tcp_flag::ack.value(), 0x10);
+  EXPECT_EQ(tcp_flag::urg.value(), 0x20);
+  EXPECT_EQ(tcp_flag::ece.value(), 0x40);
+  EXPECT_EQ(tcp_flag::cwr.value(), 0x80);
+
+  const TcpFlags synack = tcp_flag::syn | tcp_flag::ack;
+  EXPECT_EQ(synack.value(), 0x12);
+  EXPECT_TRUE(synack.has(tcp_flag::syn));
+  EXPECT_TRUE(synack.has(tcp_flag::syn | tcp_flag::ack));
+  EXPECT_FALSE(synack.has(tcp_flag::syn | tcp_flag::fin));
+  EXPECT_TRUE(synack.any_of(tcp_flag::syn | tcp_flag::fin));
+  EXPECT_FALSE(synack.any_of(tcp_flag::rst | tcp_flag::fin));
+  EXPECT_TRUE(static_cast<bool>(synack & tcp_flag::ack));
+  EXPECT_FALSE(static_cast<bool>(synack & tcp_flag::rst));
+  EXPECT_TRUE(TcpFlags{}.empty());
+  EXPECT_TRUE(TcpFlags{}.has(TcpFlags{}));  // the empty set is in every set
+
+  TcpFlags f = tcp_flag::ack;
+  f |= tcp_flag::fin;
+  EXPECT_EQ(f, tcp_flag::fin | tcp_flag::ack);
+  f &= tcp_flag::fin;
+  EXPECT_EQ(f, tcp_flag::fin);
+
+  EXPECT_EQ(synack.to_string(), "SYN|ACK");
+  EXPECT_EQ((tcp_flag::ack | tcp_flag::fin | tcp_flag::psh).to_string(), "FIN|PSH|ACK");
+  EXPECT_EQ(TcpFlags{0xff}.to_string(), "FIN|SYN|RST|PSH|ACK|URG|ECE|CWR");
+  EXPECT_EQ(TcpFlags{}.to_string(), "none");
+  std::ostringstream os;
+  os << (tcp_flag::rst | tcp_flag::ack);
+  EXPECT_EQ(os.str(), "RST|ACK");
+
+  static_assert((tcp_flag::syn | tcp_flag::ack).has(tcp_flag::ack), "usable in constant expressions");
+  static_assert(sizeof(TcpFlags) == 1);
 }
 
 TEST(Tcp, EmitsKnownSynByteForByte) {
@@ -67,7 +110,7 @@ TEST(Tcp, EmitsKnownSynByteForByte) {
             .window = 64240};
   r.options.mss = 1460;
   r.options.sack_permitted = true;
-  r.options.timestamps = {{0x0a0b0c0d, 0}};
+  r.options.timestamps = wire::TcpTimestamps{TsVal{0x0a0b0c0d}, TsVal{0}};
   r.options.window_scale = 7;
   ASSERT_EQ(r.header_len(), 40u);
   std::vector<std::uint8_t> b(40, 0xee);
@@ -83,13 +126,13 @@ TEST(Tcp, RoundTripsRandomSegments) {
               .dst_port = Port{static_cast<std::uint16_t>(rng.next())},
               .seq = SeqNum{static_cast<std::uint32_t>(rng.next())},
               .ack = SeqNum{static_cast<std::uint32_t>(rng.next())},
-              .flags = static_cast<std::uint8_t>(rng.next()),
+              .flags = TcpFlags{static_cast<std::uint8_t>(rng.next())},
               .window = static_cast<std::uint16_t>(rng.next()),
               .urgent = static_cast<std::uint16_t>(rng.next())};
     if (rng.chance(0.5)) r.options.mss = static_cast<std::uint16_t>(rng.next());
     if (rng.chance(0.5)) r.options.window_scale = static_cast<std::uint8_t>(rng.below(15));
     r.options.sack_permitted = rng.chance(0.5);
-    if (rng.chance(0.5)) r.options.timestamps = {{static_cast<std::uint32_t>(rng.next()), static_cast<std::uint32_t>(rng.next())}};
+    if (rng.chance(0.5)) r.options.timestamps = wire::TcpTimestamps{TsVal{static_cast<std::uint32_t>(rng.next())}, TsVal{static_cast<std::uint32_t>(rng.next())}};
     r.options.sack_count = static_cast<std::uint8_t>(rng.below(5));
     for (auto& blk : r.options.sack) blk = {SeqNum{static_cast<std::uint32_t>(rng.next())}, SeqNum{static_cast<std::uint32_t>(rng.next())}};
     // What can be sent is what fits; the rest is dropped by emit (RFC 2018 §3).
@@ -117,7 +160,7 @@ TEST(TcpOptions, EmitLenIsPaddedAndFitsTheOptionSpace) {
   EXPECT_EQ(o.emit_len(), 8u);
   o.sack_permitted = true;
   EXPECT_EQ(o.emit_len(), 12u);
-  o.timestamps = {{1, 2}};
+  o.timestamps = wire::TcpTimestamps{TsVal{1}, TsVal{2}};
   EXPECT_EQ(o.emit_len(), 20u) << "SACK-permitted shares the timestamps' alignment word";
   o.sack_count = 4;
   EXPECT_EQ(o.sack_blocks_to_emit(), 2u) << "20 bytes of other options leave room for 2 blocks";
@@ -127,7 +170,7 @@ TEST(TcpOptions, EmitLenIsPaddedAndFitsTheOptionSpace) {
   sack_only.sack_count = 4;
   EXPECT_EQ(sack_only.sack_blocks_to_emit(), 4u);
   EXPECT_EQ(sack_only.emit_len(), 36u);
-  sack_only.timestamps = {{1, 2}};
+  sack_only.timestamps = wire::TcpTimestamps{TsVal{1}, TsVal{2}};
   EXPECT_EQ(sack_only.sack_blocks_to_emit(), 3u) << "RFC 2018 §3: 3 blocks beside timestamps";
   EXPECT_EQ(sack_only.emit_len(), 40u);
   sack_only.sack_count = 200;  // nonsense count: capped, never read past the array
