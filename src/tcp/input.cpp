@@ -16,6 +16,7 @@ namespace flag = wire::tcp_flag;
 
 void TcpLayer::input(Ipv4Addr src, Ipv4Addr dst, std::span<const std::uint8_t> segment, Instant now,
                      std::uint8_t ecn) {
+  const Entry entry(*this);
   in_ecn_ = ecn & 3;
   auto v = wire::TcpView::parse(segment, src, dst, !ip_.checksum_offload());
   if (!v) {
@@ -153,7 +154,6 @@ void TcpLayer::take_rtt_sample(Tcb& t, const wire::TcpView& seg, SeqNum ack, Ins
 // ------------------------------------------------------- SEGMENT ARRIVES
 
 void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
-  const SocketId id = t.id;
   t.last_rcv = now;
   t.keep_probes = 0;
   switch (t.state) {
@@ -164,7 +164,7 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
       return;
     case TcpState::syn_sent:
       input_syn_sent(t, seg, now);
-      if (Tcb* still = get(id)) rearm(*still);
+      if (!t.retired) rearm(t);  // (a refused orphan is retired, its timers gone)
       return;
     case TcpState::syn_received:
     case TcpState::established:
@@ -489,10 +489,7 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
     }
   }
   if (t.data && !t.fin_received && t.data->ooo.take_fin(t.rcv_nxt)) fin_now = true;
-  if (fin_now) {
-    process_fin(t, now);
-    if (!get(id)) return;
-  }
+  if (fin_now) process_fin(t, now);  // never ends the connection: it moves on to CLOSE-WAIT, CLOSING or TIME-WAIT
 
   output(t, now);
   rearm(t);
@@ -545,11 +542,8 @@ void TcpLayer::input_syn_sent(Tcb& t, const wire::TcpView& seg, Instant now) {
     // the application reads it, then a FIN right after it (eighth step).
     const auto payload = seg.payload();
     if (!payload.empty()) process_text(t, t.rcv_nxt, payload, false, now);
-    if (seg.has(flag::fin) && t.rcv_nxt == t.irs + 1 + static_cast<std::uint32_t>(payload.size())) {
-      const SocketId id = t.id;
-      process_fin(t, now);
-      if (!get(id)) return;
-    }
+    if (seg.has(flag::fin) && t.rcv_nxt == t.irs + 1 + static_cast<std::uint32_t>(payload.size()))
+      process_fin(t, now);  // to CLOSE-WAIT: the connection goes on
     output(t, now);
     notify(t);
     return;
@@ -894,6 +888,7 @@ void TcpLayer::process_fin(Tcb& t, Instant now) {
 }
 
 void TcpLayer::icmp_error(Endpoint local, Endpoint remote, SeqNum quoted_seq, std::errc err, bool hard, Instant now) {
+  const Entry entry(*this);
   const SocketId* idp = conns_.find(FourTuple{local, remote});
   if (!idp) return;
   Tcb& t = *sockets_[*idp];

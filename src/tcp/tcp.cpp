@@ -2,6 +2,7 @@
 #include "tcp/tcp.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 
 namespace weft {
@@ -21,8 +22,14 @@ TcpLayer::TcpLayer(IpSender& ip, PortTableConfig ports, TcpConfig cfg, SipKey se
 
 TcpLayer::~TcpLayer() = default;
 
-tcp::Tcb* TcpLayer::get(SocketId s) { return s < sockets_.size() ? sockets_[s].get() : nullptr; }
-const tcp::Tcb* TcpLayer::get(SocketId s) const { return s < sockets_.size() ? sockets_[s].get() : nullptr; }
+tcp::Tcb* TcpLayer::get(SocketId s) {
+  Tcb* t = s < sockets_.size() ? sockets_[s].get() : nullptr;
+  return t && !t->retired ? t : nullptr;
+}
+const tcp::Tcb* TcpLayer::get(SocketId s) const {
+  const Tcb* t = s < sockets_.size() ? sockets_[s].get() : nullptr;
+  return t && !t->retired ? t : nullptr;
+}
 
 tcp::Tcb& TcpLayer::create() {
   const SocketId id = ids_.take(sockets_);
@@ -32,10 +39,14 @@ tcp::Tcb& TcpLayer::create() {
   return *sockets_[id];
 }
 
-void TcpLayer::free_socket(Tcb& t) {
+void TcpLayer::retire(Tcb& t) {
+  assert(depth_ > 0 && "retire() outside an Entry would never be reclaimed");
+  if (t.retired) return;
   const SocketId id = t.id;
   if (t.in_index) conns_.erase(t.tuple);
+  t.in_index = false;
   if (t.port_bound) ports_.release(id);
+  t.port_bound = false;
   if (t.state == TcpState::established || t.state == TcpState::close_wait) --counters_.curr_estab;
   timers_.cancel(id);
   if (t.parent) detach_child(t);
@@ -44,15 +55,25 @@ void TcpLayer::free_socket(Tcb& t) {
   children.insert(children.end(), t.accept_queue.begin(), t.accept_queue.end());
   t.syn_queue.clear();
   t.accept_queue.clear();
-  sockets_[id].reset();
-  ids_.give(id);
+  t.retired = true;
+  graveyard_.push_back(id);
   --live_;
   for (SocketId c : children)
     if (Tcb* ct = get(c)) {
       ct->parent.reset();
       ct->user_closed = true;
-      free_socket(*ct);
+      retire(*ct);
     }
+}
+
+void TcpLayer::reclaim() {
+  // Freeing runs destructors only: nothing here retires more.
+  for (SocketId id : graveyard_) {
+    if (on_reclaim_) on_reclaim_(id);
+    sockets_[id].reset();
+    ids_.give(id);
+  }
+  graveyard_.clear();
 }
 
 void TcpLayer::set_state(Tcb& t, TcpState s, Instant) {
@@ -185,6 +206,7 @@ std::size_t TcpLayer::pending_accepts(SocketId id) const {
 }
 
 Status TcpLayer::connect(SocketId id, Endpoint remote, Instant now) {
+  const Entry entry(*this);
   Tcb* t = get(id);
   if (!t || t->user_closed) return std::errc::bad_file_descriptor;
   if (remote.port.is_zero() || remote.addr.is_any() || remote.addr.is_broadcast() || remote.addr.is_multicast())
@@ -250,6 +272,7 @@ Status TcpLayer::connect(SocketId id, Endpoint remote, Instant now) {
 }
 
 Result<std::size_t> TcpLayer::send(SocketId id, std::span<const std::uint8_t> data, Instant now, bool more) {
+  const Entry entry(*this);
   Tcb* t = get(id);
   if (!t || t->user_closed) return std::errc::bad_file_descriptor;
   if (t->pending_error) {
@@ -312,6 +335,7 @@ std::size_t TcpLayer::snd_room(const Tcb& t) const {
 }
 
 Result<TcpRecv> TcpLayer::recv(SocketId id, std::span<std::uint8_t> buf, Instant now, bool peek) {
+  const Entry entry(*this);
   Tcb* t = get(id);
   if (!t || t->user_closed) return std::errc::bad_file_descriptor;
   const bool has_data = t->data && !t->data->rcv.empty();
@@ -357,6 +381,7 @@ Result<TcpRecv> TcpLayer::recv(SocketId id, std::span<std::uint8_t> buf, Instant
 }
 
 Status TcpLayer::shutdown(SocketId id, Shutdown how, Instant now) {
+  const Entry entry(*this);
   Tcb* t = get(id);
   if (!t || t->user_closed) return std::errc::bad_file_descriptor;
   if (t->state == TcpState::listen || (t->state == TcpState::closed && t->tuple.remote.port.is_zero()) ||
@@ -398,6 +423,7 @@ Status TcpLayer::shutdown(SocketId id, Shutdown how, Instant now) {
 }
 
 Status TcpLayer::close(SocketId id, Instant now) {
+  const Entry entry(*this);
   Tcb* t = get(id);
   if (!t || t->user_closed) return std::errc::bad_file_descriptor;
   const bool unread = t->data && !t->data->rcv.empty();
@@ -412,7 +438,7 @@ Status TcpLayer::close(SocketId id, Instant now) {
     case TcpState::closed:
     case TcpState::listen:
     case TcpState::syn_sent:
-      free_socket(*t);
+      retire(*t);
       return ok_status();
     case TcpState::time_wait:
       t->user_closed = true;
@@ -443,6 +469,7 @@ Status TcpLayer::close(SocketId id, Instant now) {
 }
 
 Status TcpLayer::abort(SocketId id, Instant now) {
+  const Entry entry(*this);
   Tcb* t = get(id);
   if (!t || (t->user_closed && t->state != TcpState::time_wait)) return std::errc::bad_file_descriptor;
   // RFC 9293 §3.10.5 ABORT: RST in the synchronized states and SYN-RECEIVED.
@@ -463,7 +490,7 @@ Status TcpLayer::abort(SocketId id, Instant now) {
       break;
   }
   if (t->state == TcpState::syn_sent || t->state == TcpState::syn_received) ++counters_.attempt_fails;
-  free_socket(*t);
+  retire(*t);
   return ok_status();
 }
 
@@ -673,7 +700,7 @@ std::optional<TcpInfo> TcpLayer::info(SocketId id) const {
 
 void TcpLayer::for_each_socket(const std::function<void(const TcpInfo&)>& f) const {
   for (SocketId id = 0; id < sockets_.size(); ++id)
-    if (sockets_[id]) f(*info(id));
+    if (get(id)) f(*info(id));  // retired ones are gone already
 }
 
 std::optional<Endpoint> TcpLayer::local_endpoint(SocketId id) const {
@@ -716,7 +743,7 @@ void TcpLayer::connection_done(Tcb& t, std::optional<std::errc> err, Instant now
     t.in_index = false;
   }
   if (t.user_closed || t.parent) {
-    free_socket(t);
+    retire(t);
     return;
   }
   if (t.data) t.data->snd.consume(t.data->snd.size());

@@ -338,10 +338,36 @@ class TcpLayer {
   friend struct TcpTestAccess;
 
   // --- table (tcp.cpp)
+  // Deferred reclamation. A TCB that ends inside a call (connection_done()
+  // on an orphan or a listener's child, close(), abort(), a listener's
+  // children going with it) is retired at once: out of the connection
+  // index, the port table, the timer heap and its listener's queues, so
+  // nothing finds it again and its 4-tuple and port are free. Its memory
+  // is kept until the outermost entry point (input, icmp_error, poll and
+  // the user calls) returns: every Tcb& the call holds, down the whole
+  // stack, stays valid for the whole call, and code after a call that may
+  // end the connection checks Tcb::retired instead of looking it up again.
+  class Entry {
+   public:
+    explicit Entry(TcpLayer& l) : l_(l) { ++l_.depth_; }
+    ~Entry() {
+      if (--l_.depth_ == 0 && !l_.graveyard_.empty()) l_.reclaim();
+    }
+    Entry(const Entry&) = delete;
+    Entry& operator=(const Entry&) = delete;
+
+   private:
+    TcpLayer& l_;
+  };
+  // The live (not retired) TCB of s, else nullptr.
   Tcb* get(SocketId s);
   const Tcb* get(SocketId s) const;
   Tcb& create();
-  void free_socket(Tcb& t);
+  // Takes t (and a listener's unaccepted children) out of every table and
+  // queues it for reclaim(). Only inside an Entry.
+  void retire(Tcb& t);
+  // Frees the retired TCBs and gives their ids back (Entry's destructor).
+  void reclaim();
   void notify(const Tcb& t) {
     if (on_event_ && !t.user_closed) on_event_(t.id);
   }
@@ -351,7 +377,8 @@ class TcpLayer {
   void init_send_seq(Tcb& t, SeqNum iss);
   SeqNum make_isn(const FourTuple& tuple, Instant now) const;
   std::uint32_t ts_now(const Tcb& t, Instant now) const;
-  // Closes the connection with err (nullopt: quietly); frees orphans.
+  // Closes the connection with err (nullopt: quietly); retires orphans and
+  // a listener's children (t stays valid until the entry point returns).
   void connection_done(Tcb& t, std::optional<std::errc> err, Instant now);
   void enter_time_wait(Tcb& t, Instant now);
 
@@ -435,6 +462,9 @@ class TcpLayer {
   std::vector<std::unique_ptr<Tcb>> sockets_;
   SocketIds ids_;
   std::size_t live_ = 0;
+  int depth_ = 0;                     // Entry nesting
+  std::vector<SocketId> graveyard_;   // retired, freed by reclaim() in retirement order
+  std::function<void(SocketId)> on_reclaim_;  // tests only (TcpTestAccess): called as each TCB is freed
   TcpCounters counters_;
   std::function<void(SocketId)> on_event_;
 };
