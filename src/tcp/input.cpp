@@ -32,7 +32,7 @@ void TcpLayer::input(Ipv4Addr src, Ipv4Addr dst, std::span<const std::uint8_t> s
   }
   const FourTuple key{{dst, v->dst_port()}, {src, v->src_port()}};
   // 1. A connection on exactly this 4-tuple.
-  if (const SocketId* idp = conns_.find(key)) {
+  if (const SocketSlot* idp = conns_.find(key)) {
     Tcb& t = *sockets_[*idp];
     const bool new_syn = v->has(flag::syn) && !v->has(flag::ack) && !v->has(flag::rst);
     if (!(t.state == TcpState::time_wait && new_syn)) {
@@ -889,7 +889,7 @@ void TcpLayer::process_fin(Tcb& t, Instant now) {
 
 void TcpLayer::icmp_error(Endpoint local, Endpoint remote, SeqNum quoted_seq, std::errc err, bool hard, Instant now) {
   const Entry entry(*this);
-  const SocketId* idp = conns_.find(FourTuple{local, remote});
+  const SocketSlot* idp = conns_.find(FourTuple{local, remote});
   if (!idp) return;
   Tcb& t = *sockets_[*idp];
   // RFC 5927 §4.1: only believe an error quoting a sequence number in flight.

@@ -32,7 +32,7 @@ void TcpLayer::input_listen(Tcb& l, Ipv4Addr src, Ipv4Addr dst, const wire::TcpV
   c.opt = l.opt;
   c.tuple = FourTuple{{dst, seg.dst_port()}, {src, seg.src_port()}};
   c.bound = c.tuple.local;
-  conns_.insert(c.tuple, c.id);
+  conns_.insert(c.tuple, socket_slot(c.id));
   c.in_index = true;
   c.parent = lid;
   l.syn_queue.push_back(c.id);

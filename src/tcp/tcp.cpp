@@ -22,21 +22,26 @@ TcpLayer::TcpLayer(IpSender& ip, PortTableConfig ports, TcpConfig cfg, SipKey se
 
 TcpLayer::~TcpLayer() = default;
 
+// The slot's TCB, if it is this id's: a stale id (an older generation of
+// the slot) finds nothing.
 tcp::Tcb* TcpLayer::get(SocketId s) {
-  Tcb* t = s < sockets_.size() ? sockets_[s].get() : nullptr;
-  return t && !t->retired ? t : nullptr;
+  const SocketSlot slot = socket_slot(s);
+  Tcb* t = slot < sockets_.size() ? sockets_[slot].get() : nullptr;
+  return t && t->id == s && !t->retired ? t : nullptr;
 }
 const tcp::Tcb* TcpLayer::get(SocketId s) const {
-  const Tcb* t = s < sockets_.size() ? sockets_[s].get() : nullptr;
-  return t && !t->retired ? t : nullptr;
+  const SocketSlot slot = socket_slot(s);
+  const Tcb* t = slot < sockets_.size() ? sockets_[slot].get() : nullptr;
+  return t && t->id == s && !t->retired ? t : nullptr;
 }
 
 tcp::Tcb& TcpLayer::create() {
   const SocketId id = ids_.take(sockets_);
-  sockets_[id] = std::make_unique<Tcb>(cfg_.rto);
-  sockets_[id]->id = id;
+  auto& slot = sockets_[socket_slot(id)];
+  slot = std::make_unique<Tcb>(cfg_.rto);
+  slot->id = id;
   ++live_;
-  return *sockets_[id];
+  return *slot;
 }
 
 void TcpLayer::retire(Tcb& t) {
@@ -70,8 +75,8 @@ void TcpLayer::reclaim() {
   // Freeing runs destructors only: nothing here retires more.
   for (SocketId id : graveyard_) {
     if (on_reclaim_) on_reclaim_(id);
-    sockets_[id].reset();
-    ids_.give(id);
+    sockets_[socket_slot(id)].reset();
+    ids_.give(id);  // the id is stale from now on
   }
   graveyard_.clear();
 }
@@ -258,7 +263,7 @@ Status TcpLayer::connect(SocketId id, Endpoint remote, Instant now) {
   }
   FourTuple tuple{{local_addr, t->bound->port}, remote};
   if (conns_.find(tuple) != nullptr) return std::errc::address_in_use;
-  conns_.insert(tuple, id);  // before any other bind_ephemeral_for (PortTable's contract)
+  conns_.insert(tuple, socket_slot(id));  // before any other bind_ephemeral_for (PortTable's contract)
   t->in_index = true;
   t->tuple = tuple;
   init_connection(*t, now);
@@ -699,8 +704,8 @@ std::optional<TcpInfo> TcpLayer::info(SocketId id) const {
 }
 
 void TcpLayer::for_each_socket(const std::function<void(const TcpInfo&)>& f) const {
-  for (SocketId id = 0; id < sockets_.size(); ++id)
-    if (get(id)) f(*info(id));  // retired ones are gone already
+  for (const auto& t : sockets_)
+    if (t && !t->retired) f(*info(t->id));  // retired ones are gone already
 }
 
 std::optional<Endpoint> TcpLayer::local_endpoint(SocketId id) const {

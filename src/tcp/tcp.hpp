@@ -185,6 +185,9 @@ class TcpLayer {
   TcpLayer& operator=(const TcpLayer&) = delete;
 
   // -- socket API -----------------------------------------------------------
+  // Ids carry their slot's generation (socket_id.hpp): once a socket is
+  // freed its id names nothing, even after a new socket takes the slot, and
+  // every call given it answers as for no socket (EBADF).
   // A new socket in CLOSED.
   SocketId open();
   // Errors: EBADF (no such socket), EINVAL (already bound or not CLOSED),
@@ -457,9 +460,9 @@ class TcpLayer {
   std::uint8_t in_ecn_ = 0;  // the ECN field of the segment being processed (input())
   SipKey secret_;
   PortTable ports_;
-  ConnectionIndex<SocketId> conns_;
+  ConnectionIndex<SocketSlot> conns_;  // live connections only, so the slot is enough
   TimerHeap<SocketId> timers_;
-  std::vector<std::unique_ptr<Tcb>> sockets_;
+  std::vector<std::unique_ptr<Tcb>> sockets_;  // by slot (socket_slot(id))
   SocketIds ids_;
   std::size_t live_ = 0;
   int depth_ = 0;                     // Entry nesting
