@@ -35,6 +35,17 @@ const tcp::Tcb* TcpLayer::get(SocketId s) const {
   return t && t->id == s && !t->retired ? t : nullptr;
 }
 
+// The closed-socket rule (tcp.hpp): a socket the user closed is not the
+// user's any more, even while it finishes as an orphan.
+tcp::Tcb* TcpLayer::user(SocketId s) {
+  Tcb* t = get(s);
+  return t && !t->user_closed ? t : nullptr;
+}
+const tcp::Tcb* TcpLayer::user(SocketId s) const {
+  const Tcb* t = get(s);
+  return t && !t->user_closed ? t : nullptr;
+}
+
 tcp::Tcb& TcpLayer::create() {
   const SocketId id = ids_.take(sockets_);
   auto& slot = sockets_[socket_slot(id)];
@@ -162,8 +173,8 @@ void TcpLayer::init_send_seq(Tcb& t, SeqNum iss) {
 SocketId TcpLayer::open() { return create().id; }
 
 Status TcpLayer::bind(SocketId id, Endpoint local) {
-  Tcb* t = get(id);
-  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  Tcb* t = user(id);
+  if (!t) return std::errc::bad_file_descriptor;
   if (t->bound || t->state != TcpState::closed) return std::errc::invalid_argument;
   if (!local.addr.is_any() && !ip_.is_local_address(local.addr)) return std::errc::address_not_available;
   auto port = ports_.bind(BindRequest{id, local.addr, local.port, t->opt.reuse_addr});
@@ -174,8 +185,8 @@ Status TcpLayer::bind(SocketId id, Endpoint local) {
 }
 
 Status TcpLayer::listen(SocketId id, std::size_t backlog) {
-  Tcb* t = get(id);
-  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  Tcb* t = user(id);
+  if (!t) return std::errc::bad_file_descriptor;
   if (t->state == TcpState::listen) {
     t->backlog = std::clamp<std::size_t>(backlog, 1, cfg_.max_backlog);
     return ok_status();
@@ -194,8 +205,8 @@ Status TcpLayer::listen(SocketId id, std::size_t backlog) {
 }
 
 Result<Accepted> TcpLayer::accept(SocketId id) {
-  Tcb* t = get(id);
-  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  Tcb* t = user(id);
+  if (!t) return std::errc::bad_file_descriptor;
   if (t->state != TcpState::listen) return std::errc::invalid_argument;
   if (t->accept_queue.empty()) return std::errc::resource_unavailable_try_again;
   const SocketId c = t->accept_queue.front();
@@ -206,14 +217,14 @@ Result<Accepted> TcpLayer::accept(SocketId id) {
 }
 
 std::size_t TcpLayer::pending_accepts(SocketId id) const {
-  const Tcb* t = get(id);
+  const Tcb* t = user(id);
   return t && t->state == TcpState::listen ? t->accept_queue.size() : 0;
 }
 
 Status TcpLayer::connect(SocketId id, Endpoint remote, Instant now) {
   const Entry entry(*this);
-  Tcb* t = get(id);
-  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  Tcb* t = user(id);
+  if (!t) return std::errc::bad_file_descriptor;
   if (remote.port.is_zero() || remote.addr.is_any() || remote.addr.is_broadcast() || remote.addr.is_multicast())
     return std::errc::invalid_argument;
   if (t->state == TcpState::closed && t->connect_failed) {
@@ -278,8 +289,8 @@ Status TcpLayer::connect(SocketId id, Endpoint remote, Instant now) {
 
 Result<std::size_t> TcpLayer::send(SocketId id, std::span<const std::uint8_t> data, Instant now, bool more) {
   const Entry entry(*this);
-  Tcb* t = get(id);
-  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  Tcb* t = user(id);
+  if (!t) return std::errc::bad_file_descriptor;
   if (t->pending_error) {
     const auto e = *t->pending_error;
     t->pending_error.reset();
@@ -317,8 +328,8 @@ Result<std::size_t> TcpLayer::send(SocketId id, std::span<const std::uint8_t> da
 }
 
 std::size_t TcpLayer::send_room(SocketId id) const {
-  const Tcb* t = get(id);
-  if (!t || t->user_closed || t->pending_error || t->reset || t->fin_queued || !t->data) return 0;
+  const Tcb* t = user(id);
+  if (!t || t->pending_error || t->reset || t->fin_queued || !t->data) return 0;
   if (t->state != TcpState::established && t->state != TcpState::close_wait) return 0;
   return snd_room(*t);
 }
@@ -341,8 +352,8 @@ std::size_t TcpLayer::snd_room(const Tcb& t) const {
 
 Result<TcpRecv> TcpLayer::recv(SocketId id, std::span<std::uint8_t> buf, Instant now, bool peek) {
   const Entry entry(*this);
-  Tcb* t = get(id);
-  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  Tcb* t = user(id);
+  if (!t) return std::errc::bad_file_descriptor;
   const bool has_data = t->data && !t->data->rcv.empty();
   if (!has_data) {
     if (t->pending_error) {
@@ -387,8 +398,8 @@ Result<TcpRecv> TcpLayer::recv(SocketId id, std::span<std::uint8_t> buf, Instant
 
 Status TcpLayer::shutdown(SocketId id, Shutdown how, Instant now) {
   const Entry entry(*this);
-  Tcb* t = get(id);
-  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  Tcb* t = user(id);
+  if (!t) return std::errc::bad_file_descriptor;
   if (t->state == TcpState::listen || (t->state == TcpState::closed && t->tuple.remote.port.is_zero()) ||
       t->state == TcpState::syn_sent)
     return std::errc::not_connected;
@@ -429,8 +440,8 @@ Status TcpLayer::shutdown(SocketId id, Shutdown how, Instant now) {
 
 Status TcpLayer::close(SocketId id, Instant now) {
   const Entry entry(*this);
-  Tcb* t = get(id);
-  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  Tcb* t = user(id);
+  if (!t) return std::errc::bad_file_descriptor;
   const bool unread = t->data && !t->data->rcv.empty();
   const bool linger0 = t->opt.linger && *t->opt.linger == Duration::zero();
   if (t->state == TcpState::listen) {
@@ -475,8 +486,8 @@ Status TcpLayer::close(SocketId id, Instant now) {
 
 Status TcpLayer::abort(SocketId id, Instant now) {
   const Entry entry(*this);
-  Tcb* t = get(id);
-  if (!t || (t->user_closed && t->state != TcpState::time_wait)) return std::errc::bad_file_descriptor;
+  Tcb* t = user(id);
+  if (!t) return std::errc::bad_file_descriptor;
   // RFC 9293 §3.10.5 ABORT: RST in the synchronized states and SYN-RECEIVED.
   switch (t->state) {
     case TcpState::syn_received:
@@ -500,7 +511,7 @@ Status TcpLayer::abort(SocketId id, Instant now) {
 }
 
 std::optional<std::errc> TcpLayer::take_error(SocketId id) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   auto e = t->pending_error;
   t->pending_error.reset();
@@ -510,14 +521,14 @@ std::optional<std::errc> TcpLayer::take_error(SocketId id) {
 // ---------------------------------------------------------------- options
 
 Status TcpLayer::set_rcvbuf(SocketId id, std::size_t bytes) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   if (bytes == 0) return std::errc::invalid_argument;
   t->opt.rcvbuf = bytes;
   return ok_status();
 }
 Status TcpLayer::set_sndbuf(SocketId id, std::size_t bytes) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   if (bytes == 0) return std::errc::invalid_argument;
   t->opt.sndbuf = bytes;
@@ -530,7 +541,7 @@ Status TcpLayer::set_sndbuf(SocketId id, std::size_t bytes) {
   return ok_status();
 }
 Status TcpLayer::set_nodelay(SocketId id, bool on, Instant now) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   t->opt.nodelay = on;
   if (on && t->data) {
@@ -543,7 +554,7 @@ Status TcpLayer::set_nodelay(SocketId id, bool on, Instant now) {
   return ok_status();
 }
 Status TcpLayer::set_cork(SocketId id, bool on, Instant now) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   const bool was = t->opt.cork;
   t->opt.cork = on;
@@ -554,36 +565,36 @@ Status TcpLayer::set_cork(SocketId id, bool on, Instant now) {
   return ok_status();
 }
 Status TcpLayer::set_notsent_lowat(SocketId id, std::uint32_t bytes) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   t->opt.notsent_lowat = bytes;
   notify(*t);
   return ok_status();
 }
 Status TcpLayer::set_inq(SocketId id, bool on) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   t->opt.inq = on;
   return ok_status();
 }
 Status TcpLayer::set_maxseg(SocketId id, std::uint32_t mss) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   if (mss != 0 && (mss < kMinUserMss || mss > kMaxUserMss)) return std::errc::invalid_argument;
   t->opt.user_mss = mss;
   return ok_status();
 }
 std::optional<tcp::SocketOptions> TcpLayer::options(SocketId id) const {
-  const Tcb* t = get(id);
+  const Tcb* t = user(id);
   if (!t) return std::nullopt;
   return t->opt;
 }
 std::size_t TcpLayer::readable(SocketId id) const {
-  const Tcb* t = get(id);
+  const Tcb* t = user(id);
   return t && t->state != TcpState::listen && t->data ? t->data->rcv.size() : 0;
 }
 Status TcpLayer::set_keepalive(SocketId id, bool on, Duration idle, Duration interval, unsigned count, Instant now) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   if (idle < Duration::zero() || idle > kMaxKeepIdle || interval < Duration::zero() || interval > kMaxKeepIdle ||
       count > kMaxKeepCount)
@@ -597,34 +608,34 @@ Status TcpLayer::set_keepalive(SocketId id, bool on, Duration idle, Duration int
   return ok_status();
 }
 Status TcpLayer::set_linger(SocketId id, std::optional<Duration> linger) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   if (linger && *linger < Duration::zero()) return std::errc::invalid_argument;
   t->opt.linger = linger;
   return ok_status();
 }
 Status TcpLayer::set_reuse_addr(SocketId id, bool on) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   t->opt.reuse_addr = on;
   return ok_status();
 }
 Status TcpLayer::set_user_timeout(SocketId id, Duration d) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   if (d < Duration::zero()) return std::errc::invalid_argument;
   t->opt.user_timeout = d;
   return ok_status();
 }
 Status TcpLayer::set_ecn(SocketId id, bool on) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   if (t->state != TcpState::closed && t->state != TcpState::listen) return std::errc::already_connected;
   t->opt.ecn = on;
   return ok_status();
 }
 Status TcpLayer::set_syn_retries(SocketId id, unsigned n) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   if (n == 0 || n > kMaxSynRetries) return std::errc::invalid_argument;
   t->opt.syn_retries = n;
@@ -634,8 +645,8 @@ Status TcpLayer::set_syn_retries(SocketId id, unsigned n) {
 // ----------------------------------------------------- readiness and info
 
 std::uint32_t TcpLayer::events(SocketId id) const {
-  const Tcb* t = get(id);
-  if (!t || t->user_closed) return 0;
+  const Tcb* t = user(id);
+  if (!t) return 0;
   std::uint32_t ev = 0;
   if (t->pending_error) ev |= tcp_event::error | tcp_event::readable;
   if (t->state == TcpState::listen) {
@@ -709,13 +720,13 @@ void TcpLayer::for_each_socket(const std::function<void(const TcpInfo&)>& f) con
 }
 
 std::optional<Endpoint> TcpLayer::local_endpoint(SocketId id) const {
-  const Tcb* t = get(id);
+  const Tcb* t = user(id);
   if (!t) return std::nullopt;
   if (!t->tuple.remote.port.is_zero()) return t->tuple.local;
   return t->bound;
 }
 std::optional<Endpoint> TcpLayer::remote_endpoint(SocketId id) const {
-  const Tcb* t = get(id);
+  const Tcb* t = user(id);
   if (!t || t->tuple.remote.port.is_zero()) return std::nullopt;
   return t->tuple.remote;
 }

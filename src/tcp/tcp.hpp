@@ -188,6 +188,15 @@ class TcpLayer {
   // Ids carry their slot's generation (socket_id.hpp): once a socket is
   // freed its id names nothing, even after a new socket takes the slot, and
   // every call given it answers as for no socket (EBADF).
+  // The closed-socket rule: once the user has called close() or abort(),
+  // the id is no longer the user's, as a descriptor is gone after close(2)
+  // on Linux. Every call below given it answers as for no socket: EBADF,
+  // or for the calls without an error, nullopt, 0 or false. This holds
+  // while the connection still finishes as an orphan (FIN-WAIT, CLOSING,
+  // LAST-ACK, TIME-WAIT): the stack goes on with it, the user cannot touch
+  // it. Only introspection, info() and for_each_socket(), still shows an
+  // orphan until it is freed, as netstat does. A socket the stack ended
+  // (reset, timed out, refused) stays the user's, in CLOSED, until closed.
   // A new socket in CLOSED.
   SocketId open();
   // Errors: EBADF (no such socket), EINVAL (already bound or not CLOSED),
@@ -362,9 +371,14 @@ class TcpLayer {
    private:
     TcpLayer& l_;
   };
-  // The live (not retired) TCB of s, else nullptr.
+  // The live (not retired) TCB of s, else nullptr: for the layer's own
+  // use and introspection.
   Tcb* get(SocketId s);
   const Tcb* get(SocketId s) const;
+  // The same for a user call: nullptr for a socket the user closed too
+  // (the closed-socket rule, above). Every user call looks up with it.
+  Tcb* user(SocketId s);
+  const Tcb* user(SocketId s) const;
   Tcb& create();
   // Takes t (and a listener's unaccepted children) out of every table and
   // queues it for reclaim(). Only inside an Entry.
