@@ -1,4 +1,4 @@
-// Demux at scale: ConnectionIndex<SocketId> with 1k, 100k and 1M TCP
+// Demux at scale: ConnectionIndex<SocketSlot> with 1k, 100k and 1M TCP
 // connections, looked up with keys drawn uniformly at random from the
 // inserted set (precomputed, so generating them is not timed).
 //
@@ -84,7 +84,7 @@ struct Setup {
   explicit Setup(std::size_t n) : entries(n), idx(secret()) {}
 
   std::size_t entries;
-  ConnectionIndex<SocketId> idx;
+  ConnectionIndex<SocketSlot> idx;
   std::vector<FourTuple> lookups;  // hits, uniform over the inserted keys
   std::uint64_t want = 0;          // the sum of their values
   double probes_hit = 0, probes_miss = 0;
@@ -101,7 +101,7 @@ void build(Setup& s) {
   const long rss_before = rss_kib();
   for (std::size_t have = 0; have < n;) {
     const FourTuple t = random_tuple(rng);
-    if (s.idx.insert(t, static_cast<SocketId>(have))) keys[have++] = t;
+    if (s.idx.insert(t, static_cast<SocketSlot>(have))) keys[have++] = t;
   }
   s.rss_kib = rss_kib();
   s.index_kib = s.rss_kib - rss_before;
@@ -153,11 +153,11 @@ void run_round(Setup& s, bool record) {
     std::exit(1);
   }
   const double batched = time_ns_per_lookup([&] {
-    std::array<SocketId*, kBurst> out;
+    std::array<SocketSlot*, kBurst> out;
     std::uint64_t sum = 0;
     for (std::size_t off = 0; off < kLookups; off += kBurst) {
       s.idx.find_batch(std::span<const FourTuple>(s.lookups).subspan(off, kBurst), out);
-      for (SocketId* v : out) sum += *v;
+      for (SocketSlot* v : out) sum += *v;
     }
     benchmark::DoNotOptimize(sum);
     got = sum;
@@ -175,7 +175,7 @@ void run_round(Setup& s, bool record) {
 }  // namespace
 
 int main() {
-  std::printf("ConnectionIndex<SocketId>: %zu random hits per pass; batched = find_batch() over bursts of %zu keys\n",
+  std::printf("ConnectionIndex<SocketSlot>: %zu random hits per pass; batched = find_batch() over bursts of %zu keys\n",
               kLookups, kBurst);
   std::printf("Thread CPU time; %d rounds, each timing every size in turn; the table gives medians, the ratios\n"
               "are medians of per-round ratios (this VM is shared and its memory latency drifts).\n\n",

@@ -1244,7 +1244,7 @@ struct Daemon::Impl {
     tcp.for_each_socket([&](const TcpInfo& i) {
       json o;
       o["proto"] = "tcp";
-      o["id"] = i.id;
+      o["id"] = socket_slot(i.id);  // the slot: small, unique while the socket lives (docs/netstat-json.md)
       o["state"] = std::string(tcp::state_name(i.state));
       o["local"] = ep_json(i.local);
       o["remote"] = i.remote ? ep_json(*i.remote) : json(nullptr);
@@ -1295,7 +1295,7 @@ struct Daemon::Impl {
     for (const auto& u : udp.sockets()) {
       json o;
       o["proto"] = "udp";
-      o["id"] = u.id;
+      o["id"] = socket_slot(u.id);
       o["state"] = u.remote ? "ESTABLISHED" : "";
       o["local"] = ep_json(u.local);
       o["remote"] = u.remote ? ep_json(*u.remote) : json(nullptr);

@@ -19,6 +19,7 @@ namespace flag = wire::tcp_flag;
 
 void TcpLayer::input(Ipv4Addr src, Ipv4Addr dst, std::span<const std::uint8_t> segment, Instant now,
                      std::uint8_t ecn) {
+  const Entry entry(*this);
   in_ecn_ = ecn & 3;
   auto v = wire::TcpView::parse(segment, src, dst, !ip_.checksum_offload());
   if (!v) {
@@ -34,7 +35,7 @@ void TcpLayer::input(Ipv4Addr src, Ipv4Addr dst, std::span<const std::uint8_t> s
   }
   const FourTuple key{{dst, v->dst_port()}, {src, v->src_port()}};
   // 1. A connection on exactly this 4-tuple.
-  if (const SocketId* idp = conns_.find(key)) {
+  if (const SocketSlot* idp = conns_.find(key)) {
     Tcb& t = *sockets_[*idp];
     const bool new_syn = v->has(flag::syn) && !v->has(flag::ack) && !v->has(flag::rst);
     if (!(t.state == TcpState::time_wait && new_syn)) {
@@ -86,7 +87,6 @@ void TcpLayer::send_challenge_ack(Tcb& t, Instant now) {
 // ------------------------------------------------------- SEGMENT ARRIVES
 
 void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
-  const SocketId id = t.id;
   t.last_rcv = now;
   t.keep_probes = 0;
   switch (t.state) {
@@ -97,7 +97,7 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
       return;
     case TcpState::syn_sent:
       input_syn_sent(t, seg, now);
-      if (Tcb* still = get(id)) rearm(*still);
+      if (!t.retired) rearm(t);  // (a refused orphan is retired, its timers gone)
       return;
     case TcpState::syn_received:
     case TcpState::established:
@@ -408,10 +408,7 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
     }
   }
   if (t.data && !t.fin_received && t.data->ooo.take_fin(t.rcv_nxt)) fin_now = true;
-  if (fin_now) {
-    process_fin(t, now);
-    if (!get(id)) return;
-  }
+  if (fin_now) process_fin(t, now);  // never ends the connection: it moves on to CLOSE-WAIT, CLOSING or TIME-WAIT
 
   output(t, now);
   rearm(t);
@@ -419,7 +416,8 @@ void TcpLayer::input_segment(Tcb& t, const wire::TcpView& seg, Instant now) {
 }
 
 void TcpLayer::icmp_error(Endpoint local, Endpoint remote, SeqNum quoted_seq, std::errc err, bool hard, Instant now) {
-  const SocketId* idp = conns_.find(FourTuple{local, remote});
+  const Entry entry(*this);
+  const SocketSlot* idp = conns_.find(FourTuple{local, remote});
   if (!idp) return;
   Tcb& t = *sockets_[*idp];
   // RFC 5927 §4.1: only believe an error quoting a sequence number in flight.

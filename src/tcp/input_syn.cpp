@@ -93,11 +93,8 @@ void TcpLayer::input_syn_sent(Tcb& t, const wire::TcpView& seg, Instant now) {
     // the application reads it, then a FIN right after it (eighth step).
     const auto payload = seg.payload();
     if (!payload.empty()) process_text(t, t.rcv_nxt, payload, false, now);
-    if (seg.has(flag::fin) && t.rcv_nxt == t.irs + 1 + static_cast<std::uint32_t>(payload.size())) {
-      const SocketId id = t.id;
-      process_fin(t, now);
-      if (!get(id)) return;
-    }
+    if (seg.has(flag::fin) && t.rcv_nxt == t.irs + 1 + static_cast<std::uint32_t>(payload.size()))
+      process_fin(t, now);  // to CLOSE-WAIT: the connection goes on
     output(t, now);
     notify(t);
     return;

@@ -28,15 +28,14 @@ void TcpLayer::input_listen(Tcb& l, Ipv4Addr src, Ipv4Addr dst, const wire::TcpV
     return;
   }
   const SocketId lid = l.id;
-  Tcb& c = create();  // may grow sockets_, but Tcbs never move
-  Tcb& lis = *sockets_[lid];
-  c.opt = lis.opt;
+  Tcb& c = create();  // may grow sockets_, but Tcbs never move: l stays valid
+  c.opt = l.opt;
   c.tuple = FourTuple{{dst, seg.dst_port()}, {src, seg.src_port()}};
   c.bound = c.tuple.local;
-  conns_.insert(c.tuple, c.id);
+  conns_.insert(c.tuple, socket_slot(c.id));
   c.in_index = true;
   c.parent = lid;
-  lis.syn_queue.push_back(c.id);
+  l.syn_queue.push_back(c.id);
   init_connection(c, now);
   c.state = TcpState::syn_received;
   // "Set RCV.NXT to SEG.SEQ+1, IRS is set to SEG.SEQ ... ISS should be selected"

@@ -160,6 +160,10 @@ struct Tcb {
   // --- user side
   bool rd_shut = false;
   bool user_closed = false;             // close() was called: orphan, freed when done
+  // Ended and out of every table (TcpLayer::retire): no lookup finds it,
+  // and it is freed when the outermost TcpLayer entry point returns, so a
+  // Tcb& held across connection_done() stays valid until then.
+  bool retired = false;
   bool reset = false;                   // connection was reset (ECONNRESET)
   std::optional<std::errc> pending_error;  // SO_ERROR
   std::optional<std::errc> soft_error;     // last ICMP soft error

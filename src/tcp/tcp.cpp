@@ -2,6 +2,7 @@
 #include "tcp/tcp.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 
 namespace weft {
@@ -21,21 +22,47 @@ TcpLayer::TcpLayer(IpSender& ip, PortTableConfig ports, TcpConfig cfg, SipKey se
 
 TcpLayer::~TcpLayer() = default;
 
-tcp::Tcb* TcpLayer::get(SocketId s) { return s < sockets_.size() ? sockets_[s].get() : nullptr; }
-const tcp::Tcb* TcpLayer::get(SocketId s) const { return s < sockets_.size() ? sockets_[s].get() : nullptr; }
+// The slot's TCB, if it is this id's: a stale id (an older generation of
+// the slot) finds nothing.
+tcp::Tcb* TcpLayer::get(SocketId s) {
+  const SocketSlot slot = socket_slot(s);
+  Tcb* t = slot < sockets_.size() ? sockets_[slot].get() : nullptr;
+  return t && t->id == s && !t->retired ? t : nullptr;
+}
+const tcp::Tcb* TcpLayer::get(SocketId s) const {
+  const SocketSlot slot = socket_slot(s);
+  const Tcb* t = slot < sockets_.size() ? sockets_[slot].get() : nullptr;
+  return t && t->id == s && !t->retired ? t : nullptr;
+}
+
+// The closed-socket rule (tcp.hpp): a socket the user closed is not the
+// user's any more, even while it finishes as an orphan.
+tcp::Tcb* TcpLayer::user(SocketId s) {
+  Tcb* t = get(s);
+  return t && !t->user_closed ? t : nullptr;
+}
+const tcp::Tcb* TcpLayer::user(SocketId s) const {
+  const Tcb* t = get(s);
+  return t && !t->user_closed ? t : nullptr;
+}
 
 tcp::Tcb& TcpLayer::create() {
   const SocketId id = ids_.take(sockets_);
-  sockets_[id] = std::make_unique<Tcb>(cfg_.rto);
-  sockets_[id]->id = id;
+  auto& slot = sockets_[socket_slot(id)];
+  slot = std::make_unique<Tcb>(cfg_.rto);
+  slot->id = id;
   ++live_;
-  return *sockets_[id];
+  return *slot;
 }
 
-void TcpLayer::free_socket(Tcb& t) {
+void TcpLayer::retire(Tcb& t) {
+  assert(depth_ > 0 && "retire() outside an Entry would never be reclaimed");
+  if (t.retired) return;
   const SocketId id = t.id;
   if (t.in_index) conns_.erase(t.tuple);
+  t.in_index = false;
   if (t.port_bound) ports_.release(id);
+  t.port_bound = false;
   if (t.state == TcpState::established || t.state == TcpState::close_wait) --counters_.curr_estab;
   timers_.cancel(id);
   if (t.parent) detach_child(t);
@@ -44,15 +71,25 @@ void TcpLayer::free_socket(Tcb& t) {
   children.insert(children.end(), t.accept_queue.begin(), t.accept_queue.end());
   t.syn_queue.clear();
   t.accept_queue.clear();
-  sockets_[id].reset();
-  ids_.give(id);
+  t.retired = true;
+  graveyard_.push_back(id);
   --live_;
   for (SocketId c : children)
     if (Tcb* ct = get(c)) {
       ct->parent.reset();
       ct->user_closed = true;
-      free_socket(*ct);
+      retire(*ct);
     }
+}
+
+void TcpLayer::reclaim() {
+  // Freeing runs destructors only: nothing here retires more.
+  for (SocketId id : graveyard_) {
+    if (on_reclaim_) on_reclaim_(id);
+    sockets_[socket_slot(id)].reset();
+    ids_.give(id);  // the id is stale from now on
+  }
+  graveyard_.clear();
 }
 
 void TcpLayer::set_state(Tcb& t, TcpState s, Instant) {
@@ -136,8 +173,8 @@ void TcpLayer::init_send_seq(Tcb& t, SeqNum iss) {
 SocketId TcpLayer::open() { return create().id; }
 
 Status TcpLayer::bind(SocketId id, Endpoint local) {
-  Tcb* t = get(id);
-  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  Tcb* t = user(id);
+  if (!t) return std::errc::bad_file_descriptor;
   if (t->bound || t->state != TcpState::closed) return std::errc::invalid_argument;
   if (!local.addr.is_any() && !ip_.is_local_address(local.addr)) return std::errc::address_not_available;
   auto port = ports_.bind(BindRequest{id, local.addr, local.port, t->opt.reuse_addr});
@@ -148,8 +185,8 @@ Status TcpLayer::bind(SocketId id, Endpoint local) {
 }
 
 Status TcpLayer::listen(SocketId id, std::size_t backlog) {
-  Tcb* t = get(id);
-  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  Tcb* t = user(id);
+  if (!t) return std::errc::bad_file_descriptor;
   if (t->state == TcpState::listen) {
     t->backlog = std::clamp<std::size_t>(backlog, 1, cfg_.max_backlog);
     return ok_status();
@@ -168,8 +205,8 @@ Status TcpLayer::listen(SocketId id, std::size_t backlog) {
 }
 
 Result<Accepted> TcpLayer::accept(SocketId id) {
-  Tcb* t = get(id);
-  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  Tcb* t = user(id);
+  if (!t) return std::errc::bad_file_descriptor;
   if (t->state != TcpState::listen) return std::errc::invalid_argument;
   if (t->accept_queue.empty()) return std::errc::resource_unavailable_try_again;
   const SocketId c = t->accept_queue.front();
@@ -180,13 +217,14 @@ Result<Accepted> TcpLayer::accept(SocketId id) {
 }
 
 std::size_t TcpLayer::pending_accepts(SocketId id) const {
-  const Tcb* t = get(id);
+  const Tcb* t = user(id);
   return t && t->state == TcpState::listen ? t->accept_queue.size() : 0;
 }
 
 Status TcpLayer::connect(SocketId id, Endpoint remote, Instant now) {
-  Tcb* t = get(id);
-  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  const Entry entry(*this);
+  Tcb* t = user(id);
+  if (!t) return std::errc::bad_file_descriptor;
   if (remote.port.is_zero() || remote.addr.is_any() || remote.addr.is_broadcast() || remote.addr.is_multicast())
     return std::errc::invalid_argument;
   if (t->state == TcpState::closed && t->connect_failed) {
@@ -236,7 +274,7 @@ Status TcpLayer::connect(SocketId id, Endpoint remote, Instant now) {
   }
   FourTuple tuple{{local_addr, t->bound->port}, remote};
   if (conns_.find(tuple) != nullptr) return std::errc::address_in_use;
-  conns_.insert(tuple, id);  // before any other bind_ephemeral_for (PortTable's contract)
+  conns_.insert(tuple, socket_slot(id));  // before any other bind_ephemeral_for (PortTable's contract)
   t->in_index = true;
   t->tuple = tuple;
   init_connection(*t, now);
@@ -249,58 +287,9 @@ Status TcpLayer::connect(SocketId id, Endpoint remote, Instant now) {
   return ok_status();
 }
 
-Result<tcp::Tcb*> TcpLayer::sendable(SocketId id) {
-  Tcb* t = get(id);
-  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
-  if (t->pending_error) {
-    const auto e = *t->pending_error;
-    t->pending_error.reset();
-    return e;
-  }
-  if (t->reset) return std::errc::broken_pipe;
-  switch (t->state) {
-    case TcpState::closed:
-      return t->tuple.remote.port.is_zero() ? std::errc::not_connected : std::errc::broken_pipe;
-    case TcpState::listen:
-    case TcpState::syn_sent:
-    case TcpState::syn_received:
-      // Linux queues data in SYN-SENT when blocking; a non-blocking socket
-      // sees EAGAIN. ENOTCONN says "not yet" for a listener.
-      return t->state == TcpState::listen ? std::errc::not_connected : std::errc::resource_unavailable_try_again;
-    case TcpState::established:
-    case TcpState::close_wait:
-      break;
-    case TcpState::fin_wait_1:
-    case TcpState::fin_wait_2:
-    case TcpState::closing:
-    case TcpState::last_ack:
-    case TcpState::time_wait:
-      return std::errc::broken_pipe;
-  }
-  if (t->fin_queued) return std::errc::broken_pipe;
-  return t;
-}
-
-std::size_t TcpLayer::queued(Tcb& t, std::size_t n, Instant now, bool more) {
-  if (t.snd_una == t.snd_max) t.last_progress = now;
-  output(t, now, more ? Push::more : Push::normal);
-  rearm(t);
-  return n;
-}
-
-Result<std::size_t> TcpLayer::send(SocketId id, std::span<const std::uint8_t> data, Instant now, bool more) {
-  auto t = sendable(id);
-  if (!t) return t.error();
-  if (data.empty()) return std::size_t{0};
-  Tcb& c = **t;
-  const std::size_t room = snd_room(c);
-  if (room == 0) return std::errc::resource_unavailable_try_again;
-  return queued(c, c.data->snd.write(data.first(std::min(room, data.size()))), now, more);
-}
-
 std::size_t TcpLayer::send_room(SocketId id) const {
-  const Tcb* t = get(id);
-  if (!t || t->user_closed || t->pending_error || t->reset || t->fin_queued || !t->data) return 0;
+  const Tcb* t = user(id);
+  if (!t || t->pending_error || t->reset || t->fin_queued || !t->data) return 0;
   if (t->state != TcpState::established && t->state != TcpState::close_wait) return 0;
   return snd_room(*t);
 }
@@ -321,61 +310,10 @@ std::size_t TcpLayer::snd_room(const Tcb& t) const {
   return room;
 }
 
-std::optional<Result<TcpRecv>> TcpLayer::recv_without_data(Tcb* t, bool peek) {
-  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
-  if (t->data && !t->data->rcv.empty()) return std::nullopt;
-  if (t->pending_error) {
-    const auto e = *t->pending_error;
-    if (!peek) t->pending_error.reset();
-    return e;
-  }
-  if (t->reset) return std::errc::connection_reset;
-  if (t->fin_received || t->rd_shut) return TcpRecv{0};
-  switch (t->state) {
-    case TcpState::closed:
-    case TcpState::listen:
-      return t->tuple.remote.port.is_zero() ? Result<TcpRecv>(std::errc::not_connected) : TcpRecv{0};
-    case TcpState::syn_sent:
-    case TcpState::syn_received:
-    case TcpState::established:
-    case TcpState::fin_wait_1:
-    case TcpState::fin_wait_2:
-      return std::errc::resource_unavailable_try_again;
-    case TcpState::close_wait:
-    case TcpState::closing:
-    case TcpState::last_ack:
-    case TcpState::time_wait:
-      return TcpRecv{0};
-  }
-  return std::errc::resource_unavailable_try_again;  // not reached: every state is handled
-}
-
-std::size_t TcpLayer::consumed(Tcb& t, std::size_t n, Instant now) {
-  t.data->rcv.consume(n);
-  if (t.state == TcpState::time_wait && t.data->rcv.empty()) {
-    // The last unread bytes of a connection in TIME-WAIT: now its buffers can go.
-    t.snd_buf_seq = t.data_end();
-    t.data.reset();
-    t.cc.reset();
-    return n;
-  }
-  maybe_window_update(t, now);
-  rearm(t);
-  return n;
-}
-
-Result<TcpRecv> TcpLayer::recv(SocketId id, std::span<std::uint8_t> buf, Instant now, bool peek) {
-  Tcb* t = get(id);
-  if (auto r = recv_without_data(t, peek)) return std::move(*r);
-  if (buf.empty()) return TcpRecv{0};
-  const std::size_t n = t->data->rcv.peek(0, buf);
-  if (peek) return TcpRecv{n};
-  return TcpRecv{consumed(*t, n, now)};
-}
-
 Status TcpLayer::shutdown(SocketId id, Shutdown how, Instant now) {
-  Tcb* t = get(id);
-  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  const Entry entry(*this);
+  Tcb* t = user(id);
+  if (!t) return std::errc::bad_file_descriptor;
   if (t->state == TcpState::listen || (t->state == TcpState::closed && t->tuple.remote.port.is_zero()) ||
       t->state == TcpState::syn_sent)
     return std::errc::not_connected;
@@ -415,8 +353,9 @@ Status TcpLayer::shutdown(SocketId id, Shutdown how, Instant now) {
 }
 
 Status TcpLayer::close(SocketId id, Instant now) {
-  Tcb* t = get(id);
-  if (!t || t->user_closed) return std::errc::bad_file_descriptor;
+  const Entry entry(*this);
+  Tcb* t = user(id);
+  if (!t) return std::errc::bad_file_descriptor;
   const bool unread = t->data && !t->data->rcv.empty();
   const bool linger0 = t->opt.linger && *t->opt.linger == Duration::zero();
   if (t->state == TcpState::listen) {
@@ -429,7 +368,7 @@ Status TcpLayer::close(SocketId id, Instant now) {
     case TcpState::closed:
     case TcpState::listen:
     case TcpState::syn_sent:
-      free_socket(*t);
+      retire(*t);
       return ok_status();
     case TcpState::time_wait:
       t->user_closed = true;
@@ -460,8 +399,9 @@ Status TcpLayer::close(SocketId id, Instant now) {
 }
 
 Status TcpLayer::abort(SocketId id, Instant now) {
-  Tcb* t = get(id);
-  if (!t || (t->user_closed && t->state != TcpState::time_wait)) return std::errc::bad_file_descriptor;
+  const Entry entry(*this);
+  Tcb* t = user(id);
+  if (!t) return std::errc::bad_file_descriptor;
   // RFC 9293 §3.10.5 ABORT: RST in the synchronized states and SYN-RECEIVED.
   switch (t->state) {
     case TcpState::syn_received:
@@ -480,12 +420,12 @@ Status TcpLayer::abort(SocketId id, Instant now) {
       break;
   }
   if (t->state == TcpState::syn_sent || t->state == TcpState::syn_received) ++counters_.attempt_fails;
-  free_socket(*t);
+  retire(*t);
   return ok_status();
 }
 
 std::optional<std::errc> TcpLayer::take_error(SocketId id) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   auto e = t->pending_error;
   t->pending_error.reset();
@@ -495,14 +435,14 @@ std::optional<std::errc> TcpLayer::take_error(SocketId id) {
 // ---------------------------------------------------------------- options
 
 Status TcpLayer::set_rcvbuf(SocketId id, std::size_t bytes) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   if (bytes == 0) return std::errc::invalid_argument;
   t->opt.rcvbuf = bytes;
   return ok_status();
 }
 Status TcpLayer::set_sndbuf(SocketId id, std::size_t bytes) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   if (bytes == 0) return std::errc::invalid_argument;
   t->opt.sndbuf = bytes;
@@ -515,7 +455,7 @@ Status TcpLayer::set_sndbuf(SocketId id, std::size_t bytes) {
   return ok_status();
 }
 Status TcpLayer::set_nodelay(SocketId id, bool on, Instant now) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   t->opt.nodelay = on;
   if (on && t->data) {
@@ -528,7 +468,7 @@ Status TcpLayer::set_nodelay(SocketId id, bool on, Instant now) {
   return ok_status();
 }
 Status TcpLayer::set_cork(SocketId id, bool on, Instant now) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   const bool was = t->opt.cork;
   t->opt.cork = on;
@@ -539,36 +479,36 @@ Status TcpLayer::set_cork(SocketId id, bool on, Instant now) {
   return ok_status();
 }
 Status TcpLayer::set_notsent_lowat(SocketId id, std::uint32_t bytes) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   t->opt.notsent_lowat = bytes;
   notify(*t);
   return ok_status();
 }
 Status TcpLayer::set_inq(SocketId id, bool on) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   t->opt.inq = on;
   return ok_status();
 }
 Status TcpLayer::set_maxseg(SocketId id, std::uint32_t mss) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   if (mss != 0 && (mss < kMinUserMss || mss > kMaxUserMss)) return std::errc::invalid_argument;
   t->opt.user_mss = mss;
   return ok_status();
 }
 std::optional<tcp::SocketOptions> TcpLayer::options(SocketId id) const {
-  const Tcb* t = get(id);
+  const Tcb* t = user(id);
   if (!t) return std::nullopt;
   return t->opt;
 }
 std::size_t TcpLayer::readable(SocketId id) const {
-  const Tcb* t = get(id);
+  const Tcb* t = user(id);
   return t && t->state != TcpState::listen && t->data ? t->data->rcv.size() : 0;
 }
 Status TcpLayer::set_keepalive(SocketId id, bool on, Duration idle, Duration interval, unsigned count, Instant now) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   if (idle < Duration::zero() || idle > kMaxKeepIdle || interval < Duration::zero() || interval > kMaxKeepIdle ||
       count > kMaxKeepCount)
@@ -582,34 +522,34 @@ Status TcpLayer::set_keepalive(SocketId id, bool on, Duration idle, Duration int
   return ok_status();
 }
 Status TcpLayer::set_linger(SocketId id, std::optional<Duration> linger) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   if (linger && *linger < Duration::zero()) return std::errc::invalid_argument;
   t->opt.linger = linger;
   return ok_status();
 }
 Status TcpLayer::set_reuse_addr(SocketId id, bool on) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   t->opt.reuse_addr = on;
   return ok_status();
 }
 Status TcpLayer::set_user_timeout(SocketId id, Duration d) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   if (d < Duration::zero()) return std::errc::invalid_argument;
   t->opt.user_timeout = d;
   return ok_status();
 }
 Status TcpLayer::set_ecn(SocketId id, bool on) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   if (t->state != TcpState::closed && t->state != TcpState::listen) return std::errc::already_connected;
   t->opt.ecn = on;
   return ok_status();
 }
 Status TcpLayer::set_syn_retries(SocketId id, unsigned n) {
-  Tcb* t = get(id);
+  Tcb* t = user(id);
   if (!t) return std::errc::bad_file_descriptor;
   if (n == 0 || n > kMaxSynRetries) return std::errc::invalid_argument;
   t->opt.syn_retries = n;
@@ -619,8 +559,8 @@ Status TcpLayer::set_syn_retries(SocketId id, unsigned n) {
 // ----------------------------------------------------- readiness and info
 
 std::uint32_t TcpLayer::events(SocketId id) const {
-  const Tcb* t = get(id);
-  if (!t || t->user_closed) return 0;
+  const Tcb* t = user(id);
+  if (!t) return 0;
   std::uint32_t ev = 0;
   if (t->pending_error) ev |= tcp_event::error | tcp_event::readable;
   if (t->state == TcpState::listen) {
@@ -689,18 +629,18 @@ std::optional<TcpInfo> TcpLayer::info(SocketId id) const {
 }
 
 void TcpLayer::for_each_socket(const std::function<void(const TcpInfo&)>& f) const {
-  for (SocketId id = 0; id < sockets_.size(); ++id)
-    if (sockets_[id]) f(*info(id));
+  for (const auto& t : sockets_)
+    if (t && !t->retired) f(*info(t->id));  // retired ones are gone already
 }
 
 std::optional<Endpoint> TcpLayer::local_endpoint(SocketId id) const {
-  const Tcb* t = get(id);
+  const Tcb* t = user(id);
   if (!t) return std::nullopt;
   if (!t->tuple.remote.port.is_zero()) return t->tuple.local;
   return t->bound;
 }
 std::optional<Endpoint> TcpLayer::remote_endpoint(SocketId id) const {
-  const Tcb* t = get(id);
+  const Tcb* t = user(id);
   if (!t || t->tuple.remote.port.is_zero()) return std::nullopt;
   return t->tuple.remote;
 }
@@ -733,7 +673,7 @@ void TcpLayer::connection_done(Tcb& t, std::optional<std::errc> err, Instant now
     t.in_index = false;
   }
   if (t.user_closed || t.parent) {
-    free_socket(t);
+    retire(t);
     return;
   }
   if (t.data) t.data->snd.consume(t.data->snd.size());

@@ -187,6 +187,18 @@ class TcpLayer {
   TcpLayer& operator=(const TcpLayer&) = delete;
 
   // -- socket API -----------------------------------------------------------
+  // Ids carry their slot's generation (socket_id.hpp): once a socket is
+  // freed its id names nothing, even after a new socket takes the slot, and
+  // every call given it answers as for no socket (EBADF).
+  // The closed-socket rule: once the user has called close() or abort(),
+  // the id is no longer the user's, as a descriptor is gone after close(2)
+  // on Linux. Every call below given it answers as for no socket: EBADF,
+  // or for the calls without an error, nullopt, 0 or false. This holds
+  // while the connection still finishes as an orphan (FIN-WAIT, CLOSING,
+  // LAST-ACK, TIME-WAIT): the stack goes on with it, the user cannot touch
+  // it. Only introspection, info() and for_each_socket(), still shows an
+  // orphan until it is freed, as netstat does. A socket the stack ended
+  // (reset, timed out, refused) stays the user's, in CLOSED, until closed.
   // A new socket in CLOSED.
   SocketId open();
   // Errors: EBADF (no such socket), EINVAL (already bound or not CLOSED),
@@ -383,10 +395,41 @@ class TcpLayer {
   friend struct TcpTestAccess;
 
   // --- table (tcp.cpp)
+  // Deferred reclamation. A TCB that ends inside a call (connection_done()
+  // on an orphan or a listener's child, close(), abort(), a listener's
+  // children going with it) is retired at once: out of the connection
+  // index, the port table, the timer heap and its listener's queues, so
+  // nothing finds it again and its 4-tuple and port are free. Its memory
+  // is kept until the outermost entry point (input, icmp_error, poll and
+  // the user calls) returns: every Tcb& the call holds, down the whole
+  // stack, stays valid for the whole call, and code after a call that may
+  // end the connection checks Tcb::retired instead of looking it up again.
+  class Entry {
+   public:
+    explicit Entry(TcpLayer& l) : l_(l) { ++l_.depth_; }
+    ~Entry() {
+      if (--l_.depth_ == 0 && !l_.graveyard_.empty()) l_.reclaim();
+    }
+    Entry(const Entry&) = delete;
+    Entry& operator=(const Entry&) = delete;
+
+   private:
+    TcpLayer& l_;
+  };
+  // The live (not retired) TCB of s, else nullptr: for the layer's own
+  // use and introspection.
   Tcb* get(SocketId s);
   const Tcb* get(SocketId s) const;
+  // The same for a user call: nullptr for a socket the user closed too
+  // (the closed-socket rule, above). Every user call looks up with it.
+  Tcb* user(SocketId s);
+  const Tcb* user(SocketId s) const;
   Tcb& create();
-  void free_socket(Tcb& t);
+  // Takes t (and a listener's unaccepted children) out of every table and
+  // queues it for reclaim(). Only inside an Entry.
+  void retire(Tcb& t);
+  // Frees the retired TCBs and gives their ids back (Entry's destructor).
+  void reclaim();
   void notify(const Tcb& t) {
     if (on_event_ && !t.user_closed) on_event_(t.id);
   }
@@ -396,11 +439,12 @@ class TcpLayer {
   void init_send_seq(Tcb& t, SeqNum iss);
   SeqNum make_isn(const FourTuple& tuple, Instant now) const;
   std::uint32_t ts_now(const Tcb& t, Instant now) const;
-  // Closes the connection with err (nullopt: quietly); frees orphans.
+  // Closes the connection with err (nullopt: quietly); retires orphans and
+  // a listener's children (t stays valid until the entry point returns).
   void connection_done(Tcb& t, std::optional<std::errc> err, Instant now);
   void enter_time_wait(Tcb& t, Instant now);
 
-  // --- the byte API's halves (tcp.cpp, in_place.cpp): recv() and read_with()
+  // --- the byte API (io.cpp): recv() and read_with()
   // are a copy or a look, then consume(); send() and write_with() a copy or
   // a fill, then queued().
   // What recv() returns when it has no bytes to give (an error, EAGAIN or
@@ -494,11 +538,14 @@ class TcpLayer {
   std::uint8_t in_ecn_ = 0;  // the ECN field of the segment being processed (input())
   SipKey secret_;
   PortTable ports_;
-  ConnectionIndex<SocketId> conns_;
+  ConnectionIndex<SocketSlot> conns_;  // live connections only, so the slot is enough
   TimerHeap<SocketId> timers_;
-  std::vector<std::unique_ptr<Tcb>> sockets_;
+  std::vector<std::unique_ptr<Tcb>> sockets_;  // by slot (socket_slot(id))
   SocketIds ids_;
   std::size_t live_ = 0;
+  int depth_ = 0;                     // Entry nesting
+  std::vector<SocketId> graveyard_;   // retired, freed by reclaim() in retirement order
+  std::function<void(SocketId)> on_reclaim_;  // tests only (TcpTestAccess): called as each TCB is freed
   TcpCounters counters_;
   std::function<void(SocketId)> on_event_;
 };

@@ -22,6 +22,7 @@ void TcpLayer::rearm(Tcb& t) {
 }
 
 void TcpLayer::poll(Instant now) {
+  const Entry entry(*this);
   timers_.expire(now, [&](SocketId id) { on_timer(id, now); });
 }
 
@@ -69,7 +70,7 @@ void TcpLayer::on_timer(SocketId id, Instant now) {
   if (t->rtx_at && *t->rtx_at <= now) {
     t->rtx_at.reset();
     on_rtx_timeout(*t, now);
-    if (!(t = get(id))) return;
+    if (t->retired) return;  // the connection ended (an orphan or a listener's child): nothing more to run
   }
   if (t->cork_at && *t->cork_at <= now) {
     // TCP_CORK's ceiling (tcp(7): "a 200 millisecond ceiling on the time
@@ -84,7 +85,7 @@ void TcpLayer::on_timer(SocketId id, Instant now) {
   if (t->keepalive_at && *t->keepalive_at <= now) {
     t->keepalive_at.reset();
     on_keepalive(*t, now);
-    if (!(t = get(id))) return;
+    if (t->retired) return;  // the connection ended (an orphan or a listener's child): nothing more to run
   }
   rearm(*t);
 }

@@ -83,7 +83,7 @@ struct SlotAllocator {
   static std::size_t alignment(std::size_t bytes) { return bytes >= kHugePage ? kHugePage : alignof(T); }
 };
 
-// A map from FourTuple to Value (typically a SocketId): open addressing with
+// A map from FourTuple to Value (typically a SocketSlot): open addressing with
 // linear probing over buckets of four slots, entries stored inline, at most
 // half full.
 //
@@ -94,9 +94,9 @@ struct SlotAllocator {
 // entries back (no tombstones), so lookups never slow down with churn.
 //
 // Layout. A slot is the tuple as two words (12 bytes) and the Value: 16
-// bytes for a 4-byte Value such as SocketId, half the 32 of a slot that
+// bytes for a 4-byte Value such as SocketSlot, half the 32 of a slot that
 // also stored 32 bits of the hash. Four slots make a bucket, aligned to its
-// size rounded up to a power of two (at most a cache line), so a SocketId
+// size rounded up to a power of two (at most a cache line), so a SocketSlot
 // bucket is exactly one 64-byte cache line. A tuple's home is a bucket
 // (hash & bucket mask); a lookup examines the whole home bucket, and only if
 // that is full and the tuple is not in it, the next bucket, and so on: a
@@ -237,7 +237,7 @@ class ConnectionIndex {
     }
   }
 
-  // How many buckets find(t) examines (for a SocketId index, cache lines),
+  // How many buckets find(t) examines (for a SocketSlot index, cache lines),
   // counting the bucket with an empty slot that ends a miss: the measure of
   // probe length the benchmark reports. Not for the data path (it hashes
   // again).
@@ -299,7 +299,7 @@ class ConnectionIndex {
   static constexpr std::size_t kBucketSlots = 4;
   static constexpr std::size_t kBucketBytes = kBucketSlots * sizeof(Slot);
   // A power of two no smaller than the bucket, up to a cache line: a
-  // SocketId bucket (4 x 16 bytes) is one whole line.
+  // SocketSlot bucket (4 x 16 bytes) is one whole line.
   static constexpr std::size_t kBucketAlign =
       std::max(alignof(Slot), kBucketBytes <= 64 ? std::bit_ceil(kBucketBytes) : std::size_t{64});
   struct alignas(kBucketAlign) Bucket {

@@ -20,17 +20,23 @@ SipKey demux_key(const PortTableConfig& ports) {
 UdpLayer::UdpLayer(IpSender& ip, PortTableConfig ports, PacketPool& pool)
     : ip_(ip), pool_(pool), ports_(ports), connected_(demux_key(ports)) {}
 
+// The slot's socket, if it is this id's: a stale id (an older generation
+// of the slot) finds nothing.
 UdpLayer::Socket* UdpLayer::get(SocketId s) {
-  return s < sockets_.size() && sockets_[s].in_use ? &sockets_[s] : nullptr;
+  const SocketSlot slot = socket_slot(s);
+  return slot < sockets_.size() && sockets_[slot].in_use && sockets_[slot].id == s ? &sockets_[slot] : nullptr;
 }
 const UdpLayer::Socket* UdpLayer::get(SocketId s) const {
-  return s < sockets_.size() && sockets_[s].in_use ? &sockets_[s] : nullptr;
+  const SocketSlot slot = socket_slot(s);
+  return slot < sockets_.size() && sockets_[slot].in_use && sockets_[slot].id == s ? &sockets_[slot] : nullptr;
 }
 
 SocketId UdpLayer::open() {
   const SocketId id = ids_.take(sockets_);
-  sockets_[id] = Socket{};
-  sockets_[id].in_use = true;
+  Socket& s = sockets_[socket_slot(id)];
+  s = Socket{};
+  s.in_use = true;
+  s.id = id;
   ++live_;
   return id;
 }
@@ -76,7 +82,7 @@ Status UdpLayer::connect(SocketId id, Endpoint remote) {
   }
   FourTuple t{{local_addr, s->bound->port}, remote};
   if (connected_.find(t) != nullptr) return std::errc::address_in_use;
-  connected_.insert(t, id);
+  connected_.insert(t, socket_slot(id));
   s->connected = t;
   s->pending_error.reset();
   return ok_status();
@@ -151,7 +157,7 @@ Status UdpLayer::close(SocketId id) {
   ports_.release(id);
   while (!s->queue.empty()) pool_.give(s->queue.pop_front().data);
   *s = Socket{};
-  ids_.give(id);
+  ids_.give(id);  // the id is stale from now on
   --live_;
   return ok_status();
 }
@@ -215,14 +221,15 @@ bool UdpLayer::input(Ipv4Addr src, Ipv4Addr dst, std::span<const std::uint8_t> s
   const Endpoint from{src, v->src_port()};
   const Endpoint local{dst, v->dst_port()};
   // 1. The socket connected to exactly this 4-tuple.
-  if (const SocketId* id = connected_.find(FourTuple{local, from})) {
-    enqueue(*id, sockets_[*id], from, dst, v->payload());
+  if (const SocketSlot* slot = connected_.find(FourTuple{local, from})) {
+    Socket& s = sockets_[*slot];
+    enqueue(s.id, s, from, dst, v->payload());
     return true;
   }
   // 2./3. The socket bound to (dst, port), else (wildcard, port). A socket
   // that is connected elsewhere does not take strangers' datagrams.
   if (auto id = ports_.lookup(dst, local.port)) {
-    Socket& s = sockets_[*id];
+    Socket& s = sockets_[socket_slot(*id)];
     if (!s.connected) {
       enqueue(*id, s, from, dst, v->payload());
       return true;
@@ -235,18 +242,18 @@ bool UdpLayer::input(Ipv4Addr src, Ipv4Addr dst, std::span<const std::uint8_t> s
 void UdpLayer::icmp_error(Endpoint local, Endpoint remote, std::errc err) {
   // Like Linux without IP_RECVERR, only a connected socket hears of errors:
   // an unconnected one cannot tell which of its peers the error is about.
-  if (const SocketId* id = connected_.find(FourTuple{local, remote})) {
-    sockets_[*id].pending_error = err;
-    notify(*id);
+  if (const SocketSlot* slot = connected_.find(FourTuple{local, remote})) {
+    Socket& s = sockets_[*slot];
+    s.pending_error = err;
+    notify(s.id);
   }
 }
 
 std::vector<UdpSocketInfo> UdpLayer::sockets() const {
   std::vector<UdpSocketInfo> out;
-  for (SocketId id = 0; id < sockets_.size(); ++id) {
-    const Socket& s = sockets_[id];
+  for (const Socket& s : sockets_) {
     if (!s.in_use) continue;
-    UdpSocketInfo i{id, s.bound.value_or(Endpoint{}), std::nullopt, s.queued_bytes, s.drops};
+    UdpSocketInfo i{s.id, s.bound.value_or(Endpoint{}), std::nullopt, s.queued_bytes, s.drops};
     if (s.connected) {
       i.local = s.connected->local;
       i.remote = s.connected->remote;

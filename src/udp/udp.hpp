@@ -82,6 +82,8 @@ class UdpLayer {
   UdpLayer(IpSender& ip, PortTableConfig ports, PacketPool& pool);
 
   // -- socket API ---------------------------------------------------------
+  // After close() the id names nothing, even once a new socket takes its
+  // slot (ids carry the slot's generation, socket_id.hpp): EBADF.
   SocketId open();
   // Errors: EBADF (no such socket), EINVAL (already bound),
   // EADDRNOTAVAIL (address not this host's), EADDRINUSE (port taken).
@@ -132,6 +134,7 @@ class UdpLayer {
   };
   struct Socket {
     bool in_use = false;
+    SocketId id = 0;                        // with the slot's generation
     std::optional<Endpoint> bound;          // as given to the port table
     std::optional<FourTuple> connected;     // with the concrete local address
     bool reuse_addr = false;
@@ -154,8 +157,8 @@ class UdpLayer {
   IpSender& ip_;
   PacketPool& pool_;
   PortTable ports_;
-  ConnectionIndex<SocketId> connected_;
-  std::vector<Socket> sockets_;
+  ConnectionIndex<SocketSlot> connected_;  // connected sockets' slots
+  std::vector<Socket> sockets_;            // by slot (socket_slot(id))
   SocketIds ids_;
   std::size_t live_ = 0;
   UdpCounters counters_;

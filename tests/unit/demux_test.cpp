@@ -27,7 +27,7 @@ FourTuple tuple(std::uint32_t remote, std::uint16_t rport, std::uint16_t lport =
 }  // namespace
 
 TEST(ConnectionIndex, InsertFindErase) {
-  ConnectionIndex<SocketId> idx(secret(1));
+  ConnectionIndex<SocketSlot> idx(secret(1));
   EXPECT_EQ(idx.size(), 0u);
   EXPECT_EQ(idx.find(tuple(1, 1000)), nullptr);
 
@@ -86,10 +86,10 @@ TEST(ConnectionIndex, FindGivesAMutableValue) {
 // live entries in a small table: long probe runs that wrap around the end,
 // and every case of the backward shift on erase.
 TEST(ConnectionIndex, AgreesWithAReferenceMapUnderChurn) {
-  ConnectionIndex<SocketId> idx(secret(7));
-  std::map<FourTuple, SocketId> model;
+  ConnectionIndex<SocketSlot> idx(secret(7));
+  std::map<FourTuple, SocketSlot> model;
   Rng rng(11);
-  for (SocketId step = 0; step < 20000; ++step) {
+  for (SocketSlot step = 0; step < 20000; ++step) {
     const FourTuple t = tuple(static_cast<std::uint32_t>(rng.below(4)), static_cast<std::uint16_t>(rng.below(16)));
     if (rng.chance(0.55)) {
       EXPECT_EQ(idx.insert(t, step), model.emplace(t, step).second);
@@ -100,7 +100,7 @@ TEST(ConnectionIndex, AgreesWithAReferenceMapUnderChurn) {
     if (step % 7 == 0) {
       for (std::uint32_t a = 0; a < 4; ++a) {
         for (std::uint16_t p = 0; p < 16; ++p) {
-          const SocketId* got = idx.find(tuple(a, p));
+          const SocketSlot* got = idx.find(tuple(a, p));
           auto want = model.find(tuple(a, p));
           if (want == model.end()) {
             ASSERT_EQ(got, nullptr) << "step " << step;
@@ -130,20 +130,20 @@ TEST(ConnectionIndex, HoldsMoveOnlyValues) {
 }
 
 TEST(ConnectionIndex, ForEachVisitsEveryEntryOnce) {
-  ConnectionIndex<SocketId> idx(secret(5));
-  std::map<FourTuple, SocketId> want;
-  for (SocketId s = 0; s < 300; ++s) {
+  ConnectionIndex<SocketSlot> idx(secret(5));
+  std::map<FourTuple, SocketSlot> want;
+  for (SocketSlot s = 0; s < 300; ++s) {
     const FourTuple t = tuple(0x0a000000u + s % 17, static_cast<std::uint16_t>(1024 + s));
     ASSERT_TRUE(idx.insert(t, s));
     want.emplace(t, s);
   }
-  std::map<FourTuple, SocketId> got;
-  idx.for_each([&](const FourTuple& t, SocketId s) { EXPECT_TRUE(got.emplace(t, s).second); });
+  std::map<FourTuple, SocketSlot> got;
+  idx.for_each([&](const FourTuple& t, SocketSlot s) { EXPECT_TRUE(got.emplace(t, s).second); });
   EXPECT_EQ(got, want);
 }
 
 TEST(ConnectionIndex, AMillionEntries) {
-  ConnectionIndex<SocketId> idx(secret(6));
+  ConnectionIndex<SocketSlot> idx(secret(6));
   idx.reserve(1'000'000);
   Rng rng(1);
   std::vector<FourTuple> keys;
@@ -152,11 +152,11 @@ TEST(ConnectionIndex, AMillionEntries) {
     const auto r = rng.next();
     FourTuple t{{Ipv4Addr(192, 0, 2, 1), Port(static_cast<std::uint16_t>(r))},
                 {Ipv4Addr(static_cast<std::uint32_t>(r >> 16)), Port(static_cast<std::uint16_t>(r >> 48))}};
-    if (idx.insert(t, static_cast<SocketId>(keys.size()))) keys.push_back(t);
+    if (idx.insert(t, static_cast<SocketSlot>(keys.size()))) keys.push_back(t);
   }
   EXPECT_EQ(idx.size(), 1'000'000u);
   for (std::size_t i = 0; i < keys.size(); i += 997) {
-    const SocketId* v = idx.find(keys[i]);
+    const SocketSlot* v = idx.find(keys[i]);
     ASSERT_NE(v, nullptr);
     EXPECT_EQ(*v, i);
   }
@@ -191,10 +191,10 @@ TEST(FourTupleHash, IsKeyedAndSpreadsNearbyTuples) {
 // any mix, bursts of every length around the prefetch group, including
 // lengths that are not a multiple of it.
 TEST(ConnectionIndex, FindBatchAgreesWithFind) {
-  ConnectionIndex<SocketId> idx(secret(10));
+  ConnectionIndex<SocketSlot> idx(secret(10));
   Rng rng(3);
   std::vector<FourTuple> present;
-  for (SocketId s = 0; s < 5000; ++s) {
+  for (SocketSlot s = 0; s < 5000; ++s) {
     const FourTuple t = tuple(static_cast<std::uint32_t>(rng.next()), static_cast<std::uint16_t>(rng.next()));
     if (idx.insert(t, s)) present.push_back(t);
   }
@@ -210,10 +210,10 @@ TEST(ConnectionIndex, FindBatchAgreesWithFind) {
   for (std::size_t len : {std::size_t{0}, std::size_t{1}, std::size_t{15}, std::size_t{16}, std::size_t{17},
                           std::size_t{31}, std::size_t{256}, keys.size()}) {
     const std::span<const FourTuple> burst(keys.data(), len);
-    std::vector<SocketId*> out(len + 1, nullptr);
-    SocketId sentinel = 12345;
+    std::vector<SocketSlot*> out(len + 1, nullptr);
+    SocketSlot sentinel = 12345;
     out[len] = &sentinel;  // find_batch writes exactly keys.size() results
-    idx.find_batch(burst, std::span<SocketId*>(out));
+    idx.find_batch(burst, std::span<SocketSlot*>(out));
     for (std::size_t i = 0; i < len; ++i) {
       ASSERT_EQ(out[i], idx.find(burst[i])) << "burst " << len << " key " << i;
       hits += out[i] != nullptr;
@@ -222,18 +222,18 @@ TEST(ConnectionIndex, FindBatchAgreesWithFind) {
   }
   EXPECT_GT(hits, 0u);
 
-  ConnectionIndex<SocketId> none(secret(10));  // no slots at all
-  SocketId sentinel = 0;
-  std::vector<SocketId*> out(keys.size(), &sentinel);
-  none.find_batch(keys, std::span<SocketId*>(out));
-  for (SocketId* v : out) EXPECT_EQ(v, nullptr);
+  ConnectionIndex<SocketSlot> none(secret(10));  // no slots at all
+  SocketSlot sentinel = 0;
+  std::vector<SocketSlot*> out(keys.size(), &sentinel);
+  none.find_batch(keys, std::span<SocketSlot*>(out));
+  for (SocketSlot* v : out) EXPECT_EQ(v, nullptr);
 }
 
 // probes_for() counts the buckets a lookup examines: one for a tuple in its
 // home bucket, one more per full bucket before it; a miss counts the bucket
 // with an empty slot that ends the run.
 TEST(ConnectionIndex, ProbesForCountsBucketsExamined) {
-  ConnectionIndex<SocketId> idx(secret(11));
+  ConnectionIndex<SocketSlot> idx(secret(11));
   EXPECT_EQ(idx.probes_for(tuple(1, 1)), 0u);  // no slots yet
   ASSERT_TRUE(idx.insert(tuple(1, 1), 1));
   EXPECT_EQ(idx.probes_for(tuple(1, 1)), 1u);
@@ -245,7 +245,7 @@ TEST(ConnectionIndex, ProbesForCountsBucketsExamined) {
   for (std::uint16_t p = 2; idx.size() < slots / 2; ++p) ASSERT_TRUE(idx.insert(tuple(1, p), p));
   EXPECT_EQ(idx.slot_count(), slots);
   std::size_t total = 0;
-  idx.for_each([&](const FourTuple& t, SocketId) {
+  idx.for_each([&](const FourTuple& t, SocketSlot) {
     const std::size_t n = idx.probes_for(t);
     EXPECT_GE(n, 1u);
     EXPECT_LE(n, slots / 4);
@@ -266,12 +266,12 @@ TEST(ConnectionIndex, ProbesForCountsBucketsExamined) {
 // bench_demux measures 1.02-1.05 buckets per hit, 1.09-1.22 per miss.)
 TEST(ConnectionIndex, ProbesPerHitAndMissAtMostLoad) {
   for (std::size_t n : {std::size_t{1000}, std::size_t{100'000}, std::size_t{130'000}}) {
-    ConnectionIndex<SocketId> idx(secret(12));
+    ConnectionIndex<SocketSlot> idx(secret(12));
     Rng rng(5);
     while (idx.size() < n)
       idx.insert(tuple(static_cast<std::uint32_t>(rng.next()), static_cast<std::uint16_t>(rng.next())), 0);
     std::size_t total = 0;
-    idx.for_each([&](const FourTuple& t, SocketId) { total += idx.probes_for(t); });
+    idx.for_each([&](const FourTuple& t, SocketSlot) { total += idx.probes_for(t); });
     const double hit = static_cast<double>(total) / static_cast<double>(idx.size());
     total = 0;
     for (int i = 0; i < 10000; ++i) {
@@ -287,11 +287,11 @@ TEST(ConnectionIndex, ProbesPerHitAndMissAtMostLoad) {
 // Churn in the smallest table (4 buckets, at most 8 entries): runs of full
 // buckets that wrap around the end, and the backward shift across them.
 TEST(ConnectionIndex, ChurnInTheSmallestTable) {
-  ConnectionIndex<SocketId> idx(secret(14));
-  std::map<FourTuple, SocketId> model;
+  ConnectionIndex<SocketSlot> idx(secret(14));
+  std::map<FourTuple, SocketSlot> model;
   Rng rng(17);
   const std::size_t slots = 16;
-  for (SocketId step = 0; step < 50000; ++step) {
+  for (SocketSlot step = 0; step < 50000; ++step) {
     const FourTuple t = tuple(static_cast<std::uint32_t>(rng.below(3)), static_cast<std::uint16_t>(rng.below(4)));
     if (model.size() < slots / 2 && rng.chance(0.6)) {
       EXPECT_EQ(idx.insert(t, step), model.emplace(t, step).second);
@@ -302,7 +302,7 @@ TEST(ConnectionIndex, ChurnInTheSmallestTable) {
     ASSERT_LE(idx.slot_count(), slots);
     for (std::uint32_t a = 0; a < 3; ++a) {
       for (std::uint16_t p = 0; p < 4; ++p) {
-        const SocketId* got = idx.find(tuple(a, p));
+        const SocketSlot* got = idx.find(tuple(a, p));
         auto want = model.find(tuple(a, p));
         if (want == model.end()) {
           ASSERT_EQ(got, nullptr) << "step " << step;
@@ -319,15 +319,15 @@ TEST(ConnectionIndex, ChurnInTheSmallestTable) {
 // it does not mistake an empty slot for it. (Inserting it is a
 // precondition violation; it asserts, so it is not tried here.)
 TEST(ConnectionIndex, TheAllZeroTupleIsNeverFound) {
-  ConnectionIndex<SocketId> idx(secret(15));
+  ConnectionIndex<SocketSlot> idx(secret(15));
   const FourTuple zero{{Ipv4Addr(0u), Port(0)}, {Ipv4Addr(0u), Port(0)}};
   EXPECT_EQ(idx.find(zero), nullptr);
   ASSERT_TRUE(idx.insert(tuple(1, 1), 1));
   EXPECT_EQ(idx.find(zero), nullptr);
   EXPECT_FALSE(idx.erase(zero));
   std::vector<FourTuple> keys{zero, tuple(1, 1)};
-  std::vector<SocketId*> out(2);
-  idx.find_batch(keys, std::span<SocketId*>(out));
+  std::vector<SocketSlot*> out(2);
+  idx.find_batch(keys, std::span<SocketSlot*>(out));
   EXPECT_EQ(out[0], nullptr);
   ASSERT_NE(out[1], nullptr);
   EXPECT_EQ(*out[1], 1u);
@@ -339,12 +339,12 @@ TEST(ConnectionIndex, TheAllZeroTupleIsNeverFound) {
 }
 
 TEST(ConnectionIndex, MemoryBytesIsTheSlotArray) {
-  ConnectionIndex<SocketId> idx(secret(13));
+  ConnectionIndex<SocketSlot> idx(secret(13));
   EXPECT_EQ(idx.memory_bytes(), 0u);
   idx.reserve(1000);
   ASSERT_GT(idx.slot_count(), 0u);
   EXPECT_EQ(idx.memory_bytes() % idx.slot_count(), 0u);
-  // A SocketId slot is 16 bytes: 12 of tuple, 4 of value; four make a
+  // A SocketSlot slot is 16 bytes: 12 of tuple, 4 of value; four make a
   // bucket of one 64-byte cache line.
   EXPECT_EQ(idx.memory_bytes() / idx.slot_count(), 16u);
 }

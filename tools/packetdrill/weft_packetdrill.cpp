@@ -101,8 +101,11 @@ std::size_t iov_total(const iovec* iov, int n) {
 struct Fd {
   enum class Kind : std::uint8_t { socket, epoll };
   Kind kind = Kind::socket;
-  SocketId id = 0;           // a socket's
-  std::uint64_t serial = 0;  // tells a blocked call that its fd was closed and reused
+  // A socket's. A blocked call that finds its fd naming another id knows
+  // the fd was closed (and perhaps reused) while it waited: ids carry a
+  // generation, so a new socket never has an old one's id.
+  SocketId id = 0;
+  std::uint64_t serial = 0;  // an epoll instance's key in epolls_
   bool nonblock = false;
   bool cloexec = false;
 };
@@ -229,7 +232,7 @@ int Adapter::add_fd(Fd f) {
     if (k != n) break;
     ++n;
   }
-  f.serial = next_serial_++;
+  if (f.kind == Fd::Kind::epoll) f.serial = next_serial_++;
   fds_.emplace(n, f);
   return n;
 }
@@ -369,11 +372,11 @@ int Adapter::accept(int fd, sockaddr* addr, socklen_t* len) {
   if (addr && !len) return -EFAULT;
   const Fd* f = find(fd);
   if (!f) return bad(fd);
-  const std::uint64_t serial = f->serial;
+  const SocketId id = f->id;
   const bool nonblock = f->nonblock;
   auto attempt = [&]() -> std::optional<int> {
     const Fd* l = find(fd);
-    if (!l || l->serial != serial) return -EBADF;  // closed while we waited
+    if (!l || l->id != id) return -EBADF;  // closed while we waited
     auto r = tcp().accept(l->id);
     if (!r) {
       if (r.error() == std::errc::resource_unavailable_try_again && !nonblock) return std::nullopt;
@@ -400,10 +403,9 @@ int Adapter::connect(int fd, const sockaddr* addr, socklen_t len) {
   if (!st) return err(st.error());
   if (f->nonblock) return -EINPROGRESS;
   const SocketId id = f->id;
-  const std::uint64_t serial = f->serial;
   auto attempt = [&]() -> std::optional<int> {
     const Fd* c = find(fd);
-    if (!c || c->serial != serial) return -EBADF;
+    if (!c || c->id != id) return -EBADF;
     if (!(tcp().events(id) & (tcp_event::writable | tcp_event::error | tcp_event::hup))) return std::nullopt;
     const auto e = tcp().take_error(id);
     return e ? err(*e) : 0;
@@ -421,11 +423,10 @@ ssize_t Adapter::recv_locked(Lock& lk, int fd, std::span<std::uint8_t> buf, int 
   const bool nonblock = f->nonblock || (flags & MSG_DONTWAIT);
   const bool waitall = (flags & MSG_WAITALL) && !peek && !nonblock;
   const SocketId id = f->id;
-  const std::uint64_t serial = f->serial;
   std::size_t got = 0;
   auto attempt = [&]() -> std::optional<ssize_t> {
     const Fd* c = find(fd);
-    if (!c || c->serial != serial) return got ? static_cast<ssize_t>(got) : -EBADF;
+    if (!c || c->id != id) return got ? static_cast<ssize_t>(got) : -EBADF;
     if (fault) {
       // Whether there is anything to copy: a byte peeked, not taken.
       std::uint8_t probe;
@@ -480,13 +481,12 @@ ssize_t Adapter::send_locked(Lock& lk, int fd, std::span<const std::uint8_t> dat
   if (flags & MSG_OOB) return -EOPNOTSUPP;  // urgent data is not sent
   const bool nonblock = f->nonblock || (flags & MSG_DONTWAIT);
   const SocketId id = f->id;
-  const std::uint64_t serial = f->serial;
   std::size_t put = 0;
   // A blocking send returns once everything is queued (or an error comes
   // after part of it: then the part); a non-blocking one takes what fits.
   auto attempt = [&]() -> std::optional<ssize_t> {
     const Fd* c = find(fd);
-    if (!c || c->serial != serial) return put ? static_cast<ssize_t>(put) : -EBADF;
+    if (!c || c->id != id) return put ? static_cast<ssize_t>(put) : -EBADF;
     if (fault) {
       // Linux checks the connection (and waits for it) before the copy faults.
       auto r = tcp().send(id, {}, now_);

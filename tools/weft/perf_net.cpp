@@ -159,14 +159,14 @@ Result<Sock> EmbeddedNet::listen(std::uint16_t port) {
     (void)tcp_.close(s, now_);
     return st.error();
   }
-  return Sock{s};
+  return sock(s);
 }
 
 Result<Sock> EmbeddedNet::accept(Sock listener, Endpoint* peer) {
   auto a = tcp_.accept(id(listener));
   if (!a) return a.error();
   if (peer) *peer = a->peer;
-  return Sock{a->id};
+  return sock(a->id);
 }
 
 Result<Sock> EmbeddedNet::connect(Endpoint to) {
@@ -176,7 +176,7 @@ Result<Sock> EmbeddedNet::connect(Endpoint to) {
     (void)tcp_.close(s, now_);
     return st.error();
   }
-  return Sock{s};
+  return sock(s);
 }
 
 Result<bool> EmbeddedNet::connected(Sock s) {
@@ -225,7 +225,7 @@ bool EmbeddedNet::quiet() const {
 Result<bool> EmbeddedNet::run(Driver& d, Duration linger) {
   host_.set_on_tcp_event([&](SocketId s, Instant now) {
     now_ = now;
-    d.on_event(Sock{s}, now);
+    d.on_event(sock(s), now);
   });
   bool dirty = false;  // the Driver's timers queued segments after the step
   std::optional<Instant> done_at;

@@ -62,7 +62,9 @@ class EmbeddedNet final : public Net {
   void set_now(Instant now) { now_ = now; }
 
  private:
+  // A SocketId's 64 bits as a Sock and back (exact both ways).
   SocketId id(Sock s) const { return static_cast<SocketId>(s); }
+  static Sock sock(SocketId id) { return static_cast<Sock>(id); }
   // Whether only listeners and connections in TIME-WAIT are left: nothing
   // more needs sending.
   bool quiet() const;
