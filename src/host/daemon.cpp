@@ -20,10 +20,8 @@ namespace weft {
 using namespace daemon_detail;
 
 Daemon::Impl::~Impl() {
-  for (auto& [id, s] : socks) {
-    if (s.dfd >= 0) ::close(s.dfd);
-    if (s.cfd >= 0) ::close(s.cfd);
-  }
+  for (auto& [id, s] : socks)
+    if (s.dfd >= 0) ::close(s.dfd);  // and s.cfd, with s
   for (auto& [id, c] : clients) {
     for (auto& o : c.out)
       if (o.fd >= 0) ::close(o.fd);
@@ -169,9 +167,9 @@ void Daemon::Impl::on_event(std::uint64_t key, std::uint32_t events) {
 void Daemon::Impl::shutdown_all() {
   std::vector<std::uint32_t> all;
   for (auto& [h, s] : socks) {
-    if (s.kind == SockKind::tcp && s.st == St::established) {
+    if (auto* t = std::get_if<StreamPair>(&s.as); t && t->phase == StreamPair::Phase::open) {
       ::shutdown(s.dfd, SHUT_RDWR);
-      s.end_err = std::errc::connection_reset;
+      t->end_err = std::errc::connection_reset;
     }
     all.push_back(h);
   }
@@ -203,7 +201,9 @@ std::unique_ptr<Daemon> Daemon::start(Host& host, DaemonConfig cfg, std::vector<
   host.set_on_tcp_event([p](SocketId id, Instant) { p->on_tcp_event(id); });
   host.set_on_udp_readable([p](SocketId id, Instant) {
     auto it = p->udp_sid.find(id);
-    if (it != p->udp_sid.end()) p->deliver_dgrams(p->socks.at(it->second));
+    if (it == p->udp_sid.end()) return;
+    Sock& s = p->socks.at(it->second);
+    p->deliver_dgrams(s, std::get<DatagramPair>(s.as));
   });
   host.stack().set_on_echo_reply([p](const EchoReply& e) { p->on_echo_reply(e); });
   return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));

@@ -148,7 +148,8 @@ void Daemon::Impl::resume_accepting() {
     auto waiting = std::move(accept_waiting);
     accept_waiting.clear();
     for (std::uint32_t h : waiting)
-      if (auto it = socks.find(h); it != socks.end() && it->second.st == St::listening) push_accepts(it->second);
+      if (auto it = socks.find(h); it != socks.end() && std::holds_alternative<Listener>(it->second.as))
+        push_accepts(it->second, std::get<Listener>(it->second.as));
   }
   if (!accept_paused && accept_waiting.empty()) resume_at.reset();
 }
@@ -247,9 +248,13 @@ void Daemon::Impl::protocol_error(Client& c, const char* /*why*/) {
   client_gone(c.id, true);
 }
 
-Daemon::Impl::Sock* Daemon::Impl::owned(Client& c, std::uint32_t h) {
+bool Daemon::Impl::may_act(const Client& c, const Sock& s) { return s.client == c.id; }
+
+// The socket `h` when `c` may act on it, else none (EBADF: as a descriptor
+// another process holds is not the caller's).
+Sock* Daemon::Impl::owned(Client& c, std::uint32_t h) {
   auto it = socks.find(h);
-  if (it == socks.end() || it->second.client != c.id) return nullptr;
+  if (it == socks.end() || !may_act(c, it->second)) return nullptr;
   return &it->second;
 }
 
@@ -300,54 +305,61 @@ bool Daemon::Impl::handle_request(Client& c, const Request& rq) {
         ++counters.privileged_denied;
         return fail(std::errc::permission_denied);
       }
-      Status st = s->kind == SockKind::tcp   ? host.stack().tcp().bind(s->sid, ep)
-                  : s->kind == SockKind::udp ? host.stack().udp().bind(s->sid, ep)
-                                             : Status{std::errc::operation_not_supported};
+      const SockKind kind = s->kind();
+      Status st = kind == SockKind::tcp   ? host.stack().tcp().bind(*s->sid(), ep)
+                  : kind == SockKind::udp ? host.stack().udp().bind(*s->sid(), ep)
+                                          : Status{std::errc::operation_not_supported};
       if (!st) return fail(st.error());
       break;
     }
     case Op::listen: {
-      if (s->kind != SockKind::tcp) return fail(std::errc::operation_not_supported);
+      if (s->kind() != SockKind::tcp) return fail(std::errc::operation_not_supported);
+      const SocketId sid = *s->sid();
       std::size_t backlog = rq.arg0 <= 0 ? 1 : static_cast<std::size_t>(rq.arg0);
       backlog = std::min(backlog, host.stack().tcp().config().max_backlog);
-      if (auto st = host.stack().tcp().listen(s->sid, backlog); !st) return fail(st.error());
-      s->st = St::listening;
-      s->backlog = backlog;
-      s->want_in = false;  // a listener's descriptor carries no data
+      if (auto st = host.stack().tcp().listen(sid, backlog); !st) return fail(st.error());
+      if (auto* l = std::get_if<Listener>(&s->as)) {
+        l->backlog = backlog;  // listen again: a new backlog
+      } else {
+        s->as = Listener{.sid = sid, .backlog = backlog};  // its descriptor carries no data
+      }
       update_interest(*s);
       break;
     }
     case Op::connect: {
-      if (s->kind == SockKind::tcp) {
-        if (s->st == St::listening) return fail(std::errc::invalid_argument);
-        if (auto st = host.stack().tcp().connect(s->sid, ep, now); !st) return fail(st.error());
-        s->st = St::connecting;
-      } else if (s->kind == SockKind::udp) {
-        if (auto st = host.stack().udp().connect(s->sid, ep); !st) return fail(st.error());
-        s->udp_peer = ep;
+      if (std::holds_alternative<Listener>(s->as)) return fail(std::errc::invalid_argument);
+      if (auto* t = std::get_if<StreamPair>(&s->as)) {
+        if (auto st = host.stack().tcp().connect(t->sid, ep, now); !st) return fail(st.error());
+        t->phase = StreamPair::Phase::connecting;
+      } else if (auto* u = std::get_if<DatagramPair>(&s->as)) {
+        if (auto st = host.stack().udp().connect(u->sid, ep); !st) return fail(st.error());
+        u->peer = ep;
       } else {
         return fail(std::errc::operation_not_supported);
       }
       break;
     }
     case Op::shutdown: {
-      if (s->kind != SockKind::tcp) return fail(std::errc::operation_not_supported);
-      if (s->st != St::established && s->st != St::connecting) return fail(std::errc::not_connected);
+      if (s->kind() != SockKind::tcp) return fail(std::errc::operation_not_supported);
+      auto* t = std::get_if<StreamPair>(&s->as);
+      if (!t || (t->phase != StreamPair::Phase::open && t->phase != StreamPair::Phase::connecting))
+        return fail(std::errc::not_connected);
       // SHUT_WR itself travels in band (the client shuts its end; the FIN
       // follows the data it wrote); SHUT_RD is told here.
       if (rq.arg0 == SHUT_RD || rq.arg0 == SHUT_RDWR) {
-        if (auto st = host.stack().tcp().shutdown(s->sid, Shutdown::read, now); !st) return fail(st.error());
+        if (auto st = host.stack().tcp().shutdown(t->sid, Shutdown::read, now); !st) return fail(st.error());
       }
       break;
     }
     case Op::close:
-      if (rq.arg0 == 1) s->linger_zero = true;
+      if (auto* t = std::get_if<StreamPair>(&s->as); t && rq.arg0 == 1) t->linger_zero = true;
       close_sock(rq.handle, false);
       break;
     case Op::getsockname: {
-      std::optional<Endpoint> e = s->kind == SockKind::tcp   ? host.stack().tcp().local_endpoint(s->sid)
-                                  : s->kind == SockKind::udp ? host.stack().udp().local_endpoint(s->sid)
-                                                             : std::nullopt;
+      const SockKind kind = s->kind();
+      std::optional<Endpoint> e = kind == SockKind::tcp   ? host.stack().tcp().local_endpoint(*s->sid())
+                                  : kind == SockKind::udp ? host.stack().udp().local_endpoint(*s->sid())
+                                                          : std::nullopt;
       if (e) {
         r.addr = e->addr.value();
         r.port = e->port.value();
@@ -355,8 +367,13 @@ bool Daemon::Impl::handle_request(Client& c, const Request& rq) {
       break;
     }
     case Op::getpeername: {
-      std::optional<Endpoint> e = s->kind == SockKind::tcp ? host.stack().tcp().remote_endpoint(s->sid) : s->udp_peer;
-      if (!e || (s->kind == SockKind::tcp && s->st != St::established)) return fail(std::errc::not_connected);
+      std::optional<Endpoint> e;
+      if (auto* t = std::get_if<StreamPair>(&s->as)) {
+        if (t->phase == StreamPair::Phase::open) e = host.stack().tcp().remote_endpoint(t->sid);
+      } else if (auto* u = std::get_if<DatagramPair>(&s->as)) {
+        e = u->peer;
+      }
+      if (!e) return fail(std::errc::not_connected);
       r.addr = e->addr.value();
       r.port = e->port.value();
       break;
@@ -370,10 +387,12 @@ bool Daemon::Impl::handle_request(Client& c, const Request& rq) {
       r.value = *v;
       break;
     }
-    case Op::status:
-      r.err = s->end_err ? static_cast<int>(*s->end_err) : 0;
+    case Op::status: {
+      auto* t = std::get_if<StreamPair>(&s->as);
+      r.err = t && t->end_err ? static_cast<int>(*t->end_err) : 0;
       send_response(c, r);
       return true;
+    }
     default:
       protocol_error(c, "unknown op");
       return false;
@@ -390,29 +409,35 @@ bool Daemon::Impl::handle_request(Client& c, const Request& rq) {
 Status Daemon::Impl::set_option(Sock& s, int level, int name, std::int64_t v) {
   auto& tcp = host.stack().tcp();
   auto& udp = host.stack().udp();
+  const SockKind kind = s.kind();
   if (level == SOL_SOCKET && name == SO_LINGER) {
     // value: bit 32 = l_onoff, low 32 bits = l_linger seconds.
-    if (s.kind != SockKind::tcp) return std::errc::no_protocol_option;
+    if (kind != SockKind::tcp) return std::errc::no_protocol_option;
     const bool lon = (v >> 32) & 1;
     const auto secs = static_cast<std::uint32_t>(v & 0xffffffff);
-    s.linger_zero = lon && secs == 0;
-    return tcp.set_linger(s.sid, lon ? std::optional<Duration>(std::chrono::seconds(secs)) : std::nullopt);
+    if (auto* t = std::get_if<StreamPair>(&s.as)) t->linger_zero = lon && secs == 0;
+    return tcp.set_linger(*s.sid(), lon ? std::optional<Duration>(std::chrono::seconds(secs)) : std::nullopt);
   }
   if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
     return std::errc::invalid_argument;
   const int iv = static_cast<int>(v);
-  if (s.kind == SockKind::tcp) {
-    if (level == SOL_SOCKET) return tcp::set_socket_option(tcp, s.sid, name, iv, now);
-    if (level == IPPROTO_TCP) return tcp::set_tcp_option(tcp, s.sid, name, iv, now);
+  if (kind == SockKind::tcp) {
+    if (level == SOL_SOCKET) return tcp::set_socket_option(tcp, *s.sid(), name, iv, now);
+    if (level == IPPROTO_TCP) return tcp::set_tcp_option(tcp, *s.sid(), name, iv, now);
     return std::errc::no_protocol_option;
   }
   if (level != SOL_SOCKET) return std::errc::no_protocol_option;
+  // An ICMP socket has no UDP socket: EBADF, as the UDP layer answers for
+  // an id it does not know.
+  auto* u = std::get_if<DatagramPair>(&s.as);
   switch (name) {
     case SO_REUSEADDR:
-      return udp.set_reuse_addr(s.sid, iv != 0);
+      if (!u) return std::errc::bad_file_descriptor;
+      return udp.set_reuse_addr(u->sid, iv != 0);
     case SO_RCVBUF:
       if (iv <= 0) return std::errc::invalid_argument;
-      return udp.set_recv_buffer(s.sid, static_cast<std::size_t>(iv));
+      if (!u) return std::errc::bad_file_descriptor;
+      return udp.set_recv_buffer(u->sid, static_cast<std::size_t>(iv));
     case SO_SNDBUF:
       return ok_status();  // datagrams are not buffered for sending
     default:
@@ -422,16 +447,19 @@ Status Daemon::Impl::set_option(Sock& s, int level, int name, std::int64_t v) {
 
 Result<std::int64_t> Daemon::Impl::get_option(Sock& s, int level, int name) {
   if (level == SOL_SOCKET && name == SO_ERROR) {
-    std::optional<std::errc> e = s.so_error;
-    s.so_error.reset();
-    if (!e && s.kind == SockKind::tcp && s.st == St::established) e = host.stack().tcp().take_error(s.sid);
+    std::optional<std::errc> e;
+    if (auto* t = std::get_if<StreamPair>(&s.as)) {
+      e = std::exchange(t->so_error, std::nullopt);
+      if (!e && t->phase == StreamPair::Phase::open) e = host.stack().tcp().take_error(t->sid);
+    }
     return std::int64_t{e ? static_cast<int>(*e) : 0};
   }
-  if (level == SOL_SOCKET && name == SO_ACCEPTCONN) return std::int64_t{s.st == St::listening};
-  if (s.kind == SockKind::tcp) {
+  if (level == SOL_SOCKET && name == SO_ACCEPTCONN) return std::int64_t{std::holds_alternative<Listener>(s.as)};
+  if (s.kind() == SockKind::tcp) {
     auto& tcp = host.stack().tcp();
-    Result<int> r = level == SOL_SOCKET    ? tcp::get_socket_option(tcp, s.sid, name)
-                    : level == IPPROTO_TCP ? tcp::get_tcp_option(tcp, s.sid, name)
+    const SocketId sid = *s.sid();
+    Result<int> r = level == SOL_SOCKET    ? tcp::get_socket_option(tcp, sid, name)
+                    : level == IPPROTO_TCP ? tcp::get_tcp_option(tcp, sid, name)
                                            : Result<int>(std::errc::no_protocol_option);
     if (!r) return r.error();
     return std::int64_t{*r};
@@ -468,22 +496,23 @@ bool Daemon::Impl::op_socket(Client& c, const Request& rq, Response& r) {
     send_response(c, r);
     return true;
   }
-  Sock s = new_sock(kind, *p, c.id);
+  Sock s = new_sock(*p, c.id);
   if (kind == SockKind::tcp) {
-    s.sid = host.stack().tcp().open();
-    tcp_sid[s.sid] = s.handle;
-    fill(s);
-    s.want_in = false;  // nothing to read until connected
+    StreamPair t{.sid = host.stack().tcp().open()};
+    tcp_sid[t.sid] = s.handle;
+    fill(s, t);
+    t.want_in = false;  // nothing to read until connected
+    s.as = std::move(t);
   } else if (kind == SockKind::udp) {
-    s.sid = host.stack().udp().open();
-    udp_sid[s.sid] = s.handle;
-    s.st = St::udp;
+    DatagramPair u{.sid = host.stack().udp().open()};
+    udp_sid[u.sid] = s.handle;
+    s.as = std::move(u);
   } else {
-    s.st = St::icmp;
     // An echo identifier per socket, as Linux ping sockets use their port.
     while (icmp_ident.count(next_ident) || next_ident == 0) ++next_ident;
-    s.icmp_ident = next_ident++;
-    icmp_ident[s.icmp_ident] = s.handle;
+    EchoPair e{.ident = next_ident++};
+    icmp_ident[e.ident] = s.handle;
+    s.as = e;
   }
   Sock& ref = adopt(std::move(s), c);
   update_interest(ref);
@@ -503,17 +532,16 @@ Result<Daemon::Impl::NewPair> Daemon::Impl::open_pair(SockKind kind) {
   return NewPair{sv[0], sv[1]};
 }
 
-Daemon::Impl::Sock Daemon::Impl::new_sock(SockKind kind, NewPair p, std::uint32_t client) {
+Sock Daemon::Impl::new_sock(NewPair p, std::uint32_t client) {
   Sock s;
   s.handle = next_handle++;
-  s.kind = kind;
   s.dfd = p.dfd;
-  s.cfd = p.cfd;
+  s.cfd = ClientEnd(p.cfd);
   s.client = client;
   return s;
 }
 
-Daemon::Impl::Sock& Daemon::Impl::adopt(Sock&& s, Client& c) {
+Sock& Daemon::Impl::adopt(Sock&& s, Client& c) {
   const std::uint32_t h = s.handle;
   Sock& ref = socks.emplace(h, std::move(s)).first->second;
   ref.mask = 0;
@@ -523,6 +551,5 @@ Daemon::Impl::Sock& Daemon::Impl::adopt(Sock&& s, Client& c) {
   ++counters.sockets_current;
   return ref;
 }
-
 
 }  // namespace weft

@@ -11,14 +11,8 @@
 
 namespace weft {
 
-using control::AcceptRecord;
 using control::DgramHeader;
-using control::Op;
-using control::Request;
-using control::Response;
-using control::SockKind;
 using namespace daemon_detail;
-
 
 // ------------------------------------------------------------- datagrams
 void Daemon::Impl::send_dgrams(Sock& s) {
@@ -30,13 +24,14 @@ void Daemon::Impl::send_dgrams(Sock& s) {
     DgramHeader h;
     std::memcpy(&h, buf.data(), sizeof h);
     std::span<const std::uint8_t> payload(buf.data() + sizeof h, static_cast<std::size_t>(n) - sizeof h);
-    if (s.kind == SockKind::udp) {
+    if (auto* u = std::get_if<DatagramPair>(&s.as)) {
       std::optional<Endpoint> to;
       if (h.addr != 0 || h.port != 0) to = Endpoint{Ipv4Addr{h.addr}, Port{h.port}};
-      auto r = host.stack().udp().send_to(s.sid, payload, to, now);
+      auto r = host.stack().udp().send_to(u->sid, payload, to, now);
       if (!r) report_dgram_error(s, r.error());
     } else {
-      auto r = host.stack().send_echo_request(Ipv4Addr{h.addr}, s.icmp_ident, h.port, payload, now);
+      const std::uint16_t ident = std::get<EchoPair>(s.as).ident;
+      auto r = host.stack().send_echo_request(Ipv4Addr{h.addr}, ident, h.port, payload, now);
       if (!r) report_dgram_error(s, r.error());
     }
   }
@@ -50,21 +45,22 @@ void Daemon::Impl::report_dgram_error(Sock& s, std::errc e) {
   (void)::send(s.dfd, &h, sizeof h, MSG_DONTWAIT | MSG_NOSIGNAL);  // a full pair drops the report, as a full socket buffer drops it
 }
 
-void Daemon::Impl::deliver_dgrams(Sock& s) {
-  if (!s.staged.empty()) {
-    if (::send(s.dfd, s.staged.data(), s.staged.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+// Datagrams the stack holds for a UDP socket, into its pair until the pair
+// is full; the one that did not fit waits (staged) for EPOLLOUT.
+void Daemon::Impl::deliver_dgrams(Sock& s, DatagramPair& u) {
+  if (!u.staged.empty()) {
+    if (::send(s.dfd, u.staged.data(), u.staged.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
       if (errno == EAGAIN) {
         s.want_out = true;
         update_interest(s);
         return;
       }
     }
-    s.staged.clear();
+    u.staged.clear();
   }
-  if (s.kind != SockKind::udp) return;
   auto& udp = host.stack().udp();
   for (;;) {
-    auto r = udp.recv_from(s.sid, std::span<std::uint8_t>(buf.data() + sizeof(DgramHeader), kIoChunk));
+    auto r = udp.recv_from(u.sid, std::span<std::uint8_t>(buf.data() + sizeof(DgramHeader), kIoChunk));
     DgramHeader h;
     std::size_t len = 0;
     if (!r) {
@@ -78,7 +74,7 @@ void Daemon::Impl::deliver_dgrams(Sock& s) {
     std::memcpy(buf.data(), &h, sizeof h);
     if (::send(s.dfd, buf.data(), sizeof h + len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
       if (errno == EAGAIN) {
-        s.staged.assign(buf.data(), buf.data() + sizeof h + len);
+        u.staged.assign(buf.data(), buf.data() + sizeof h + len);
         s.want_out = true;
         break;
       }
@@ -91,6 +87,7 @@ void Daemon::Impl::on_echo_reply(const EchoReply& e) {
   auto it = icmp_ident.find(e.ident);
   if (it == icmp_ident.end()) return;
   Sock& s = socks.at(it->second);
+  // Replies are never staged: one the pair has no room for is dropped.
   DgramHeader h;
   h.addr = e.from.value();
   h.port = e.seq;
@@ -105,6 +102,5 @@ void Daemon::Impl::on_echo_reply(const EchoReply& e) {
     // socket buffer drops.
   }
 }
-
 
 }  // namespace weft

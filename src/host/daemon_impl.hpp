@@ -30,6 +30,7 @@
 #include "control/control.hpp"
 #include "host/daemon.hpp"
 #include "host/daemon_snapshot.hpp"
+#include "host/daemon_sockets.hpp"
 #include "host/event_loop.hpp"
 #include "host/runtime_dir.hpp"
 
@@ -45,8 +46,8 @@ enum Tag : std::uint64_t { kListen = 3, kClient = 4, kSock = 5 };
 inline std::uint64_t tag(Tag t, std::uint32_t id) { return (std::uint64_t{t} << 32) | id; }
 
 // Bytes waiting in a socket's receive queue (for a UNIX stream or seqpacket
-// socket, the sum of what is queued); 0 for no descriptor.
-std::size_t inq(int fd);
+// socket, the sum of what is queued); 0 for no descriptor. Declared with
+// ClientEnd (daemon_sockets.hpp), its first user.
 
 // The program as net-tools netstat names it (daemon_control.cpp).
 std::string program_name(pid_t pid);
@@ -75,33 +76,6 @@ struct Daemon::Impl {
       int fd = -1;  // passed with SCM_RIGHTS, closed once sent
     };
     std::deque<Out> out;  // responses the client has not taken yet
-  };
-
-  enum class St : std::uint8_t { fresh, connecting, established, listening, failed, udp, icmp };
-
-  struct Sock {
-    std::uint32_t handle = 0;
-    SockKind kind = SockKind::tcp;
-    SocketId sid = 0;
-    int dfd = -1;  // the daemon's end of the pair
-    int cfd = -1;  // a duplicate of the client's end
-    std::uint32_t client = 0;
-    St st = St::fresh;
-    std::size_t filler = 0;     // bytes keeping the client's end unwritable until connected
-    bool peer_eof_sent = false; // TCP end of stream passed on (SHUT_WR on dfd)
-    bool dead = false;          // reset, timed out or failed: nothing more moves
-    bool client_eof = false;    // the client shut down writing; FIN sent
-    bool want_in = true;        // read dfd when it has data (false: TCP send buffer full)
-    bool want_out = false;      // dfd was full: write again when it drains
-    std::uint32_t mask = 0;     // current epoll interest
-    std::optional<std::errc> end_err;  // why the stream ended (status op)
-    std::optional<std::errc> so_error; // SO_ERROR, cleared on read
-    bool linger_zero = false;
-    std::size_t backlog = 0;
-    std::deque<std::uint32_t> pushed;  // listener: children handed to the client, oldest first
-    std::optional<Endpoint> udp_peer;
-    std::vector<std::uint8_t> staged;  // UDP/ICMP: a datagram the pair had no room for
-    std::uint16_t icmp_ident = 0;
   };
 
   Host& host;
@@ -190,6 +164,10 @@ struct Daemon::Impl {
   void set_client_interest(Client& c);
   void on_client(std::uint32_t cid, std::uint32_t events);
   void protocol_error(Client& c, const char* why);
+  // Who may act on a socket (today: the one client whose control
+  // connection made it). The one place that says so, kept behind this
+  // because serving ordinary programs changes the rule.
+  static bool may_act(const Client& c, const Sock& s);
   Sock* owned(Client& c, std::uint32_t h);
   bool handle_request(Client& c, const Request& rq);
   Status set_option(Sock& s, int level, int name, std::int64_t v);
@@ -203,17 +181,17 @@ struct Daemon::Impl {
     int dfd = -1, cfd = -1;
   };
   static Result<NewPair> open_pair(SockKind kind);
-  Sock new_sock(SockKind kind, NewPair p, std::uint32_t client);
+  Sock new_sock(NewPair p, std::uint32_t client);
   Sock& adopt(Sock&& s, Client& c);
 
   // ------------------------------------------ daemon_stream.cpp: TCP pairs
-  void fill(Sock& s);
-  void unfill(Sock& s);
+  void fill(Sock& s, StreamPair& t);
+  void unfill(Sock& s, StreamPair& t);
   void update_interest(Sock& s);
-  void end_stream(Sock& s, std::optional<std::errc> err);
-  void tcp_to_client(Sock& s);
-  void client_to_tcp(Sock& s);
-  void push_accepts(Sock& l);
+  void end_stream(Sock& s, StreamPair& t, std::optional<std::errc> err);
+  void tcp_to_client(Sock& s, StreamPair& t);
+  void client_to_tcp(Sock& s, StreamPair& t);
+  void push_accepts(Sock& l, Listener& ls);
   void on_tcp_event(SocketId sid);
   void on_sock(std::uint32_t h, std::uint32_t events);
   void close_sock(std::uint32_t h, bool reset_all);
@@ -221,7 +199,7 @@ struct Daemon::Impl {
   // ------------------------------------- daemon_datagram.cpp: UDP and ICMP
   void send_dgrams(Sock& s);
   void report_dgram_error(Sock& s, std::errc e);
-  void deliver_dgrams(Sock& s);
+  void deliver_dgrams(Sock& s, DatagramPair& u);
   void on_echo_reply(const EchoReply& e);
 
   // ------------------------------------------ daemon_snapshot.cpp: netstat

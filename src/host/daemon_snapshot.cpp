@@ -126,12 +126,12 @@ SnapshotInput Daemon::Impl::snapshot_input() const {
     if (auto h = tcp_sid.find(i.id); h != tcp_sid.end()) {
       const Sock& s = socks.at(h->second);
       PairView v{owner(s.client)};
-      if (s.st == St::listening) {
-        v.recv_q = inq(s.cfd) / sizeof(control::AcceptRecord);
-      } else {
-        v.recv_q = inq(s.cfd);
+      if (auto* t = std::get_if<StreamPair>(&s.as)) {
+        v.recv_q = s.cfd.unread();
         const std::size_t in_pair = inq(s.dfd);
-        v.send_q = in_pair > s.filler ? in_pair - s.filler : 0;  // the filler is not the process's data
+        v.send_q = in_pair > t->filler ? in_pair - t->filler : 0;  // the filler is not the process's data
+      } else {
+        v.recv_q = s.cfd.unread() / sizeof(control::AcceptRecord);
       }
       in.tcp_pairs.emplace(i.id, std::move(v));
     } else if (services && services->owns(i.id)) {
@@ -142,7 +142,7 @@ SnapshotInput Daemon::Impl::snapshot_input() const {
   for (const auto& u : in.udp) {
     if (auto h = udp_sid.find(u.id); h != udp_sid.end()) {
       const Sock& s = socks.at(h->second);
-      in.udp_pairs.emplace(u.id, PairView{owner(s.client), inq(s.cfd), inq(s.dfd)});
+      in.udp_pairs.emplace(u.id, PairView{owner(s.client), s.cfd.unread(), inq(s.dfd)});
     }
   }
   in.counters = host.all_counters();
