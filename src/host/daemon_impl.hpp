@@ -5,11 +5,13 @@
 //   daemon_control.cpp   the control server: accept, validate, dispatch,
 //                        responses; who may act on a socket
 //   daemon_stream.cpp    the TCP socketpair: filler, both pump directions,
-//                        accepts, close
+//                        accepts; close(2) of every kind
 //   daemon_datagram.cpp  the UDP and ICMP socketpairs: datagram framing
-//   daemon_snapshot.cpp  the netstat snapshot (a pure function of what the
-//                        daemon gathers)
-// Private to src/host: nothing outside the daemon includes it.
+//   daemon_snapshot.cpp  the netstat snapshot (build_snapshot, a pure
+//                        function, daemon_snapshot.hpp, of what the daemon
+//                        gathers)
+// and a socket's kinds, one variant, in daemon_sockets.hpp. Private to the
+// daemon: nothing else includes it.
 #pragma once
 
 #include <sys/resource.h>
