@@ -24,6 +24,7 @@
 
 #include "client/weft.h"
 #include "control/control.hpp"
+#include "control/fdpass.hpp"
 
 namespace weft::client {
 
@@ -114,25 +115,13 @@ class Conn {
   int call(const Request& rq, Response& r, int* fd_out) {
     if (fd_ < 0) return ENETDOWN;
     if (::send(fd_, &rq, sizeof rq, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof rq)) return lost();
-    iovec iov{&r, sizeof r};
-    msghdr mh{};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))];
-    mh.msg_control = ctl;
-    mh.msg_controllen = sizeof ctl;
-    ssize_t n;
-    do n = ::recvmsg(fd_, &mh, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
-    if (n != static_cast<ssize_t>(sizeof r) || r.magic != control::kMagic) return lost();
     int got = -1;
-    for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-      if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) std::memcpy(&got, CMSG_DATA(cm), sizeof got);
-    if (fd_out) {
-      *fd_out = got;
-    } else if (got >= 0) {
-      ::close(got);
+    ssize_t n = control::recv_with_fd(fd_, &r, sizeof r, MSG_CMSG_CLOEXEC, fd_out ? &got : nullptr);
+    if (n != static_cast<ssize_t>(sizeof r) || r.magic != control::kMagic) {
+      if (got >= 0) ::close(got);
+      return lost();
     }
+    if (fd_out) *fd_out = got;
     return 0;
   }
   // The payload after a snapshot response: `len` bytes in chunks.
@@ -486,20 +475,9 @@ int weft_accept(int fd, struct sockaddr* addr, socklen_t* len) {
   if (e->kind != SockKind::tcp) return fail(EOPNOTSUPP);
   if (e->st != Entry::St::listening) return fail(EINVAL);
   AcceptRecord rec;
-  iovec iov{&rec, sizeof rec};
-  msghdr mh{};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))];
-  mh.msg_control = ctl;
-  mh.msg_controllen = sizeof ctl;
-  ssize_t n;
-  do n = ::recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) return -1;  // EAGAIN, or what SO_RCVTIMEO gives
   int nfd = -1;
-  for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-    if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) std::memcpy(&nfd, CMSG_DATA(cm), sizeof nfd);
+  ssize_t n = weft::control::recv_with_fd(fd, &rec, sizeof rec, MSG_CMSG_CLOEXEC | MSG_WAITALL, &nfd);
+  if (n < 0) return -1;  // EAGAIN, or what SO_RCVTIMEO gives
   if (n != static_cast<ssize_t>(sizeof rec) || nfd < 0) {
     if (nfd >= 0) ::close(nfd);
     return fail(n == 0 ? ENETDOWN : EPROTO);  // the daemon ended the listener

@@ -16,12 +16,14 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <set>
 #include <iterator>
 #include <cstring>
 #include <thread>
@@ -33,6 +35,7 @@
 #include "client/weft.h"
 #include "control/control.hpp"
 #include "host/daemon.hpp"
+#include "host/event_loop.hpp"
 #include "netstat/system_sockets.hpp"
 
 namespace weft::dtest {
@@ -123,6 +126,52 @@ inline bool eventually(C&& cond, std::chrono::milliseconds limit = 3000ms) {
   return cond();
 }
 
+// The descriptors open in this process now.
+inline std::set<int> open_fds() {
+  std::set<int> out;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (!d) return out;
+  const int own = ::dirfd(d);
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    int fd = std::atoi(e->d_name);
+    if (fd != own) out.insert(fd);
+  }
+  ::closedir(d);
+  return out;
+}
+
+// A forked child that cannot outlive its test: killed and reaped when the
+// test ends (an ASSERT returning early) before it was waited for. In the
+// child itself (pid 0) it does nothing: the child leaves by _exit.
+class Child {
+ public:
+  explicit Child(pid_t pid) : pid_(pid) {}
+  ~Child() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  pid_t pid() const { return pid_; }
+  // waitpid(2) for it; its status (0 when already reaped).
+  int wait() {
+    int status = 0;
+    if (pid_ > 0) ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
+
+ private:
+  pid_t pid_;
+};
+
+// One daemon per test suite, on a host alone, served from a thread; a test
+// that stops it (SIGTERM) gets it back for the next test in the same
+// process. Each test's weft descriptors still open when it ends (an
+// ASSERT returned early) are closed after it, so none leaks into the next.
 class DaemonTest : public ::testing::Test {
  public:
   static void SetUpTestSuite() {
@@ -132,7 +181,35 @@ class DaemonTest : public ::testing::Test {
     ::chmod(g_dir.c_str(), 0755);
     ::setenv("WEFT_RUNTIME_DIR", g_dir.c_str(), 1);
     ::setenv("WEFT_HOST", "t", 1);
+    start_daemon();
+  }
+  static void TearDownTestSuite() {
+    stop_daemon();
+    std::string cmd = "rm -rf " + g_dir;
+    (void)std::system(cmd.c_str());
+  }
+
+ protected:
+  void SetUp() override {
+    if (!g_thread.joinable()) start_daemon();
+    ASSERT_FALSE(g_failed);
+    before_ = open_fds();
+  }
+  void TearDown() override {
+    // weft_close closes only what the client library handed out; the
+    // daemon's own descriptors (it runs in this process) answer ENOTSOCK
+    // and stay.
+    for (int fd : open_fds())
+      if (!before_.count(fd)) (void)weft_close(fd);
+  }
+
+  static void start_daemon() {
+    g_ready = false;
+    g_failed = false;
     g_thread = std::thread([] {
+      // Its stop signal waits for its loop, even one sent the instant it
+      // is ready (a short test's end).
+      if (!block_loop_signals()) std::fprintf(stderr, "daemon: cannot block its signals\n");
       NullLink link;
       StackConfig cfg;
       cfg.address = *Ipv4Cidr::parse(std::string(kAddr) + "/24");
@@ -162,16 +239,16 @@ class DaemonTest : public ::testing::Test {
       (void)daemon->run({});
     });
     while (!g_ready) std::this_thread::sleep_for(1ms);
-    ASSERT_FALSE(g_failed);
   }
-  static void TearDownTestSuite() {
+  static void stop_daemon() {
     if (g_thread.joinable()) {
       ::pthread_kill(g_thread.native_handle(), SIGTERM);
       g_thread.join();
     }
-    std::string cmd = "rm -rf " + g_dir;
-    (void)std::system(cmd.c_str());
   }
+
+ private:
+  std::set<int> before_;
 };
 
 // A control connection of our own, without the client library.

@@ -195,7 +195,8 @@ TEST(ClientTrust, ADaemonOfAnotherNonRootUidIsRefusedWithEACCES) {
   const std::string path = t.path + "/fake.sock";
   int ready[2];
   ASSERT_EQ(::pipe(ready), 0);
-  pid_t server = ::fork();
+  Child server_child(::fork());
+  const pid_t server = server_child.pid();
   if (server == 0) {
     // uid 65534 pretends to be a weft host: accepts and closes.
     if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(1);
@@ -217,8 +218,8 @@ TEST(ClientTrust, ADaemonOfAnotherNonRootUidIsRefusedWithEACCES) {
   auto client_as = [&](uid_t uid) {
     int out[2];
     EXPECT_EQ(::pipe(out), 0);
-    pid_t pid = ::fork();
-    if (pid == 0) {
+    Child child(::fork());
+    if (child.pid() == 0) {
       int res[2] = {-1, 0};
       if (::setgid(uid) == 0 && ::setuid(uid) == 0 && weft_set_host(path.c_str()) == 0) {
         int fd = weft_socket(AF_INET, SOCK_STREAM, 0);
@@ -232,7 +233,7 @@ TEST(ClientTrust, ADaemonOfAnotherNonRootUidIsRefusedWithEACCES) {
     int res[2] = {-1, 0};
     EXPECT_EQ(::read(out[0], res, sizeof res), static_cast<ssize_t>(sizeof res));
     ::close(out[0]);
-    ::waitpid(pid, nullptr, 0);
+    child.wait();
     return std::pair<int, bool>{res[0], res[1] != 0};
   };
   auto [other_err, named] = client_as(65533);
@@ -242,9 +243,7 @@ TEST(ClientTrust, ADaemonOfAnotherNonRootUidIsRefusedWithEACCES) {
   auto [same_err, same_named] = client_as(65534);
   EXPECT_NE(same_err, EACCES);
   EXPECT_NE(same_err, 0);
-  ::kill(server, SIGKILL);
-  ::waitpid(server, nullptr, 0);
-}
+}  // server_child: killed and reaped
 
 // ------------------------------------------------------------ options
 

@@ -338,8 +338,8 @@ TEST_F(DaemonTest, PortsBelow1024NeedUidZero) {
   if (::getuid() != 0) GTEST_SKIP() << "needs root to run a child as another uid";
   int pipefd[2];
   ASSERT_EQ(::pipe(pipefd), 0);
-  pid_t pid = ::fork();
-  if (pid == 0) {
+  auto child = std::make_unique<Child>(::fork());
+  if (child->pid() == 0) {
     ::close(pipefd[0]);
     int results[3] = {-1, -1, -1};
     if (::setgid(65534) == 0 && ::setuid(65534) == 0) {
@@ -359,13 +359,13 @@ TEST_F(DaemonTest, PortsBelow1024NeedUidZero) {
   int results[3];
   ASSERT_EQ(::read(pipefd[0], results, sizeof results), static_cast<ssize_t>(sizeof results));
   ::close(pipefd[0]);
-  ::waitpid(pid, nullptr, 0);
+  child->wait();
   EXPECT_EQ(results[0], EACCES);
   EXPECT_EQ(results[1], 0);
   EXPECT_EQ(results[2], EACCES);
   // A uid given to --allow-privileged-uid may.
-  pid = ::fork();
-  if (pid == 0) {
+  child = std::make_unique<Child>(::fork());
+  if (child->pid() == 0) {
     int code = 2;
     if (::setgid(65533) == 0 && ::setuid(65533) == 0) {
       int s = weft_socket(AF_INET, SOCK_STREAM, 0);
@@ -374,8 +374,7 @@ TEST_F(DaemonTest, PortsBelow1024NeedUidZero) {
     }
     ::_exit(code);
   }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  int status = child->wait();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "uid 65533 could not bind port 81";
   // And root may.
   int s = tcp_socket();
@@ -393,7 +392,8 @@ TEST_F(DaemonTest, ADeadProcessLosesItsSockets) {
   for (bool unread : {false, true}) {
     int ready[2];
     ASSERT_EQ(::pipe(ready), 0);
-    pid_t pid = ::fork();
+    Child child(::fork());
+    const pid_t pid = child.pid();
     if (pid == 0) {
       int c = weft_socket(AF_INET, SOCK_STREAM, 0);
       auto p = sa(kAddr, 5008);
@@ -421,7 +421,7 @@ TEST_F(DaemonTest, ADeadProcessLosesItsSockets) {
     }
     auto t0 = std::chrono::steady_clock::now();
     ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
+    child.wait();
     ssize_t n = weft_recv(a, b, sizeof b, 0);
     if (unread) {
       EXPECT_EQ(n, -1);
