@@ -23,7 +23,7 @@ json owner_json(const std::optional<SnapshotOwner>& o) {
 json tcp_json(const SnapshotInput& in, const TcpInfo& i) {
   json o;
   o["proto"] = "tcp";
-  o["id"] = i.id;
+  o["id"] = socket_slot(i.id);  // the slot: small, unique while the socket lives (docs/netstat-json.md)
   o["state"] = std::string(tcp::state_name(i.state));
   o["local"] = ep_json(i.local);
   o["remote"] = i.remote ? ep_json(*i.remote) : json(nullptr);
@@ -69,7 +69,7 @@ json tcp_json(const SnapshotInput& in, const TcpInfo& i) {
 json udp_json(const SnapshotInput& in, const UdpSocketInfo& u) {
   json o;
   o["proto"] = "udp";
-  o["id"] = u.id;
+  o["id"] = socket_slot(u.id);
   o["state"] = u.remote ? "ESTABLISHED" : "";
   o["local"] = ep_json(u.local);
   o["remote"] = u.remote ? ep_json(*u.remote) : json(nullptr);
