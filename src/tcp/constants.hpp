@@ -12,6 +12,14 @@ namespace weft::tcp {
 // TCP_MSS_DEFAULT).
 inline constexpr std::uint32_t kDefaultMss = 536;
 
+// The bytes of IPv4 and TCP headers without options, which the MSS leaves
+// out of the MTU (RFC 9293 §3.7.1: "MSS = MTU - 20 - 20" for IPv4).
+inline constexpr std::uint32_t kIpTcpHeaders = 40;
+
+// The largest MSS: an IPv4 datagram's 16-bit total length (RFC 791 §3.1)
+// less the headers.
+inline constexpr std::uint32_t kMaxMss = 65535 - kIpTcpHeaders;
+
 // The smallest peer MSS option taken as given; a smaller one is raised to
 // it. RFC 9293 sets no floor. Any floor above
 // wire::TcpOptions::timestamps_len keeps the MSS left beside the timestamps

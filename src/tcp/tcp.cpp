@@ -129,16 +129,17 @@ void TcpLayer::init_connection(Tcb& t, Instant now) {
   // Window scale: the smallest shift that lets the buffer be advertised.
   t.rcv_wscale = 0;
   if (cfg_.window_scaling)
-    while (t.rcv_wscale < 14 && (rcv >> t.rcv_wscale) > 65535) ++t.rcv_wscale;
+    while (t.rcv_wscale < tcp::kMaxWindowShift && (rcv >> t.rcv_wscale) > tcp::kMaxWindowField) ++t.rcv_wscale;
   t.rcv_buf = rcv;
   t.data = std::make_unique<Tcb::Data>(snd, rcv);
   const std::size_t mtu = ip_.mtu_for(t.tuple.remote.addr);
-  t.rcv_mss = static_cast<std::uint32_t>(std::min<std::size_t>(mtu > 40 ? mtu - 40 : 536, 65495));
+  t.rcv_mss = static_cast<std::uint32_t>(
+      std::min<std::size_t>(mtu > tcp::kIpTcpHeaders ? mtu - tcp::kIpTcpHeaders : tcp::kDefaultMss, tcp::kMaxMss));
   // TCP_MAXSEG: the MSS announced is the user's cap when lower, and the MSS
   // sent with follows (apply_syn_options takes the lesser of the peer's and
   // this), as Linux's user_mss clamps both (tcp_connect_init, tcp_openreq_init).
   if (t.opt.user_mss) t.rcv_mss = std::min(t.rcv_mss, t.opt.user_mss);
-  t.mss = std::min<std::uint32_t>(536, t.rcv_mss);
+  t.mss = std::min<std::uint32_t>(tcp::kDefaultMss, t.rcv_mss);
   t.cc = tcp::make_newreno(t.mss);
   const std::array<std::uint8_t, 12> b{std::uint8_t(t.tuple.local.addr.value()), std::uint8_t(t.tuple.remote.addr.value()),
                                        std::uint8_t(t.tuple.local.port.value()), std::uint8_t(t.tuple.remote.port.value() >> 8),
@@ -611,7 +612,7 @@ std::optional<TcpInfo> TcpLayer::info(SocketId id) const {
   i.rcv_mss = t->rcv_mss;
   i.user_mss = t->opt.user_mss;
   if (t->state != TcpState::listen && t->state != TcpState::closed)
-    i.in_flight = static_cast<std::uint32_t>(t->snd_max - t->snd_una);
+    i.in_flight = t->flight_size();
   i.rto_backoffs = t->rto.backoffs();
   i.consecutive_rtos = t->rtx_count;
   i.probes = t->persist_backoff + t->keep_probes;

@@ -126,8 +126,7 @@ void TcpLayer::on_rtx_timeout(Tcb& t, Instant now) {
   }
   // RFC 5681 §3.1 / RFC 6298 §5.5-5.6: collapse cwnd, back off, resend the
   // earliest unacknowledged segment and go back N from there.
-  const std::uint32_t flight = static_cast<std::uint32_t>(t.snd_max - t.snd_una);
-  t.cc->on_rto(flight, t.rtx_count == 0);
+  t.cc->on_rto(t.flight_size(), t.rtx_count == 0);
   t.rto.backoff();
   ++t.rtx_count;
   t.recovery = Recovery::none;
@@ -144,7 +143,7 @@ void TcpLayer::on_rtx_timeout(Tcb& t, Instant now) {
 void TcpLayer::on_persist(Tcb& t, Instant now) {
   if (!t.data || t.snd_una != t.snd_max || t.snd_nxt >= t.data_end()) return;
   const std::uint32_t usable = t.usable_window();
-  const std::uint32_t avail = static_cast<std::uint32_t>(t.data_end() - t.snd_nxt);
+  const std::uint32_t avail = t.snd_avail();
   if (usable > 0) {
     // RFC 9293 §3.8.6.2.1's override timeout: send what the window allows.
     (void)transmit(t, t.snd_nxt, std::min({usable, avail, t.mss}), now);  // the byte count: a probe that sends nothing is tried again at the next expiry
