@@ -87,6 +87,7 @@ bool TcpLayer::process_ack(Tcb& t, const wire::TcpView& seg, Instant now) {
     }
     t.snd_una = ack;
     if (t.snd_nxt < t.snd_una) t.snd_nxt = t.snd_una;
+    t.soft_error.reset();  // something got through: an earlier soft error says nothing now (Linux's tcp_ack)
     take_rtt_sample(t, seg, ack, now);
     t.last_progress = now;
     t.rtx_count = 0;

@@ -138,7 +138,11 @@ void TcpLayer::send_segment(Tcb& t, SeqNum seq, wire::TcpFlags flags, std::size_
   t.bytes_out += data_len;
   IpSendParams p{t.tuple.local.addr, t.tuple.remote.addr, IpProto::tcp, true};
   p.ecn = ip_ecn;
-  (void)ip_.send_ip(std::move(b), p, now);  // a lost send is a lost segment: the RTO retransmits; connect() checks the route first (IP counts the drop)
+  // A send that fails (no route since the route went, a full queue) is a
+  // lost segment: the RTO retransmits it. The error is kept as a soft
+  // error, reported instead of ETIMEDOUT if the connection then times out
+  // (Linux's sk_err_soft; docs/errors.md). connect() checks the route first.
+  if (auto st = ip_.send_ip(std::move(b), p, now); !st) t.soft_error = st.error();
 }
 
 void TcpLayer::send_syn(Tcb& t, Instant now) {

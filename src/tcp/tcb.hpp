@@ -166,7 +166,7 @@ struct Tcb {
   bool retired = false;
   bool reset = false;                   // connection was reset (ECONNRESET)
   std::optional<std::errc> pending_error;  // SO_ERROR
-  std::optional<std::errc> soft_error;     // last ICMP soft error
+  std::optional<std::errc> soft_error;     // last ICMP soft error or send error; cleared by an ACK of new data
 
   // --- statistics (struct tcp_info)
   std::uint64_t retransmits = 0, bytes_in = 0, bytes_out = 0;

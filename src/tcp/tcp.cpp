@@ -660,7 +660,6 @@ void TcpLayer::connection_done(Tcb& t, std::optional<std::errc> err, Instant now
              (err == std::errc::connection_reset || err == std::errc::broken_pipe)) {  // reset (EPIPE: in CLOSE-WAIT)
     ++counters_.estab_resets;
   }
-  if (err == std::errc::timed_out) ++counters_.timeouts;
   set_state(t, TcpState::closed, now);
   t.rtx_at.reset();
   t.delack_at.reset();

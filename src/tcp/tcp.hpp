@@ -532,6 +532,8 @@ class TcpLayer {
   void arm_keepalive(Tcb& t, Instant now);
   Duration keep_idle(const Tcb& t) const;
   bool timed_out(const Tcb& t, Instant now) const;
+  // Ends a connection that gave up on its peer: the soft error, else ETIMEDOUT (timers.cpp).
+  void time_out(Tcb& t, Instant now);
 
   IpSender& ip_;
   TcpConfig cfg_;

@@ -90,13 +90,23 @@ void TcpLayer::on_timer(SocketId id, Instant now) {
   rearm(*t);
 }
 
+// The connection gave up on its peer (retransmissions, SYN retries,
+// keepalive probes or the user timeout): RFC 1122 §4.2.3.5's R2 reached.
+// The error reported is the last soft error if there was one (an ICMP
+// unreachable, a send that failed), else ETIMEDOUT, as Linux's
+// tcp_write_err() reports sk_err_soft.
+void TcpLayer::time_out(Tcb& t, Instant now) {
+  ++counters_.timeouts;
+  connection_done(t, t.soft_error.value_or(std::errc::timed_out), now);
+}
+
 void TcpLayer::on_rtx_timeout(Tcb& t, Instant now) {
   ++counters_.rto_expired;
   switch (t.state) {
     case TcpState::syn_sent:
     case TcpState::syn_received:
       if (timed_out(t, now)) {
-        connection_done(t, std::errc::timed_out, now);
+        time_out(t, now);
         return;
       }
       ++t.rtx_count;
@@ -121,7 +131,7 @@ void TcpLayer::on_rtx_timeout(Tcb& t, Instant now) {
   }
   if (t.snd_una == t.snd_max || !t.data) return;
   if (timed_out(t, now)) {
-    connection_done(t, std::errc::timed_out, now);
+    time_out(t, now);
     return;
   }
   // RFC 5681 §3.1 / RFC 6298 §5.5-5.6: collapse cwnd, back off, resend the
@@ -169,7 +179,7 @@ void TcpLayer::on_keepalive(Tcb& t, Instant now) {
     return;
   }
   if (t.keep_probes >= count) {
-    connection_done(t, std::errc::timed_out, now);
+    time_out(t, now);
     return;
   }
   ++t.keep_probes;
