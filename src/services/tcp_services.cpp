@@ -132,7 +132,7 @@ TcpServices::Input TcpServices::drain_input(SocketId id, Conn& c, Instant now) {
   for (;;) {
     auto r = tcp().consume(id, static_cast<std::size_t>(-1), now);
     if (!r) return would_block(r.error()) ? Input::more : Input::error;
-    if (r->len == 0) return Input::eof;
+    if (r->eof) return Input::eof;
     ctr(c.kind).bytes_in += r->len;
   }
 }

@@ -72,11 +72,11 @@ std::optional<Result<TcpRecv>> TcpLayer::recv_without_data(Tcb* t, bool peek) {
     return e;
   }
   if (t->reset) return std::errc::connection_reset;
-  if (t->fin_received || t->rd_shut) return TcpRecv{0};
+  if (t->fin_received || t->rd_shut) return TcpRecv{0, true};
   switch (t->state) {
     case TcpState::closed:
     case TcpState::listen:
-      return t->tuple.remote.port.is_zero() ? Result<TcpRecv>(std::errc::not_connected) : TcpRecv{0};
+      return t->tuple.remote.port.is_zero() ? Result<TcpRecv>(std::errc::not_connected) : TcpRecv{0, true};
     case TcpState::syn_sent:
     case TcpState::syn_received:
     case TcpState::established:
@@ -87,7 +87,7 @@ std::optional<Result<TcpRecv>> TcpLayer::recv_without_data(Tcb* t, bool peek) {
     case TcpState::closing:
     case TcpState::last_ack:
     case TcpState::time_wait:
-      return TcpRecv{0};
+      return TcpRecv{0, true};
   }
   return std::errc::resource_unavailable_try_again;  // not reached: every state is handled
 }

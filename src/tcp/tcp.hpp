@@ -175,7 +175,12 @@ struct Accepted {
 };
 
 struct TcpRecv {
-  std::size_t len = 0;  // 0 with a non-empty buffer: clean end of stream
+  std::size_t len = 0;  // bytes read (or consumed)
+  // The end of the peer's stream is reached: its FIN (or shutdown(SHUT_RD))
+  // and every byte before it are read; every later call says so too. len is
+  // then 0. A value, not an error (docs/errors.md), and not to be inferred
+  // from len == 0, which an empty buffer also gives.
+  bool eof = false;
 };
 
 class TcpLayer {
@@ -244,8 +249,9 @@ class TcpLayer {
   // connection may send, else 0 (send() then tells why). Lets a caller
   // read exactly that much from its own source, once.
   std::size_t send_room(SocketId s) const;
-  // Reads (or with peek, copies) received bytes in order. len 0 with a
-  // non-empty buffer: the peer closed cleanly (end of stream).
+  // Reads (or with peek, copies) received bytes in order. eof: the peer
+  // closed cleanly and everything before its FIN has been read (end of
+  // stream, TcpRecv::eof).
   // Errors: EBADF, ENOTCONN (not connected), EAGAIN (nothing yet),
   // ECONNRESET (the connection was reset: distinct from end of stream),
   // ETIMEDOUT, ECONNREFUSED (the pending error, reported once).
@@ -253,15 +259,14 @@ class TcpLayer {
   // recv() without its copy: drops up to n received bytes in order, with
   // the same window update and ACK decisions recv() makes after copying
   // them. Returns how many were dropped (fewer than n when fewer are
-  // readable; 0 for n == 0). End of stream and errors: as recv() (len 0
-  // with n > 0: the peer closed cleanly).
+  // readable; 0 for n == 0). End of stream (eof) and errors: as recv().
   Result<TcpRecv> consume(SocketId s, std::size_t n, Instant now);
   // recv() in place (smoltcp's socket.recv(|buf| ...)): calls
   // f(std::span<const std::uint8_t> first, std::span<const std::uint8_t> second)
   // with the readable bytes in the receive ring itself, in order (second is
   // non-empty only where they wrap in the ring); f returns how many it took
   // from the front, and those are consumed as by consume(). f is called
-  // only when bytes are readable: len 0 without a call is end of stream.
+  // only when bytes are readable; at end of stream it is not, and eof is set.
   // f may send on any socket, s included (send(), write_with()), but must
   // not read, shut down, close or abort s: the spans are the ring's own.
   // Errors: as recv() (f is not called).
@@ -269,7 +274,7 @@ class TcpLayer {
   Result<TcpRecv> read_with(SocketId s, F&& f, Instant now) {
     Result<tcp::ReadSpans> spans = recv_spans(s);
     if (!spans) return spans.error();
-    if (spans->empty()) return TcpRecv{0};
+    if (spans->empty()) return TcpRecv{0, true};  // recv_spans() gives none only at end of stream
     const std::size_t taken = std::forward<F>(f)(spans->first, spans->second);
     return consume(s, taken, now);
   }

@@ -246,3 +246,41 @@ TEST(InPlaceErrors, WriteWithReportsAsSend) {
 }
 
 }  // namespace
+
+// End of stream is a field of the result (docs/errors.md), the same from
+// recv, consume and read_with, and len 0 alone never means it: an empty
+// buffer gives len 0 without eof.
+TEST(TcpEndOfStream, IsAFieldNotAZeroLength) {
+  Stack s(config());
+  Instant now{};
+  auto e = established(s, now);
+  auto& tcp = s.tcp();
+  std::uint8_t b[8];
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt(), flag::ack), bytes(3)), now);
+  e.peer_nxt += 3;
+  drain(s);
+  auto empty = tcp.recv(e.id, std::span<std::uint8_t>(b, 0), now);
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->len, 0u);
+  EXPECT_FALSE(empty->eof) << "an empty buffer is not the end of the stream";
+  s.receive(packet(hdr(e.peer_nxt, e.host_nxt(), flag::ack | flag::fin), bytes(2)), now);
+  drain(s);
+  auto data = tcp.recv(e.id, b, now);
+  ASSERT_TRUE(data);
+  EXPECT_EQ(data->len, 5u);
+  EXPECT_FALSE(data->eof) << "the bytes before the FIN come first";
+  for (int i = 0; i < 2; ++i) {  // and every later call says so again
+    auto r = tcp.recv(e.id, b, now);
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(r->eof);
+    EXPECT_EQ(r->len, 0u);
+    auto c = tcp.consume(e.id, 10, now);
+    ASSERT_TRUE(c);
+    EXPECT_TRUE(c->eof);
+    bool called = false;
+    auto w = tcp.read_with(e.id, [&](auto, auto) { called = true; return std::size_t{0}; }, now);
+    ASSERT_TRUE(w);
+    EXPECT_TRUE(w->eof);
+    EXPECT_FALSE(called);
+  }
+}
