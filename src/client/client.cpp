@@ -25,6 +25,7 @@
 #include "client/weft.h"
 #include "control/control.hpp"
 #include "control/fdpass.hpp"
+#include "wire/sockaddr.hpp"
 
 namespace weft::client {
 
@@ -221,25 +222,18 @@ void update(int fd, F&& f) {
   if (auto it = s.table.find(fd); it != s.table.end()) f(it->second);
 }
 
+// A caller's address into a request's (addr, port), length checked before
+// the family as Linux's inet_bind and tcp_v4_connect do; 0 or errno.
 int parse_sockaddr(const sockaddr* a, socklen_t len, std::uint32_t& addr, std::uint16_t& port) {
-  if (!a) return EFAULT;
-  if (len < static_cast<socklen_t>(sizeof(sockaddr_in))) return EINVAL;
-  if (a->sa_family != AF_INET) return EAFNOSUPPORT;
-  sockaddr_in in;
-  std::memcpy(&in, a, sizeof in);
-  addr = ntohl(in.sin_addr.s_addr);
-  port = ntohs(in.sin_port);
+  Endpoint ep;
+  if (const auto e = endpoint_from(a, len, ep, SockaddrCheck::length_first); e != std::errc{}) return static_cast<int>(e);
+  addr = ep.addr.value();
+  port = ep.port.value();
   return 0;
 }
 
 void fill_sockaddr(std::uint32_t addr, std::uint16_t port, sockaddr* out, socklen_t* len) {
-  if (!out || !len) return;
-  sockaddr_in in{};
-  in.sin_family = AF_INET;
-  in.sin_addr.s_addr = htonl(addr);
-  in.sin_port = htons(port);
-  std::memcpy(out, &in, std::min<std::size_t>(*len, sizeof in));
-  *len = sizeof in;
+  copy_out(Endpoint{Ipv4Addr{addr}, Port{port}}, out, len);
 }
 
 Request req(Op op, std::uint32_t handle) {
@@ -282,14 +276,6 @@ Result<nlohmann::json> netstat_snapshot(const std::string& host) {
 std::string last_detail() { return t_detail; }
 
 namespace {
-sockaddr_in to_sa(Endpoint e) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(e.addr.value());
-  a.sin_port = htons(e.port.value());
-  return a;
-}
-Endpoint from_sa(const sockaddr_in& a) { return Endpoint{Ipv4Addr{ntohl(a.sin_addr.s_addr)}, Port{ntohs(a.sin_port)}}; }
 std::errc last_errc() { return std::errc{errno}; }
 }  // namespace
 
@@ -304,7 +290,7 @@ void Socket::reset() {
   fd_ = -1;
 }
 Status Socket::bind(Endpoint local) {
-  auto a = to_sa(local);
+  auto a = to_sockaddr(local);
   if (weft_bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return last_errc();
   return ok_status();
 }
@@ -317,11 +303,11 @@ Result<Socket> Socket::accept(Endpoint* peer) {
   socklen_t l = sizeof a;
   int fd = weft_accept(fd_, reinterpret_cast<sockaddr*>(&a), &l);
   if (fd < 0) return last_errc();
-  if (peer) *peer = from_sa(a);
+  if (peer) *peer = from_sockaddr(a);
   return Socket(fd);
 }
 Status Socket::connect(Endpoint remote) {
-  auto a = to_sa(remote);
+  auto a = to_sockaddr(remote);
   if (weft_connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return last_errc();
   return ok_status();
 }
@@ -336,7 +322,7 @@ Result<std::size_t> Socket::recv(std::span<std::uint8_t> buf, int flags) {
   return static_cast<std::size_t>(n);
 }
 Result<std::size_t> Socket::send_to(std::span<const std::uint8_t> data, Endpoint to) {
-  auto a = to_sa(to);
+  auto a = to_sockaddr(to);
   ssize_t n = weft_sendto(fd_, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
   if (n < 0) return last_errc();
   return static_cast<std::size_t>(n);
@@ -346,7 +332,7 @@ Result<std::size_t> Socket::recv_from(std::span<std::uint8_t> buf, Endpoint* fro
   socklen_t l = sizeof a;
   ssize_t n = weft_recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&a), &l);
   if (n < 0) return last_errc();
-  if (from) *from = from_sa(a);
+  if (from) *from = from_sockaddr(a);
   return static_cast<std::size_t>(n);
 }
 Status Socket::shutdown(int how) {
@@ -357,13 +343,13 @@ Result<Endpoint> Socket::local_endpoint() const {
   sockaddr_in a{};
   socklen_t l = sizeof a;
   if (weft_getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &l) != 0) return last_errc();
-  return from_sa(a);
+  return from_sockaddr(a);
 }
 Result<Endpoint> Socket::remote_endpoint() const {
   sockaddr_in a{};
   socklen_t l = sizeof a;
   if (weft_getpeername(fd_, reinterpret_cast<sockaddr*>(&a), &l) != 0) return last_errc();
-  return from_sa(a);
+  return from_sockaddr(a);
 }
 Status Socket::set_option(int level, int name, int value) {
   if (weft_setsockopt(fd_, level, name, &value, sizeof value) != 0) return last_errc();
@@ -598,7 +584,7 @@ ssize_t weft_recvfrom(int fd, void* buf, size_t len, int flags, struct sockaddr*
     if (n > 0 && from && fromlen) {
       sockaddr_in in{};
       socklen_t l = sizeof in;
-      if (weft_getpeername(fd, reinterpret_cast<sockaddr*>(&in), &l) == 0) fill_sockaddr(ntohl(in.sin_addr.s_addr), ntohs(in.sin_port), from, fromlen);
+      if (weft_getpeername(fd, reinterpret_cast<sockaddr*>(&in), &l) == 0) weft::copy_out(weft::from_sockaddr(in), from, fromlen);
     }
     return n;
   }

@@ -22,6 +22,7 @@
 #include "control/fdpass.hpp"
 #include "netstat/system_sockets.hpp"
 #include "tcp/sockopt.hpp"
+#include "udp/sockopt.hpp"
 
 namespace weft {
 
@@ -403,7 +404,8 @@ bool Daemon::Impl::handle_request(Client& c, const Request& rq) {
 
 // Linux's answers, Linux's ranges. A TCP socket's options go through the
 // one module every front end shares (src/tcp/sockopt.hpp: names, ranges,
-// errno, the SO_RCVBUF/SO_SNDBUF rule of docs/conformance.md). The
+// errno, the SO_RCVBUF/SO_SNDBUF rule of docs/conformance.md), a UDP
+// socket's through src/udp/sockopt.hpp. The
 // request carries an int64 but setsockopt(2) an int, so any value
 // outside int's range is EINVAL first (SO_LINGER packs its two fields).
 Status Daemon::Impl::set_option(Sock& s, int level, int name, std::int64_t v) {
@@ -429,20 +431,8 @@ Status Daemon::Impl::set_option(Sock& s, int level, int name, std::int64_t v) {
   if (level != SOL_SOCKET) return std::errc::no_protocol_option;
   // An ICMP socket has no UDP socket: EBADF, as the UDP layer answers for
   // an id it does not know.
-  auto* u = std::get_if<DatagramPair>(&s.as);
-  switch (name) {
-    case SO_REUSEADDR:
-      if (!u) return std::errc::bad_file_descriptor;
-      return udp.set_reuse_addr(u->sid, iv != 0);
-    case SO_RCVBUF:
-      if (iv <= 0) return std::errc::invalid_argument;
-      if (!u) return std::errc::bad_file_descriptor;
-      return udp.set_recv_buffer(u->sid, static_cast<std::size_t>(iv));
-    case SO_SNDBUF:
-      return ok_status();  // datagrams are not buffered for sending
-    default:
-      return std::errc::no_protocol_option;
-  }
+  const auto* u = std::get_if<DatagramPair>(&s.as);
+  return udp::set_socket_option(udp, u ? std::optional<SocketId>(u->sid) : std::nullopt, name, iv);
 }
 
 Result<std::int64_t> Daemon::Impl::get_option(Sock& s, int level, int name) {
@@ -461,6 +451,12 @@ Result<std::int64_t> Daemon::Impl::get_option(Sock& s, int level, int name) {
     Result<int> r = level == SOL_SOCKET    ? tcp::get_socket_option(tcp, sid, name)
                     : level == IPPROTO_TCP ? tcp::get_tcp_option(tcp, sid, name)
                                            : Result<int>(std::errc::no_protocol_option);
+    if (!r) return r.error();
+    return std::int64_t{*r};
+  }
+  // A UDP socket's: src/udp/sockopt.hpp. An ICMP socket answers none.
+  if (const auto* u = std::get_if<DatagramPair>(&s.as); u && level == SOL_SOCKET) {
+    Result<int> r = udp::get_socket_option(host.stack().udp(), u->sid, name);
     if (!r) return r.error();
     return std::int64_t{*r};
   }

@@ -13,6 +13,7 @@
 
 #include "wire/bytes.hpp"
 #include "wire/ipv4.hpp"
+#include "wire/sockaddr.hpp"
 
 namespace weft {
 
@@ -24,18 +25,6 @@ namespace {
 constexpr int kMaxDropsPerReceive = 64;
 
 std::errc errno_errc() { return static_cast<std::errc>(errno); }
-
-sockaddr_in to_sockaddr(Endpoint e) {
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(e.addr.value());
-  sin.sin_port = htons(e.port.value());
-  return sin;
-}
-
-Endpoint from_sockaddr(const sockaddr_in& sin) {
-  return Endpoint{Ipv4Addr{ntohl(sin.sin_addr.s_addr)}, Port{ntohs(sin.sin_port)}};
-}
 
 // Best effort: a smaller buffer only costs drops under bulk load.
 void set_buffer(int fd, int opt, int bytes) { (void)::setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes); }  // a hint: the kernel keeps its default if refused

@@ -181,6 +181,11 @@ Status UdpLayer::set_recv_buffer(SocketId id, std::size_t bytes) {
   s->rcvbuf = std::max<std::size_t>(bytes * 2, 2304);
   return ok_status();
 }
+std::optional<UdpOptions> UdpLayer::options(SocketId id) const {
+  const Socket* s = get(id);
+  if (!s) return std::nullopt;
+  return UdpOptions{s->reuse_addr, s->dont_fragment, s->rcvbuf};
+}
 std::optional<Endpoint> UdpLayer::local_endpoint(SocketId id) const {
   const Socket* s = get(id);
   if (!s || !s->bound) return std::nullopt;

@@ -60,6 +60,14 @@ struct UdpRecv {
   Ipv4Addr to;               // the destination address it was sent to
 };
 
+// A UDP socket's options as set (the setters below); src/udp/sockopt.hpp
+// maps them to setsockopt(2)/getsockopt(2).
+struct UdpOptions {
+  bool reuse_addr = false;
+  bool dont_fragment = false;
+  std::size_t rcvbuf = 0;  // bytes, as stored (set_recv_buffer doubles what it is given)
+};
+
 // What netstat shows of one UDP socket.
 struct UdpSocketInfo {
   SocketId id;
@@ -108,6 +116,8 @@ class UdpLayer {
   Status set_reuse_addr(SocketId s, bool on);
   Status set_dont_fragment(SocketId s, bool on);
   Status set_recv_buffer(SocketId s, std::size_t bytes);
+  // The options above; nullopt for an id that names no socket.
+  std::optional<UdpOptions> options(SocketId s) const;
   std::optional<Endpoint> local_endpoint(SocketId s) const;
   bool readable(SocketId s) const;  // data queued or an error pending
 

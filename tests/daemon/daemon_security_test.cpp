@@ -372,6 +372,45 @@ TEST_F(DaemonTest, TcpOptionsFollowTheSharedRuleAndReadBack) {
   weft_close(s);
 }
 
+// A UDP socket's options through the daemon are src/udp/sockopt.hpp's,
+// over UdpLayer's getters: what setsockopt takes reads back (SO_RCVBUF as
+// the layer stores it, doubled as Linux reports it, unclamped until the UDP
+// buffer is bounded); SO_SNDBUF is taken and ignored (no send buffer), and
+// reads as no option. An ICMP socket has no UDP socket behind it.
+TEST_F(DaemonTest, UdpOptionsReadBackWhatWasSet) {
+  int s = weft_socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(s, 0) << std::strerror(errno);
+  auto set = [&](int fd, int name, int v) { return weft_setsockopt(fd, SOL_SOCKET, name, &v, sizeof v) == 0 ? 0 : errno; };
+  auto get = [&](int fd, int name) {
+    int v = -1;
+    socklen_t l = sizeof v;
+    return weft_getsockopt(fd, SOL_SOCKET, name, &v, &l) == 0 ? v : -errno;
+  };
+  EXPECT_EQ(get(s, SO_REUSEADDR), 0);
+  EXPECT_EQ(get(s, SO_RCVBUF), 212992) << "Linux's rmem_default, as is";
+  EXPECT_EQ(set(s, SO_REUSEADDR, 5), 0);
+  EXPECT_EQ(get(s, SO_REUSEADDR), 1);
+  EXPECT_EQ(set(s, SO_RCVBUF, 4096), 0);
+  EXPECT_EQ(get(s, SO_RCVBUF), 8192);
+  EXPECT_EQ(set(s, SO_RCVBUF, 1000), 0);
+  EXPECT_EQ(get(s, SO_RCVBUF), 2304) << "Linux's SOCK_MIN_RCVBUF";
+  EXPECT_EQ(set(s, SO_RCVBUF, 0), EINVAL);
+  EXPECT_EQ(set(s, SO_SNDBUF, 4096), 0);
+  EXPECT_EQ(get(s, SO_SNDBUF), -ENOPROTOOPT);
+  EXPECT_EQ(set(s, SO_KEEPALIVE, 1), ENOPROTOOPT);
+  EXPECT_EQ(get(s, SO_ERROR), 0);
+  weft_close(s);
+
+  int i = weft_socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
+  ASSERT_GE(i, 0) << std::strerror(errno);
+  EXPECT_EQ(set(i, SO_REUSEADDR, 1), EBADF);
+  EXPECT_EQ(set(i, SO_RCVBUF, 0), EINVAL);
+  EXPECT_EQ(set(i, SO_RCVBUF, 4096), EBADF);
+  EXPECT_EQ(set(i, SO_SNDBUF, 4096), 0);
+  EXPECT_EQ(get(i, SO_RCVBUF), -ENOPROTOOPT);
+  weft_close(i);
+}
+
 // ------------------------------------------------------------ descriptors
 
 std::size_t open_descriptors() {

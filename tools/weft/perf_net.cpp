@@ -9,24 +9,13 @@
 #include <vector>
 
 #include "client/weft.h"
+#include "wire/sockaddr.hpp"
 
 namespace weft::perf {
 
 namespace {
 
 std::errc last_errc() { return std::errc{errno}; }
-
-sockaddr_in to_sockaddr(Endpoint e) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(e.addr.value());
-  sa.sin_port = htons(e.port.value());
-  return sa;
-}
-
-Endpoint from_sockaddr(const sockaddr_in& sa) {
-  return Endpoint{Ipv4Addr{ntohl(sa.sin_addr.s_addr)}, Port{ntohs(sa.sin_port)}};
-}
 
 int fd_of(Sock s) { return static_cast<int>(s); }
 
