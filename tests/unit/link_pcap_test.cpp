@@ -147,7 +147,7 @@ TEST(PcapLink, SameSeedGivesByteIdenticalFiles) {
   for (const auto& p : {a1, b1, a2, b2, a3, b3}) std::filesystem::remove(p);
 }
 
-TEST(PcapLink, TsharkReadsTheDestinations) {
+TEST(PcapTshark, ReadsTheDestinations) {
   if (std::system("command -v tshark >/dev/null 2>&1") != 0) GTEST_SKIP() << "tshark is not installed";
   const std::string path = temp_path("tshark");
   test::StubLink stub;

@@ -154,7 +154,7 @@ TEST(TunLink, OpenRejectsBadArgumentsWithoutTouchingTheKernel) {
   EXPECT_EQ(TunLink::add_address("wtest0", Ipv4Cidr{kKernel, 33}).error(), std::errc::invalid_argument);
 }
 
-TEST(TunLink, ReceivesWhatTheKernelRoutesToTheDevice) {
+TEST(TunKernel, ReceivesWhatTheKernelRoutesToTheDevice) {
   REQUIRE_TUN();
   auto r = run_in_netns([]() -> std::string {
     std::unique_ptr<TunLink> tun;
@@ -197,7 +197,7 @@ TEST(TunLink, ReceivesWhatTheKernelRoutesToTheDevice) {
   EXPECT_CHILD_OK(r);
 }
 
-TEST(TunLink, SendsHandCraftedUdpThatTheKernelDelivers) {
+TEST(TunKernel, SendsHandCraftedUdpThatTheKernelDelivers) {
   REQUIRE_TUN();
   auto r = run_in_netns([]() -> std::string {
     std::unique_ptr<TunLink> tun;
