@@ -34,7 +34,7 @@ std::uint64_t keyed_draw(const SipKey& key, Ipv4Addr local, std::uint64_t n) {
   const std::uint32_t l = local.value();
   std::array<std::uint8_t, 13> msg{kTagBind, std::uint8_t(l >> 24), std::uint8_t(l >> 16), std::uint8_t(l >> 8),
                                    std::uint8_t(l)};
-  for (int i = 0; i < 8; ++i) msg[5 + i] = std::uint8_t(n >> (56 - 8 * i));
+  for (std::size_t i = 0; i < 8; ++i) msg[5 + i] = std::uint8_t(n >> (56 - 8 * i));
   return siphash24(key, msg);
 }
 
