@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -90,33 +91,55 @@ void Daemon::Impl::end_stream(Sock& s, StreamPair& t, std::optional<std::errc> e
   update_interest(s);
 }
 
-// TCP -> client. Peek, write what the pair takes, consume that much: no
-// staging copy per socket, and nothing is lost when the pair is full.
+// TCP -> client, with no copy of the daemon's own: the receive ring's
+// readable bytes (one span, or two where they wrap) go to the pair in one
+// sendmsg, and only what the pair took is consumed, so nothing is lost
+// when it is full (docs/copies.md).
 void Daemon::Impl::tcp_to_client(Sock& s, StreamPair& t) {
   auto& tcp = host.stack().tcp();
   while (!t.peer_eof_sent && !t.dead) {
-    auto r = tcp.recv(t.sid, std::span<std::uint8_t>(buf.data(), kIoChunk), now, true);
-    if (!r) {
-      if (r.error() == std::errc::resource_unavailable_try_again) break;
-      end_stream(s, t, r.error());
-      return;
-    }
-    if (r->len == 0) {  // the peer's FIN: end of stream for the client
+    if (tcp.readable(t.sid) == 0) {
+      // Nothing to move: recv's peek says why (EAGAIN, the end, an error)
+      // and, unlike read_with, leaves a pending error for SO_ERROR.
+      auto r = tcp.recv(t.sid, std::span<std::uint8_t>(), now, /*peek=*/true);
+      if (!r) {
+        if (r.error() == std::errc::resource_unavailable_try_again) break;
+        end_stream(s, t, r.error());
+        return;
+      }
+      // len 0 with nothing readable: the peer's FIN, end of stream for the client
       ::shutdown(s.dfd, SHUT_WR);
       t.peer_eof_sent = true;
       break;
     }
-    ssize_t w = ::send(s.dfd, buf.data(), r->len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        s.want_out = true;
-        break;
-      }
-      // EPIPE: the client shut its reading side; what arrives is dropped.
-      w = static_cast<ssize_t>(r->len);
+    std::size_t len = 0;  // what the ring offered
+    bool full = false;    // the pair took nothing (EAGAIN)
+    auto r = tcp.read_with(
+        t.sid,
+        [&](std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) -> std::size_t {
+          len = a.size() + b.size();
+          // sendmsg only reads the iovecs' bytes; iov_base is not const in the C API.
+          iovec iov[2] = {{const_cast<std::uint8_t*>(a.data()), a.size()},
+                          {const_cast<std::uint8_t*>(b.data()), b.size()}};
+          msghdr m{};
+          m.msg_iov = iov;
+          m.msg_iovlen = b.empty() ? 1 : 2;
+          const ssize_t w = ::sendmsg(s.dfd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+          if (w >= 0) return static_cast<std::size_t>(w);
+          if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            full = true;
+            return 0;
+          }
+          // EPIPE: the client shut its reading side; what arrives is dropped.
+          return len;
+        },
+        now);
+    if (!r) {  // not with bytes readable, but as recv() says
+      if (r.error() == std::errc::resource_unavailable_try_again) break;
+      end_stream(s, t, r.error());
+      return;
     }
-    (void)tcp.recv(t.sid, std::span<std::uint8_t>(buf.data(), static_cast<std::size_t>(w)), now);  // consumes what the peek above returned: cannot fail
-    if (static_cast<std::size_t>(w) < r->len) {
+    if (full || r->len < len) {
       s.want_out = true;
       break;
     }
@@ -125,24 +148,44 @@ void Daemon::Impl::tcp_to_client(Sock& s, StreamPair& t) {
 }
 
 // client -> TCP, within the free send buffer. While TCP has room
-// (send_room), read that much from the pair, once, and hand it all over.
-// With none, only peek at a byte: an end of stream still shows, send()
-// says why it takes nothing (EAGAIN, EPIPE, an error), and the pair keeps
-// its bytes.
+// (send_room), read that much from the pair, once, straight into the send
+// ring's free spans (write_with, one recvmsg), and queue it all. With none,
+// or when TCP refuses bytes, only peek at a byte: an end of stream still
+// shows, send() says why it takes nothing (EAGAIN, EPIPE, an error), and
+// the pair keeps its bytes.
 void Daemon::Impl::client_to_tcp(Sock& s, StreamPair& t) {
   auto& tcp = host.stack().tcp();
   for (;;) {
     const std::size_t room = std::min(tcp.send_room(t.sid), kIoChunk);
-    const bool peek = room == 0;
-    const std::size_t want = peek ? 1 : room;
-    ssize_t n = ::recv(s.dfd, buf.data(), want, MSG_DONTWAIT | (peek ? MSG_PEEK : 0));
+    ssize_t n = -1;         // what the pair gave: < 0 nothing yet, 0 its end
+    std::size_t want = 1;   // what was asked of it
+    bool peeked = true;     // n is a peek at one byte into buf
+    Result<std::size_t> k = std::size_t{0};
+    if (room > 0) {
+      k = tcp.write_with(
+          t.sid,
+          [&](std::span<std::uint8_t> a, std::span<std::uint8_t> b) -> std::size_t {
+            peeked = false;
+            want = a.size() + b.size();
+            iovec iov[2] = {{a.data(), a.size()}, {b.data(), b.size()}};
+            msghdr m{};
+            m.msg_iov = iov;
+            m.msg_iovlen = b.empty() ? 1 : 2;
+            n = ::recvmsg(s.dfd, &m, MSG_DONTWAIT);
+            return n > 0 ? static_cast<std::size_t>(n) : 0;
+          },
+          now, /*more=*/false, room);
+    }
+    // TCP refused before reading (its error is in k, and was reported
+    // once), or had no room: a peek shows the end or whether bytes wait.
+    if (peeked) n = ::recv(s.dfd, buf.data(), 1, MSG_DONTWAIT | MSG_PEEK);
     if (n < 0) break;  // EAGAIN
     if (n == 0) {      // the client shut down writing: FIN after its data
       t.client_eof = true;
       (void)tcp.shutdown(t.sid, Shutdown::write, now);  // fails only when the connection is gone, which end_stream reports
       break;
     }
-    auto k = tcp.send(t.sid, std::span<const std::uint8_t>(buf.data(), static_cast<std::size_t>(n)), now);
+    if (peeked && room == 0) k = tcp.send(t.sid, std::span<const std::uint8_t>(buf.data(), static_cast<std::size_t>(n)), now);
     if (!k) {
       if (k.error() == std::errc::resource_unavailable_try_again) {
         t.want_in = false;  // until the TCP layer says writable
@@ -154,7 +197,7 @@ void Daemon::Impl::client_to_tcp(Sock& s, StreamPair& t) {
       }
       break;
     }
-    if (peek) (void)::recv(s.dfd, buf.data(), *k, MSG_DONTWAIT);  // what TCP took after all
+    if (peeked) (void)::recv(s.dfd, buf.data(), *k, MSG_DONTWAIT);  // what TCP took after all
     if (*k < static_cast<std::size_t>(n)) {
       t.want_in = false;
       break;
