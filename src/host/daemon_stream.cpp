@@ -107,7 +107,8 @@ void Daemon::Impl::tcp_to_client(Sock& s, StreamPair& t) {
         end_stream(s, t, r.error());
         return;
       }
-      // len 0 with nothing readable: the peer's FIN, end of stream for the client
+      if (!r->eof) break;  // not reached: nothing readable and no error is EAGAIN or the end
+      // The peer's FIN: end of stream for the client.
       ::shutdown(s.dfd, SHUT_WR);
       t.peer_eof_sent = true;
       break;
