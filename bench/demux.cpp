@@ -177,9 +177,10 @@ void run_round(Setup& s, bool record) {
 int main() {
   std::printf("ConnectionIndex<SocketSlot>: %zu random hits per pass; batched = find_batch() over bursts of %zu keys\n",
               kLookups, kBurst);
-  std::printf("Thread CPU time; %d rounds, each timing every size in turn; the table gives medians, the ratios\n"
-              "are medians of per-round ratios (this VM is shared and its memory latency drifts).\n\n",
-              kRounds);
+  std::printf(
+      "Thread CPU time; %d rounds, each timing every size in turn; the table gives medians, the ratios\n"
+      "are medians of per-round ratios (this VM is shared and its memory latency drifts).\n\n",
+      kRounds);
   std::vector<std::unique_ptr<Setup>> setups;
   for (std::size_t n : {std::size_t{1'000}, std::size_t{100'000}, std::size_t{1'000'000}}) {
     setups.push_back(std::make_unique<Setup>(n));
@@ -189,19 +190,27 @@ int main() {
   for (int r = 0; r < kRounds; ++r)
     for (auto& s : setups) run_round(*s, true);
 
-  std::printf("| entries   | slots     | load | ns/lookup single | ns/lookup batched | probes/hit | probes/miss | slots MiB | RSS growth MiB | RSS MiB | huge pages MiB |\n");
-  std::printf("| --------- | --------- | ---- | ---------------- | ----------------- | ---------- | ----------- | --------- | -------------- | ------- | -------------- |\n");
+  std::printf(
+      "| entries   | slots     | load | ns/lookup single | ns/lookup batched | probes/hit | probes/miss | slots MiB | "
+      "RSS growth MiB | RSS MiB | huge pages MiB |\n");
+  std::printf(
+      "| --------- | --------- | ---- | ---------------- | ----------------- | ---------- | ----------- | --------- | "
+      "-------------- | ------- | -------------- |\n");
   for (const auto& s : setups) {
-    std::printf("| %9zu | %9zu | %4.2f | %16.1f | %17.1f | %10.3f | %11.3f | %9.1f | %14.1f | %7.1f | %14.1f |\n", s->entries,
-                s->idx.slot_count(), static_cast<double>(s->entries) / static_cast<double>(s->idx.slot_count()),
-                median(s->ns_single), median(s->ns_batched), s->probes_hit, s->probes_miss, static_cast<double>(s->idx.memory_bytes()) / (1 << 20), s->index_kib / 1024.0,
-                s->rss_kib / 1024.0, s->huge_kib / 1024.0);
+    std::printf("| %9zu | %9zu | %4.2f | %16.1f | %17.1f | %10.3f | %11.3f | %9.1f | %14.1f | %7.1f | %14.1f |\n",
+                s->entries, s->idx.slot_count(),
+                static_cast<double>(s->entries) / static_cast<double>(s->idx.slot_count()), median(s->ns_single),
+                median(s->ns_batched), s->probes_hit, s->probes_miss,
+                static_cast<double>(s->idx.memory_bytes()) / (1 << 20), s->index_kib / 1024.0, s->rss_kib / 1024.0,
+                s->huge_kib / 1024.0);
   }
-  std::printf("\nprobes: buckets examined per lookup (probes_for()), counting the bucket with an empty slot that\n"
-              "ends a miss; a bucket is 4 slots of 16 bytes, one 64-byte cache line.\n");
-  std::printf("slots MiB: the slot array (memory_bytes()). RSS growth: while inserting, so it also holds\n"
-              "arrays freed by growing that malloc kept. RSS and huge pages: the whole process just after,\n"
-              "so they include the smaller sizes' tables and every size's key arrays.\n\n");
+  std::printf(
+      "\nprobes: buckets examined per lookup (probes_for()), counting the bucket with an empty slot that\n"
+      "ends a miss; a bucket is 4 slots of 16 bytes, one 64-byte cache line.\n");
+  std::printf(
+      "slots MiB: the slot array (memory_bytes()). RSS growth: while inserting, so it also holds\n"
+      "arrays freed by growing that malloc kept. RSS and huge pages: the whole process just after,\n"
+      "so they include the smaller sizes' tables and every size's key arrays.\n\n");
 
   std::vector<double> ratio_batched, ratio_single;
   for (int r = 0; r < kRounds; ++r) {

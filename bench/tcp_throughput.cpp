@@ -50,8 +50,8 @@ using namespace weft;
 namespace {
 
 constexpr std::uint64_t kBulkMaxBytes = std::uint64_t{4} << 30;  // 4 GiB
-constexpr double kBulkBudgetS = 8.0;   // the sender stops queuing after this
-constexpr double kRrBudgetS = 3.0;     // per request/response run
+constexpr double kBulkBudgetS = 8.0;                             // the sender stops queuing after this
+constexpr double kRrBudgetS = 3.0;                               // per request/response run
 constexpr int kIperfSeconds = 10;
 const Ipv4Addr kA(192, 0, 2, 1), kB(192, 0, 2, 2);
 constexpr Port kPort{5001};
@@ -74,9 +74,7 @@ std::span<const std::uint8_t> pattern_at(std::uint64_t off, std::size_t len) {
   return std::span<const std::uint8_t>(pattern()).subspan(off % kP, std::min(len, kP));
 }
 
-double wall_now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double wall_now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 double cpu_now() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -108,7 +106,7 @@ struct Measured {
   std::uint64_t segs = 0;     // segments the sender (A) sent
   std::uint64_t retrans = 0;  // of which retransmissions
   double sim_s = 0;           // simulated time elapsed
-  std::string error;        // empty: every byte checked and right
+  std::string error;          // empty: every byte checked and right
 };
 Measured failed(std::string e) {
   Measured m;
@@ -200,7 +198,8 @@ Measured weft_bulk(bool offload) {
   m.retrans = ta.counters().retrans_segs;
   m.sim_s = static_cast<double>(to_micros(sim.now())) / 1e6;
   if (m.error.empty() && !eof) m.error = "no end of stream";
-  if (m.error.empty() && received != sent) m.error = "received " + std::to_string(received) + " of " + std::to_string(sent);
+  if (m.error.empty() && received != sent)
+    m.error = "received " + std::to_string(received) + " of " + std::to_string(sent);
   return m;
 }
 
@@ -347,7 +346,8 @@ Iperf kernel_iperf3() {
   }
   // The server needs a moment to listen; a client that cannot connect
   // fails at once without reaching it, so retry.
-  const std::string cmd = "iperf3 -c 127.0.0.1 -p " + port_s + " -t " + std::to_string(kIperfSeconds) + " --json 2>/dev/null";
+  const std::string cmd =
+      "iperf3 -c 127.0.0.1 -p " + port_s + " -t " + std::to_string(kIperfSeconds) + " --json 2>/dev/null";
   std::string text;
   for (int attempt = 0; attempt < 50; ++attempt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -476,8 +476,12 @@ int main() {
 
   const std::optional<double> kbps = ip.bps;
   std::printf("Bulk throughput (weft: one process, both hosts, simulated network, no impairments, MTU 1500)\n\n");
-  std::printf("| weft checksums | MiB moved | wall s | CPU s | weft Gbit/s | Gbit/s per CPU s | kernel Gbit/s | weft/kernel | bytes verified |\n");
-  std::printf("| -------------- | --------- | ------ | ----- | ----------- | ---------------- | ------------- | ----------- | -------------- |\n");
+  std::printf(
+      "| weft checksums | MiB moved | wall s | CPU s | weft Gbit/s | Gbit/s per CPU s | kernel Gbit/s | weft/kernel | "
+      "bytes verified |\n");
+  std::printf(
+      "| -------------- | --------- | ------ | ----- | ----------- | ---------------- | ------------- | ----------- | "
+      "-------------- |\n");
   for (const auto* r : {&bulk_c, &bulk_o}) {
     const bool off = r == &bulk_o;
     const double gbps = r->wall_s > 0 ? static_cast<double>(r->count) * 8 / r->wall_s / 1e9 : 0;
@@ -495,19 +499,24 @@ int main() {
   for (const auto* r : {&bulk_c, &bulk_o})
     std::printf("weft %s: A sent %llu segments (%llu retransmitted), %.1f bytes/segment; simulated time %.3f s\n",
                 r == &bulk_o ? "offloaded" : "computed ", static_cast<unsigned long long>(r->segs),
-                static_cast<unsigned long long>(r->retrans), r->segs ? static_cast<double>(r->count) / static_cast<double>(r->segs) : 0.0,
-                r->sim_s);
+                static_cast<unsigned long long>(r->retrans),
+                r->segs ? static_cast<double>(r->count) / static_cast<double>(r->segs) : 0.0, r->sim_s);
   if (kbps)
-    std::printf("\nkernel: iperf3 receiver %.2f Gbit/s over %d s; CPU: client %.0f%%, server %.0f%% (iperf3's "
-                "cpu_utilization_percent); lo MTU is the kernel's (usually 65536)\n",
-                *kbps / 1e9, kIperfSeconds, ip.host_cpu_pct, ip.remote_cpu_pct);
+    std::printf(
+        "\nkernel: iperf3 receiver %.2f Gbit/s over %d s; CPU: client %.0f%%, server %.0f%% (iperf3's "
+        "cpu_utilization_percent); lo MTU is the kernel's (usually 65536)\n",
+        *kbps / 1e9, kIperfSeconds, ip.host_cpu_pct, ip.remote_cpu_pct);
   if (!ip.note.empty()) std::printf("\nNOTE: %s\n", ip.note.c_str());
 
   std::optional<double> ktps;
   if (rr_k.error.empty() && rr_k.wall_s > 0) ktps = static_cast<double>(rr_k.count) / rr_k.wall_s;
   std::printf("\n1-byte request/response (nodelay on both ends)\n\n");
-  std::printf("| weft checksums | transactions | wall s | CPU s | weft trans/s | kernel trans/s | weft/kernel | bytes verified |\n");
-  std::printf("| -------------- | ------------ | ------ | ----- | ------------ | -------------- | ----------- | -------------- |\n");
+  std::printf(
+      "| weft checksums | transactions | wall s | CPU s | weft trans/s | kernel trans/s | weft/kernel | bytes verified "
+      "|\n");
+  std::printf(
+      "| -------------- | ------------ | ------ | ----- | ------------ | -------------- | ----------- | -------------- "
+      "|\n");
   for (const auto* r : {&rr_c, &rr_o}) {
     const bool off = r == &rr_o;
     const double tps = r->wall_s > 0 ? static_cast<double>(r->count) / r->wall_s : 0;
@@ -526,9 +535,10 @@ int main() {
                 r == &rr_o ? "offloaded" : "computed ", static_cast<unsigned long long>(r->segs),
                 static_cast<unsigned long long>(r->retrans), r->sim_s);
   if (ktps)
-    std::printf("\nkernel: %llu transactions in %.2f s, client thread CPU %.2f s (blocking send/recv, TCP_NODELAY, "
-                "client and server threads)\n",
-                static_cast<unsigned long long>(rr_k.count), rr_k.wall_s, rr_k.cpu_s);
+    std::printf(
+        "\nkernel: %llu transactions in %.2f s, client thread CPU %.2f s (blocking send/recv, TCP_NODELAY, "
+        "client and server threads)\n",
+        static_cast<unsigned long long>(rr_k.count), rr_k.wall_s, rr_k.cpu_s);
   else
     std::printf("\nNOTE: kernel request/response failed: %s\n", rr_k.error.c_str());
   return failures == 0 ? 0 : 1;

@@ -122,9 +122,7 @@ class TimerHeap {
     Key key;
   };
 
-  static bool before(const Entry& a, const Entry& b) {
-    return a.when < b.when || (a.when == b.when && a.seq < b.seq);
-  }
+  static bool before(const Entry& a, const Entry& b) { return a.when < b.when || (a.when == b.when && a.seq < b.seq); }
 
   // Places e at heap index i and records the position.
   void put(std::size_t i, Entry&& e) {

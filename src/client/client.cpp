@@ -226,7 +226,8 @@ void update(int fd, F&& f) {
 // the family as Linux's inet_bind and tcp_v4_connect do; 0 or errno.
 int parse_sockaddr(const sockaddr* a, socklen_t len, std::uint32_t& addr, std::uint16_t& port) {
   Endpoint ep;
-  if (const auto e = endpoint_from(a, len, ep, SockaddrCheck::length_first); e != std::errc{}) return static_cast<int>(e);
+  if (const auto e = endpoint_from(a, len, ep, SockaddrCheck::length_first); e != std::errc{})
+    return static_cast<int>(e);
   addr = ep.addr.value();
   port = ep.port.value();
   return 0;
@@ -584,7 +585,8 @@ ssize_t weft_recvfrom(int fd, void* buf, size_t len, int flags, struct sockaddr*
     if (n > 0 && from && fromlen) {
       sockaddr_in in{};
       socklen_t l = sizeof in;
-      if (weft_getpeername(fd, reinterpret_cast<sockaddr*>(&in), &l) == 0) weft::copy_out(weft::from_sockaddr(in), from, fromlen);
+      if (weft_getpeername(fd, reinterpret_cast<sockaddr*>(&in), &l) == 0)
+        weft::copy_out(weft::from_sockaddr(in), from, fromlen);
     }
     return n;
   }
@@ -617,7 +619,9 @@ ssize_t weft_recvfrom(int fd, void* buf, size_t len, int flags, struct sockaddr*
   return static_cast<ssize_t>(data);
 }
 
-ssize_t weft_recv(int fd, void* buf, size_t len, int flags) { return weft_recvfrom(fd, buf, len, flags, nullptr, nullptr); }
+ssize_t weft_recv(int fd, void* buf, size_t len, int flags) {
+  return weft_recvfrom(fd, buf, len, flags, nullptr, nullptr);
+}
 
 int weft_shutdown(int fd, int how) {
   int err;
@@ -672,7 +676,8 @@ int weft_setsockopt(int fd, int level, int name, const void* val, socklen_t len)
   if (!e) return fail(err);
   if (!val) return fail(EFAULT);
   // Timeouts act on the waits, which happen on this process's descriptor.
-  if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) return ::setsockopt(fd, level, name, val, len);
+  if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO))
+    return ::setsockopt(fd, level, name, val, len);
   Request rq = req(Op::setsockopt, e->handle);
   rq.arg0 = level;
   rq.arg1 = name;
@@ -701,7 +706,8 @@ int weft_getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
   auto e = lookup(fd, err);
   if (!e) return fail(err);
   if (!val || !len) return fail(EFAULT);
-  if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) return ::getsockopt(fd, level, name, val, len);
+  if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO))
+    return ::getsockopt(fd, level, name, val, len);
   int v = 0;
   if (level == SOL_SOCKET && name == SO_TYPE) {
     v = e->kind == SockKind::tcp ? SOCK_STREAM : SOCK_DGRAM;
@@ -719,7 +725,9 @@ int weft_getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
     if (level == SOL_SOCKET && name == SO_ERROR && v == 0 && e->st == Entry::St::connecting)
       update(fd, [&](Entry& x) {
         // A non-blocking connect that completed: SO_ERROR 0 and writable.
-        struct pollfd p{fd, POLLOUT, 0};
+        struct pollfd p {
+          fd, POLLOUT, 0
+        };
         if (::poll(&p, 1, 0) == 1 && !(p.revents & POLLHUP)) x.st = Entry::St::connected;
       });
   }

@@ -48,20 +48,20 @@ class Socket {
   int fd() const { return fd_; }
   explicit operator bool() const { return fd_ >= 0; }
 
-  Status bind(Endpoint local);                       // EACCES, EADDRINUSE, EADDRNOTAVAIL, EINVAL
-  Status listen(int backlog);                        // EINVAL, EADDRINUSE, EOPNOTSUPP
-  Result<Socket> accept(Endpoint* peer = nullptr);   // EAGAIN, EINVAL (not listening), ENETDOWN
-  Status connect(Endpoint remote);                   // ECONNREFUSED, ETIMEDOUT, EINPROGRESS (non-blocking), ...
-  Result<std::size_t> send(std::span<const std::uint8_t> data, int flags = 0);   // EAGAIN, EPIPE, ECONNRESET
+  Status bind(Endpoint local);                      // EACCES, EADDRINUSE, EADDRNOTAVAIL, EINVAL
+  Status listen(int backlog);                       // EINVAL, EADDRINUSE, EOPNOTSUPP
+  Result<Socket> accept(Endpoint* peer = nullptr);  // EAGAIN, EINVAL (not listening), ENETDOWN
+  Status connect(Endpoint remote);                  // ECONNREFUSED, ETIMEDOUT, EINPROGRESS (non-blocking), ...
+  Result<std::size_t> send(std::span<const std::uint8_t> data, int flags = 0);  // EAGAIN, EPIPE, ECONNRESET
   // 0: clean end of stream. Errors: EAGAIN, ECONNRESET, ETIMEDOUT, ENOTCONN.
   Result<std::size_t> recv(std::span<std::uint8_t> buf, int flags = 0);
   Result<std::size_t> send_to(std::span<const std::uint8_t> data, Endpoint to);  // EMSGSIZE, EINVAL
   Result<std::size_t> recv_from(std::span<std::uint8_t> buf, Endpoint* from);    // ECONNREFUSED (async ICMP)
-  Status shutdown(int how);                          // ENOTCONN, EINVAL
+  Status shutdown(int how);                                                      // ENOTCONN, EINVAL
   Result<Endpoint> local_endpoint() const;
-  Result<Endpoint> remote_endpoint() const;          // ENOTCONN
-  Status set_option(int level, int name, int value); // ENOPROTOOPT, EINVAL
-  Result<int> option(int level, int name) const;     // SO_ERROR clears the pending error
+  Result<Endpoint> remote_endpoint() const;           // ENOTCONN
+  Status set_option(int level, int name, int value);  // ENOPROTOOPT, EINVAL
+  Result<int> option(int level, int name) const;      // SO_ERROR clears the pending error
   // Closes now (weft_close); the destructor does the same.
   void reset();
 

@@ -38,19 +38,19 @@ inline constexpr std::uint32_t kVersion = 1;
 inline constexpr int kTcpEcnOption = 0x5745;
 
 enum class Op : std::uint32_t {
-  hello = 1,      // arg0 = kVersion. Response.value = daemon version.
-  socket,         // arg0 = kind (SockKind). Response: handle + fd.
-  bind,           // handle, addr/port
-  listen,         // handle, arg0 = backlog
-  connect,        // handle, addr/port. Starts the handshake (TCP) and returns.
-  shutdown,       // handle, arg0 = SHUT_RD / SHUT_WR / SHUT_RDWR
-  close,          // handle, arg0 = 1: reset (unread data or linger 0)
-  getsockname,    // Response addr/port
-  getpeername,    // Response addr/port (ENOTCONN)
-  setsockopt,     // handle, arg0 = level, arg1 = optname, value
-  getsockopt,     // handle, arg0 = level, arg1 = optname; Response.value
-  status,         // handle: why the stream ended. Response.err: 0 clean EOF, else ECONNRESET ...
-  snapshot,       // netstat: Response.value = JSON length, then the JSON in chunks
+  hello = 1,    // arg0 = kVersion. Response.value = daemon version.
+  socket,       // arg0 = kind (SockKind). Response: handle + fd.
+  bind,         // handle, addr/port
+  listen,       // handle, arg0 = backlog
+  connect,      // handle, addr/port. Starts the handshake (TCP) and returns.
+  shutdown,     // handle, arg0 = SHUT_RD / SHUT_WR / SHUT_RDWR
+  close,        // handle, arg0 = 1: reset (unread data or linger 0)
+  getsockname,  // Response addr/port
+  getpeername,  // Response addr/port (ENOTCONN)
+  setsockopt,   // handle, arg0 = level, arg1 = optname, value
+  getsockopt,   // handle, arg0 = level, arg1 = optname; Response.value
+  status,       // handle: why the stream ended. Response.err: 0 clean EOF, else ECONNRESET ...
+  snapshot,     // netstat: Response.value = JSON length, then the JSON in chunks
 };
 
 enum class SockKind : std::int32_t { tcp = 1, udp = 2, icmp = 3 };

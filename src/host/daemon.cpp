@@ -31,7 +31,7 @@ Daemon::Impl::~Impl() {
     // Remove the socket file only if it is still ours (a successor may
     // have replaced it), then the host's directory if that leaves it
     // empty.
-    struct stat st{};
+    struct stat st {};
     if (::fstatat(host_dir.get(), control::kSocketFile, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == sock_ino) {
       ::unlinkat(host_dir.get(), control::kSocketFile, 0);
       ::unlinkat(run_dir.get(), cfg.name.c_str(), AT_REMOVEDIR);
@@ -76,16 +76,14 @@ void Daemon::Impl::open_control_socket() {
 
   // A live daemon answers a connect; a stale file (its daemon died)
   // refuses it and is replaced.
-  struct stat st{};
+  struct stat st {};
   if (::fstatat(host_dir.get(), control::kSocketFile, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-    if (!S_ISSOCK(st.st_mode))
-      throw std::runtime_error(fmt::format("{} exists and is not a socket", socket_path));
+    if (!S_ISSOCK(st.st_mode)) throw std::runtime_error(fmt::format("{} exists and is not a socket", socket_path));
     int probe = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     bool live = probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
     if (probe >= 0) ::close(probe);
     if (live)
-      throw std::runtime_error(
-          fmt::format("another weft host is already serving '{}' at {}", cfg.name, socket_path));
+      throw std::runtime_error(fmt::format("another weft host is already serving '{}' at {}", cfg.name, socket_path));
     ::unlinkat(host_dir.get(), control::kSocketFile, 0);
   }
   listen_fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -117,9 +115,10 @@ void Daemon::Impl::raise_fd_limit(std::vector<std::string>& notes) {
         "--max-sockets {} needs {} descriptors and the open-file limit is {} (hard limit {}): raise it (ulimit -n) "
         "or lower --max-sockets to {} at most",
         cfg.max_sockets, need, rl.rlim_cur, rl.rlim_max, fits));
-  notes.push_back(fmt::format("open-file limit is {} (hard limit {}): serving at most {} sockets, not {}; raise it "
-                              "(ulimit -n) for more",
-                              rl.rlim_cur, rl.rlim_max, fits, cfg.max_sockets));
+  notes.push_back(
+      fmt::format("open-file limit is {} (hard limit {}): serving at most {} sockets, not {}; raise it "
+                  "(ulimit -n) for more",
+                  rl.rlim_cur, rl.rlim_max, fits, cfg.max_sockets));
   cfg.max_sockets = fits;
 }
 

@@ -32,17 +32,17 @@
 namespace weft {
 
 struct DaemonConfig {
-  std::string name = "default";       // the host's name: RUNTIME/NAME/control.sock
-  std::string runtime_dir;            // RUNTIME (control::runtime_dir()), absolute
-  std::optional<gid_t> socket_group;  // group of the host's directory and socket (else none: 0700)
-  std::vector<uid_t> privileged_uids; // may bind ports below 1024, besides uid 0
+  std::string name = "default";        // the host's name: RUNTIME/NAME/control.sock
+  std::string runtime_dir;             // RUNTIME (control::runtime_dir()), absolute
+  std::optional<gid_t> socket_group;   // group of the host's directory and socket (else none: 0700)
+  std::vector<uid_t> privileged_uids;  // may bind ports below 1024, besides uid 0
   // Most weft sockets open at once (more get ENFILE; connections accepted
   // beyond it wait in the listener's queue). The open-file limit is raised
   // to fit; when it cannot be, start() refuses a value given explicitly
   // and lowers the default with a note.
   std::size_t max_sockets = 4096;
   bool max_sockets_given = false;
-  std::string link_description;       // for netstat's header, e.g. "udp:127.0.0.1:9000"
+  std::string link_description;  // for netstat's header, e.g. "udp:127.0.0.1:9000"
 };
 
 struct DaemonCounters {

@@ -218,7 +218,8 @@ void Daemon::Impl::on_client(std::uint32_t cid, std::uint32_t events) {
     // (no fd_out).
     char raw[sizeof(Request) + 1];
     int msg_flags = 0;
-    ssize_t n = control::recv_with_fd(it->second.fd, raw, sizeof raw, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, nullptr, &msg_flags);
+    ssize_t n =
+        control::recv_with_fd(it->second.fd, raw, sizeof raw, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, nullptr, &msg_flags);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n <= 0) {
       client_gone(cid, false);
@@ -420,8 +421,7 @@ Status Daemon::Impl::set_option(Sock& s, int level, int name, std::int64_t v) {
     if (auto* t = std::get_if<StreamPair>(&s.as)) t->linger_zero = lon && secs == 0;
     return tcp.set_linger(*s.sid(), lon ? std::optional<Duration>(std::chrono::seconds(secs)) : std::nullopt);
   }
-  if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
-    return std::errc::invalid_argument;
+  if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max()) return std::errc::invalid_argument;
   const int iv = static_cast<int>(v);
   if (kind == SockKind::tcp) {
     if (level == SOL_SOCKET) return tcp::set_socket_option(tcp, *s.sid(), name, iv, now);

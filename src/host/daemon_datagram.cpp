@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cstring>
 
-
 namespace weft {
 
 using control::DgramHeader;
@@ -42,7 +41,8 @@ void Daemon::Impl::send_dgrams(Sock& s) {
 void Daemon::Impl::report_dgram_error(Sock& s, std::errc e) {
   DgramHeader h;
   h.err = static_cast<int>(e);
-  (void)::send(s.dfd, &h, sizeof h, MSG_DONTWAIT | MSG_NOSIGNAL);  // a full pair drops the report, as a full socket buffer drops it
+  (void)::send(s.dfd, &h, sizeof h,
+               MSG_DONTWAIT | MSG_NOSIGNAL);  // a full pair drops the report, as a full socket buffer drops it
 }
 
 // Datagrams the stack holds for a UDP socket, into its pair until the pair

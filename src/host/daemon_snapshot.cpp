@@ -35,7 +35,7 @@ json tcp_json(const SnapshotInput& in, const TcpInfo& i) {
     sq += p->second.send_q;
   } else if (in.tcp_services.count(i.id)) {
     owner = owner_json(in.daemon);  // the daemon's own services (echo, discard, ...)
-  }  // else an orphan finishing its close: no owner, as the kernel shows it
+  }                                 // else an orphan finishing its close: no owner, as the kernel shows it
   if (i.state == tcp::TcpState::listen) {
     // net-tools netstat (reading /proc/net/tcp) shows a listener's Send-Q
     // as 0; ss shows the backlog there. Follow netstat, and keep the

@@ -40,16 +40,16 @@ struct PairView {
 };
 
 struct SnapshotInput {
-  std::string name;     // the host's name
-  std::string address;  // its IPv4 address, dotted
-  std::string link;     // DaemonConfig::link_description
-  pid_t pid = 0;        // the daemon's
-  SnapshotOwner daemon; // owner of the daemon's own sockets (services, unowned UDP)
+  std::string name;      // the host's name
+  std::string address;   // its IPv4 address, dotted
+  std::string link;      // DaemonConfig::link_description
+  pid_t pid = 0;         // the daemon's
+  SnapshotOwner daemon;  // owner of the daemon's own sockets (services, unowned UDP)
   std::vector<TcpInfo> tcp;
   std::vector<UdpSocketInfo> udp;
   std::unordered_map<SocketId, PairView> tcp_pairs, udp_pairs;  // weft sockets of a process
   std::unordered_set<SocketId> tcp_services;                    // TCP sockets of the daemon's services
-  CounterList counters;  // "group.name" (no dot: group "other")
+  CounterList counters;                                         // "group.name" (no dot: group "other")
 };
 
 // The document: schema, host, sockets (TCP, then UDP), counters by group.

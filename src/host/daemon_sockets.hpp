@@ -67,11 +67,11 @@ struct StreamPair {
   enum class Phase : std::uint8_t { fresh, connecting, open, failed };
   SocketId sid = 0;
   Phase phase = Phase::fresh;
-  std::size_t filler = 0;     // bytes keeping the client's end unwritable until connected
-  bool peer_eof_sent = false; // TCP end of stream passed on (SHUT_WR on dfd)
-  bool dead = false;          // reset, timed out or failed: nothing more moves
-  bool client_eof = false;    // the client shut down writing; FIN sent
-  bool want_in = true;        // read dfd when it has data (false: TCP send buffer full)
+  std::size_t filler = 0;      // bytes keeping the client's end unwritable until connected
+  bool peer_eof_sent = false;  // TCP end of stream passed on (SHUT_WR on dfd)
+  bool dead = false;           // reset, timed out or failed: nothing more moves
+  bool client_eof = false;     // the client shut down writing; FIN sent
+  bool want_in = true;         // read dfd when it has data (false: TCP send buffer full)
   bool linger_zero = false;
   std::optional<std::errc> end_err{};   // why the stream ended (status op)
   std::optional<std::errc> so_error{};  // SO_ERROR, cleared on read
@@ -87,7 +87,7 @@ struct Listener {
 // A UDP socket: a SOCK_SEQPACKET pair, a DgramHeader per datagram.
 struct DatagramPair {
   SocketId sid = 0;
-  std::optional<Endpoint> peer{};    // connect()ed
+  std::optional<Endpoint> peer{};      // connect()ed
   std::vector<std::uint8_t> staged{};  // a datagram the pair had no room for
 };
 
@@ -101,8 +101,8 @@ struct Sock {
   std::uint32_t client = 0;  // the client whose control connection made it
   int dfd = -1;              // the daemon's end of the pair
   ClientEnd cfd;
-  std::uint32_t mask = 0;    // current epoll interest
-  bool want_out = false;     // dfd was full: write again when it drains
+  std::uint32_t mask = 0;  // current epoll interest
+  bool want_out = false;   // dfd was full: write again when it drains
   std::variant<StreamPair, Listener, DatagramPair, EchoPair> as;
 
   control::SockKind kind() const {

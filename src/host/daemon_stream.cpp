@@ -158,9 +158,9 @@ void Daemon::Impl::client_to_tcp(Sock& s, StreamPair& t) {
   auto& tcp = host.stack().tcp();
   for (;;) {
     const std::size_t room = std::min(tcp.send_room(t.sid), kIoChunk);
-    ssize_t n = -1;         // what the pair gave: < 0 nothing yet, 0 its end
-    std::size_t want = 1;   // what was asked of it
-    bool peeked = true;     // n is a peek at one byte into buf
+    ssize_t n = -1;        // what the pair gave: < 0 nothing yet, 0 its end
+    std::size_t want = 1;  // what was asked of it
+    bool peeked = true;    // n is a peek at one byte into buf
     Result<std::size_t> k = std::size_t{0};
     if (room > 0) {
       k = tcp.write_with(
@@ -183,10 +183,12 @@ void Daemon::Impl::client_to_tcp(Sock& s, StreamPair& t) {
     if (n < 0) break;  // EAGAIN
     if (n == 0) {      // the client shut down writing: FIN after its data
       t.client_eof = true;
-      (void)tcp.shutdown(t.sid, Shutdown::write, now);  // fails only when the connection is gone, which end_stream reports
+      (void)tcp.shutdown(t.sid, Shutdown::write,
+                         now);  // fails only when the connection is gone, which end_stream reports
       break;
     }
-    if (peeked && room == 0) k = tcp.send(t.sid, std::span<const std::uint8_t>(buf.data(), static_cast<std::size_t>(n)), now);
+    if (peeked && room == 0)
+      k = tcp.send(t.sid, std::span<const std::uint8_t>(buf.data(), static_cast<std::size_t>(n)), now);
     if (!k) {
       if (k.error() == std::errc::resource_unavailable_try_again) {
         t.want_in = false;  // until the TCP layer says writable
@@ -252,7 +254,7 @@ void Daemon::Impl::push_accepts(Sock& l, Listener& ls) {
     // original as its duplicate of the client's end.
     if (control::send_with_fd(l.dfd, &rec, sizeof rec, p->cfd, MSG_DONTWAIT | MSG_NOSIGNAL) !=
         static_cast<ssize_t>(sizeof rec)) {
-      ::close(s.dfd);  // and s.cfd, with s
+      ::close(s.dfd);               // and s.cfd, with s
       (void)tcp.abort(a->id, now);  // the connection was just accepted: abort cannot fail
       break;
     }

@@ -15,8 +15,8 @@ namespace weft {
 Instant monotonic_now();
 
 struct EventLoopHooks {
-  std::function<void()> on_usr1;                  // SIGUSR1: print counters
-  std::function<void(Instant)> after_step;        // tools driving sockets
+  std::function<void()> on_usr1;            // SIGUSR1: print counters
+  std::function<void(Instant)> after_step;  // tools driving sockets
   std::function<std::optional<Instant>()> extra_deadline;
   // Checked after each step: true ends the loop as a signal would, for a
   // tool whose work is done (weft perf's embedded client).
@@ -70,7 +70,7 @@ class EventLoop {
     std::function<void(Instant)> after_step;  // after host.step(), before hooks.after_step
     std::function<int(int)> timeout;          // the wait in ms (-1: none), shortened to the owner's deadlines
     std::function<void(std::uint64_t key, std::uint32_t events)> on_event;
-    std::function<void()> on_stop;            // SIGINT/SIGTERM or hooks.stop: before run returns
+    std::function<void()> on_stop;  // SIGINT/SIGTERM or hooks.stop: before run returns
   };
   // Runs `host` until SIGINT or SIGTERM, or until hooks.stop says so.
   // Blocks those signals and SIGUSR1 in the calling thread (so call it

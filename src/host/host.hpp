@@ -8,9 +8,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "link/link.hpp"
 #include "services/services.hpp"
 #include "services/tcp_services.hpp"
-#include "link/link.hpp"
 #include "stack/stack.hpp"
 
 namespace weft {

@@ -75,7 +75,7 @@ DirFd open_trusted_dir(const std::string& path, uid_t self, bool create_last) {
   std::vector<std::string> names;
   stack.emplace_back(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (stack.back().get() < 0) refuse(path, fmt::format("open /: {}", std::strerror(errno)));
-  struct stat st{};
+  struct stat st {};
   if (::fstat(stack.back().get(), &st) != 0) refuse(path, fmt::format("stat /: {}", std::strerror(errno)));
   check_dir(path, "/", st, self);
 
@@ -142,7 +142,7 @@ DirFd make_host_dir(const DirFd& parent, const std::string& parent_path, const s
   int fd = ::openat(parent.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ELOOP || errno == ENOTDIR) {  // O_DIRECTORY|O_NOFOLLOW gives ENOTDIR for a symlink
-      struct stat ls{};
+      struct stat ls {};
       if (::fstatat(parent.get(), name.c_str(), &ls, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ls.st_mode))
         fail("is a symlink");
       fail("is not a directory");
@@ -150,7 +150,7 @@ DirFd make_host_dir(const DirFd& parent, const std::string& parent_path, const s
     fail(std::strerror(errno));
   }
   DirFd d(fd);
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0) fail(fmt::format("stat: {}", std::strerror(errno)));
   if (st.st_uid != self)
     fail(fmt::format("is owned by {} (mode {:04o}), not by this daemon's {}", who(st.st_uid), st.st_mode & 07777,

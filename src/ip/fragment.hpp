@@ -27,9 +27,8 @@ std::size_t fragment_count(std::size_t payload_len, std::size_t mtu, std::size_t
 // is emitted whole as (0, false, payload). Returns the number of fragments
 // emitted, fragment_count(...); 0 (and no call) when it cannot be sent.
 template <class Emit>
-  requires std::invocable<Emit&, std::uint16_t, bool, std::span<const std::uint8_t>>
-std::size_t fragment_payload(std::span<const std::uint8_t> payload, std::size_t mtu, std::size_t ip_header_len,
-                             Emit&& emit) {
+requires std::invocable<Emit&, std::uint16_t, bool, std::span<const std::uint8_t>> std::size_t fragment_payload(
+    std::span<const std::uint8_t> payload, std::size_t mtu, std::size_t ip_header_len, Emit&& emit) {
   const std::size_t n = fragment_count(payload.size(), mtu, ip_header_len);
   if (n <= 1) {
     if (n == 1) emit(std::uint16_t{0}, false, payload);

@@ -5,9 +5,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "base/packet.hpp"
 #include "base/result.hpp"
 #include "base/time.hpp"
-#include "base/packet.hpp"
 #include "wire/types.hpp"
 
 namespace weft {

@@ -166,8 +166,10 @@ std::uint32_t Reassembler::create(const FragmentKey& key, Instant now) {
   d.buf = take_buffer();
   d.prev = newest_;
   d.next = kNone;
-  if (newest_ != kNone) slots_[newest_].next = s;
-  else oldest_ = s;
+  if (newest_ != kNone)
+    slots_[newest_].next = s;
+  else
+    oldest_ = s;
   newest_ = s;
   map_.emplace(key, s);
   return s;
@@ -175,15 +177,33 @@ std::uint32_t Reassembler::create(const FragmentKey& key, Instant now) {
 
 void Reassembler::count(Drop why) {
   switch (why) {
-    case Drop::timeout: ++counters_.timed_out; return;
-    case Drop::overlap: ++counters_.overlap_drop; return;
-    case Drop::oversize: ++counters_.oversize_drop; return;
-    case Drop::misaligned: ++counters_.misaligned_drop; return;
-    case Drop::empty: ++counters_.empty_drop; return;
-    case Drop::end_mismatch: ++counters_.end_mismatch; return;
-    case Drop::too_many: ++counters_.too_many_fragments; return;
-    case Drop::memory: ++counters_.memory_drop; return;
-    case Drop::table_full: ++counters_.table_full; return;
+    case Drop::timeout:
+      ++counters_.timed_out;
+      return;
+    case Drop::overlap:
+      ++counters_.overlap_drop;
+      return;
+    case Drop::oversize:
+      ++counters_.oversize_drop;
+      return;
+    case Drop::misaligned:
+      ++counters_.misaligned_drop;
+      return;
+    case Drop::empty:
+      ++counters_.empty_drop;
+      return;
+    case Drop::end_mismatch:
+      ++counters_.end_mismatch;
+      return;
+    case Drop::too_many:
+      ++counters_.too_many_fragments;
+      return;
+    case Drop::memory:
+      ++counters_.memory_drop;
+      return;
+    case Drop::table_full:
+      ++counters_.table_full;
+      return;
   }
 }
 
@@ -193,22 +213,28 @@ void Reassembler::drop(std::uint32_t s, Drop why) {
 }
 
 void Reassembler::drop_key(const FragmentKey& key, Drop why) {
-  if (auto it = map_.find(key); it != map_.end()) drop(it->second, why);
-  else count(why);  // no datagram yet: only the fragment is dropped
+  if (auto it = map_.find(key); it != map_.end())
+    drop(it->second, why);
+  else
+    count(why);  // no datagram yet: only the fragment is dropped
 }
 
 void Reassembler::release(std::uint32_t s) {
   Slot& d = slots_[s];
   bytes_held_ -= d.buf.size();
   recycle(std::move(d.buf));
-  d.buf = {};  // a moved-from vector is valid but unspecified; make it empty
+  d.buf = {};        // a moved-from vector is valid but unspecified; make it empty
   d.pieces.clear();  // keeps its capacity for the slot's next datagram
   d.received = 0;
   d.final_end.reset();
-  if (d.prev != kNone) slots_[d.prev].next = d.next;
-  else oldest_ = d.next;
-  if (d.next != kNone) slots_[d.next].prev = d.prev;
-  else newest_ = d.prev;
+  if (d.prev != kNone)
+    slots_[d.prev].next = d.next;
+  else
+    oldest_ = d.next;
+  if (d.next != kNone)
+    slots_[d.next].prev = d.prev;
+  else
+    newest_ = d.prev;
   d.prev = d.next = kNone;
   map_.erase(d.key);
   free_slots_.push_back(s);

@@ -60,8 +60,8 @@ struct FragmentKey {
 // One fragment, already parsed from its IPv4 header.
 struct FragmentInfo {
   FragmentKey key;
-  std::uint16_t offset_bytes = 0;  // fragment offset field * 8
-  bool more_fragments = false;     // the MF flag
+  std::uint16_t offset_bytes = 0;         // fragment offset field * 8
+  bool more_fragments = false;            // the MF flag
   std::span<const std::uint8_t> payload;  // the bytes after the IP header, up to total length
 };
 
@@ -175,7 +175,7 @@ class Reassembler {
     std::uint32_t prev = kNone, next = kNone;
     std::vector<std::uint8_t> buf;  // size() == highest end received
     std::vector<Piece> pieces;
-    std::size_t received = 0;        // sum of piece lengths
+    std::size_t received = 0;                // sum of piece lengths
     std::optional<std::uint32_t> final_end;  // set by the fragment with MF = 0
   };
 

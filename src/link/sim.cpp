@@ -17,7 +17,6 @@ bool ecn_capable(std::span<const std::uint8_t> packet) {
 }
 }  // namespace
 
-
 namespace {
 
 constexpr std::uint64_t kNsPerSec = 1'000'000'000;
@@ -40,9 +39,7 @@ std::uint64_t backlog_bytes(Duration backlog, std::uint64_t bps) {
 
 // --- SimLink ---------------------------------------------------------------
 
-bool SimLink::send(PacketParts packet, Instant now) {
-  return net_.transmit(*this, contiguous(packet, scratch_), now);
-}
+bool SimLink::send(PacketParts packet, Instant now) { return net_.transmit(*this, contiguous(packet, scratch_), now); }
 
 std::size_t SimLink::receive(std::span<std::uint8_t> buf, Instant now) {
   while (!inbox_.empty() && inbox_.front().at <= now) {

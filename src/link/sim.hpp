@@ -38,7 +38,7 @@ struct Impairments {
   Duration delay{0};     // one-way propagation delay
   Duration jitter{0};    // extra delay, uniform in [0, jitter]
   Duration reorder_extra_delay{std::chrono::milliseconds(10)};
-  std::uint64_t bandwidth_bps = 0;  // per sending link; 0 = unlimited
+  std::uint64_t bandwidth_bps = 0;          // per sending link; 0 = unlimited
   std::size_t queue_limit_bytes = 1 << 20;  // sender's queue when bandwidth is limited
   // An ECN-capable router (RFC 3168 §5): a packet marked ECT(0) or ECT(1)
   // is delivered with CE instead of being lost in flight, and is marked CE
@@ -51,17 +51,17 @@ struct Impairments {
 // where each event is charged to the sending link except `delivered` and
 // `rx_buffer_small`, which belong to the receiver).
 struct SimCounters {
-  std::uint64_t sent = 0;        // send() calls
-  std::uint64_t delivered = 0;   // packets handed out by receive()
+  std::uint64_t sent = 0;       // send() calls
+  std::uint64_t delivered = 0;  // packets handed out by receive()
   std::uint64_t lost = 0;
-  std::uint64_t duplicated = 0;  // extra copies created
-  std::uint64_t reordered = 0;   // copies held back
-  std::uint64_t corrupted = 0;   // copies with a bit flipped
-  std::uint64_t queue_drop = 0;  // sender's bandwidth queue was full
-  std::uint64_t no_route = 0;    // too short for an IPv4 header, or no host has the destination
-  std::uint64_t too_big = 0;     // over the sender's or the receiver's MTU
+  std::uint64_t duplicated = 0;       // extra copies created
+  std::uint64_t reordered = 0;        // copies held back
+  std::uint64_t corrupted = 0;        // copies with a bit flipped
+  std::uint64_t queue_drop = 0;       // sender's bandwidth queue was full
+  std::uint64_t no_route = 0;         // too short for an IPv4 header, or no host has the destination
+  std::uint64_t too_big = 0;          // over the sender's or the receiver's MTU
   std::uint64_t rx_buffer_small = 0;  // receive() buffer shorter than the packet
-  std::uint64_t ce_marked = 0;   // ECN-capable packets marked CE (for loss in flight, or a queue past half full)
+  std::uint64_t ce_marked = 0;        // ECN-capable packets marked CE (for loss in flight, or a queue past half full)
 
   template <class F>
   void visit(F&& f) const {
@@ -115,16 +115,14 @@ class SimLink final : public Link {
     std::vector<std::uint8_t> bytes;
   };
   // std::push_heap builds a max-heap; "greater" puts the earliest on top.
-  static bool later(const InFlight& a, const InFlight& b) {
-    return a.at != b.at ? a.at > b.at : a.seq > b.seq;
-  }
+  static bool later(const InFlight& a, const InFlight& b) { return a.at != b.at ? a.at > b.at : a.seq > b.seq; }
 
   SimNetwork& net_;
   Ipv4Addr addr_;
   std::size_t mtu_;
   SimCounters counters_;
-  std::vector<InFlight> inbox_;  // min-heap by (at, seq); capacity is kept
-  Instant busy_until_{};         // when this link's transmitter goes idle
+  std::vector<InFlight> inbox_;        // min-heap by (at, seq); capacity is kept
+  Instant busy_until_{};               // when this link's transmitter goes idle
   std::vector<std::uint8_t> scratch_;  // a packet sent in parts, joined
 };
 

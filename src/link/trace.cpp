@@ -56,7 +56,8 @@ void decode_transport(LineBuf& out, std::uint8_t proto, std::span<const std::uin
       static constexpr struct {
         std::uint8_t bit;
         char c;
-      } kFlags[] = {{0x01, 'F'}, {0x02, 'S'}, {0x04, 'R'}, {0x08, 'P'}, {0x10, '.'}, {0x20, 'U'}, {0x40, 'E'}, {0x80, 'W'}};
+      } kFlags[] = {{0x01, 'F'}, {0x02, 'S'}, {0x04, 'R'}, {0x08, 'P'},
+                    {0x10, '.'}, {0x20, 'U'}, {0x40, 'E'}, {0x80, 'W'}};
       char flags[9];
       std::size_t n = 0;
       for (auto f : kFlags)

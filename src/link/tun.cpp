@@ -14,8 +14,8 @@
 #include <array>
 #include <cerrno>
 #include <climits>
-#include <utility>
 #include <cstring>
+#include <utility>
 
 namespace weft {
 

@@ -34,8 +34,8 @@ struct TunCounters {
   std::uint64_t tx_errors = 0;        // any other write() error (EINVAL: not IPv4/IPv6)
   std::uint64_t rx_packets = 0;
   std::uint64_t rx_bytes = 0;
-  std::uint64_t rx_too_big = 0;       // longer than the caller's buffer; dropped, not truncated
-  std::uint64_t rx_errors = 0;        // read() errors other than EAGAIN/EINTR
+  std::uint64_t rx_too_big = 0;  // longer than the caller's buffer; dropped, not truncated
+  std::uint64_t rx_errors = 0;   // read() errors other than EAGAIN/EINTR
 
   template <class F>
   void visit(F&& f) const {

@@ -27,14 +27,16 @@ constexpr int kMaxDropsPerReceive = 64;
 std::errc errno_errc() { return static_cast<std::errc>(errno); }
 
 // Best effort: a smaller buffer only costs drops under bulk load.
-void set_buffer(int fd, int opt, int bytes) { (void)::setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes); }  // a hint: the kernel keeps its default if refused
+void set_buffer(int fd, int opt, int bytes) {
+  (void)::setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes);
+}  // a hint: the kernel keeps its default if refused
 
 bool usable_unicast(Ipv4Addr a) { return !a.is_any() && !a.is_broadcast() && !a.is_multicast(); }
 
 }  // namespace
 
 Result<std::unique_ptr<UdpTunnelLink>> UdpTunnelLink::open(Endpoint local, std::vector<UdpPeer> peers,
-                                                            std::size_t mtu) {
+                                                           std::size_t mtu) {
   if (mtu < kMinMtu || mtu > kMaxMtu) return std::errc::invalid_argument;
   int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return errno_errc();
@@ -47,7 +49,8 @@ Result<std::unique_ptr<UdpTunnelLink>> UdpTunnelLink::open(Endpoint local, std::
   // the path cannot carry is better fragmented by the kernel than refused
   // with EMSGSIZE and lost (RFC 4459 weighs these choices for tunnels).
   int pmtu = IP_PMTUDISC_DONT;
-  (void)::setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu);  // a hint: without it the kernel may fragment, which still delivers
+  (void)::setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu,
+                     sizeof pmtu);  // a hint: without it the kernel may fragment, which still delivers
   sockaddr_in sin = to_sockaddr(local);
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&sin), sizeof sin) < 0) return errno_errc();
   socklen_t len = sizeof sin;
@@ -209,13 +212,10 @@ std::optional<Endpoint> parse_udp_endpoint(std::string_view s, std::string* why)
     return std::nullopt;
   };
   auto colon = s.rfind(':');
-  if (colon == std::string_view::npos)
-    return fail(fmt::format("'{}' is not ADDRESS:PORT, like 127.0.0.1:9000", s));
-  if (!Ipv4Addr::parse(s.substr(0, colon)))
-    return fail(fmt::format("'{}' is not an IPv4 address", s.substr(0, colon)));
+  if (colon == std::string_view::npos) return fail(fmt::format("'{}' is not ADDRESS:PORT, like 127.0.0.1:9000", s));
+  if (!Ipv4Addr::parse(s.substr(0, colon))) return fail(fmt::format("'{}' is not an IPv4 address", s.substr(0, colon)));
   auto e = Endpoint::parse(s);
-  if (!e || e->port.is_zero())
-    return fail(fmt::format("'{}' is not a port 1-65535", s.substr(colon + 1)));
+  if (!e || e->port.is_zero()) return fail(fmt::format("'{}' is not a port 1-65535", s.substr(colon + 1)));
   return e;
 }
 

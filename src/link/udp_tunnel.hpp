@@ -61,7 +61,7 @@ struct UdpPeer {
 };
 
 struct UdpTunnelCounters {
-  std::uint64_t tx_packets = 0;       // datagrams sent (a broadcast counts once per peer)
+  std::uint64_t tx_packets = 0;  // datagrams sent (a broadcast counts once per peer)
   std::uint64_t tx_bytes = 0;
   std::uint64_t tx_too_big = 0;       // larger than our MTU; refused before sendto()
   std::uint64_t tx_malformed = 0;     // shorter than an IPv4 header or not version 4
@@ -115,7 +115,7 @@ class UdpTunnelLink final : public Link {
   // refuses), EEXIST (two peers with one weft address), and the errno of
   // socket()/bind() (EADDRINUSE, EADDRNOTAVAIL, EACCES).
   static Result<std::unique_ptr<UdpTunnelLink>> open(Endpoint local, std::vector<UdpPeer> peers,
-                                                      std::size_t mtu = kDefaultMtu);
+                                                     std::size_t mtu = kDefaultMtu);
 
   ~UdpTunnelLink() override;
   UdpTunnelLink(const UdpTunnelLink&) = delete;

@@ -16,7 +16,6 @@
 #include <set>
 #include <string_view>
 
-
 namespace weft {
 
 namespace {
@@ -56,7 +55,8 @@ const json* maybe(const json& obj, const char* key) {
   return &*it;
 }
 
-std::uint64_t as_uint(const json& v, const std::string& path, std::uint64_t max = std::numeric_limits<std::uint64_t>::max()) {
+std::uint64_t as_uint(const json& v, const std::string& path,
+                      std::uint64_t max = std::numeric_limits<std::uint64_t>::max()) {
   // A document built in C++ holds small literals as signed integers; one
   // parsed from text holds them as unsigned. Both are fine if not negative.
   if (!v.is_number_integer()) fail(path, fmt::format("expected a non-negative integer, got {}", v.type_name()));
@@ -88,9 +88,9 @@ bool bool_at(const json& obj, const std::string& path, const char* key) {
   return as_bool(need(obj, path, key), join(path, key));
 }
 
-constexpr std::array<std::string_view, 11> kTcpStates = {
-    "LISTEN",    "ESTABLISHED", "SYN_SENT",   "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
-    "TIME_WAIT", "CLOSE",       "CLOSE_WAIT", "LAST_ACK", "CLOSING"};
+constexpr std::array<std::string_view, 11> kTcpStates = {"LISTEN",     "ESTABLISHED", "SYN_SENT",  "SYN_RECV",
+                                                         "FIN_WAIT1",  "FIN_WAIT2",   "TIME_WAIT", "CLOSE",
+                                                         "CLOSE_WAIT", "LAST_ACK",    "CLOSING"};
 
 bool is_v6_proto(std::string_view proto) { return proto == "tcp6" || proto == "udp6"; }
 bool is_tcp_proto(std::string_view proto) { return proto == "tcp" || proto == "tcp6"; }
@@ -152,9 +152,10 @@ NetstatSocket parse_socket(const json& j, const std::string& path, bool v2) {
   s.state = string_at(j, path, "state");
   if (is_tcp_proto(s.proto)) {
     if (std::find(kTcpStates.begin(), kTcpStates.end(), s.state) == kTcpStates.end())
-      fail(join(path, "state"), fmt::format("'{}' is not a TCP state (LISTEN, ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, "
-                                            "FIN_WAIT2, TIME_WAIT, CLOSE, CLOSE_WAIT, LAST_ACK, CLOSING)",
-                                            s.state));
+      fail(join(path, "state"),
+           fmt::format("'{}' is not a TCP state (LISTEN, ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, "
+                       "FIN_WAIT2, TIME_WAIT, CLOSE, CLOSE_WAIT, LAST_ACK, CLOSING)",
+                       s.state));
   } else if (!s.state.empty() && s.state != "ESTABLISHED") {
     fail(join(path, "state"), fmt::format("'{}' is not a UDP state (\"\" or ESTABLISHED)", s.state));
   }
@@ -269,7 +270,8 @@ std::string row(const NetstatSocket& s, const NetstatOptions& o, std::string_vie
   // net-tools prints the peer as the kernel has it, a wildcard included
   // (":::*" for tcp6); a snapshot may also leave a missing peer out.
   const std::string remote = endpoint_text(s.remote ? *s.remote : no_peer(s), s.proto, o.numeric, hosts);
-  std::string line = fmt::format("{:<4}  {:>6} {:>6} {:<23} {:<23} {:<11}", s.proto, s.recv_q, s.send_q, local, remote, s.state);
+  std::string line =
+      fmt::format("{:<4}  {:>6} {:>6} {:<23} {:<23} {:<11}", s.proto, s.recv_q, s.send_q, local, remote, s.state);
   if (o.extend) {
     // The socket's own user where the snapshot has it (net-tools shows
     // the kernel's, even for a socket no process holds); else its owner's.
@@ -294,10 +296,11 @@ std::string info_line(const NetstatTcpInfo& t) {
   auto segs = [&](std::uint64_t bytes) {
     return fmt::format("{} ({} bytes)", t.mss ? std::to_string(bytes / t.mss) : std::string("-"), bytes);
   };
-  std::string line = fmt::format("        rto:{} rtt:{}/{} mss:{} cwnd:{}", ms(t.rto_us), ms(t.srtt_us), ms(t.rttvar_us), t.mss,
-                                 segs(t.cwnd));
+  std::string line = fmt::format("        rto:{} rtt:{}/{} mss:{} cwnd:{}", ms(t.rto_us), ms(t.srtt_us),
+                                 ms(t.rttvar_us), t.mss, segs(t.cwnd));
   line += " ssthresh:" + (t.ssthresh >= kInitialSsthresh ? std::string("inf") : segs(t.ssthresh));
-  line += fmt::format(" snd_wnd:{} rcv_wnd:{} retrans:{} bytes_sent:{}", t.snd_wnd, t.rcv_wnd, t.retransmits, t.bytes_out);
+  line +=
+      fmt::format(" snd_wnd:{} rcv_wnd:{} retrans:{} bytes_sent:{}", t.snd_wnd, t.rcv_wnd, t.retransmits, t.bytes_out);
   if (t.bytes_acked) line += fmt::format(" bytes_acked:{}", *t.bytes_acked);
   line += fmt::format(" bytes_received:{}", t.bytes_in);
   if (t.sack) line += " sack";
@@ -323,9 +326,9 @@ std::string table(const NetstatSnapshot& snap, const NetstatOptions& o) {
 // ---- netstat -s -------------------------------------------------------------
 
 enum class Shape {
-  phrase,   // "    {N} phrase" (the format holds the {})
-  in_hist,  // "        phrase: N" under "    ICMP input histogram:", only if N != 0
-  out_hist, // the same under "    ICMP output histogram:"
+  phrase,    // "    {N} phrase" (the format holds the {})
+  in_hist,   // "        phrase: N" under "    ICMP input histogram:", only if N != 0
+  out_hist,  // the same under "    ICMP output histogram:"
 };
 
 struct StatLine {
@@ -347,7 +350,9 @@ struct Section {
 // their own names rather than under a phrase that would mislead.
 const std::vector<Section>& sections() {
   static const std::vector<Section> k = {
-      {"Ip", "ip", nullptr,
+      {"Ip",
+       "ip",
+       nullptr,
        {{"in_receives", "{} total packets received"},
         {"in_not_for_us", "{} with invalid addresses"},
         {"in_unknown_protocol", "{} with unknown protocol"},
@@ -359,7 +364,9 @@ const std::vector<Section>& sections() {
         {"reassembled", "{} packets reassembled ok"},
         {"out_fragments", "{} fragments created"}},
        true},
-      {"Icmp", "icmp", nullptr,
+      {"Icmp",
+       "icmp",
+       nullptr,
        {{"in_msgs", "{} ICMP messages received"},
         {"in_errors", "{} input ICMP message failed"},
         {"in_dest_unreachable", "destination unreachable: {}", Shape::in_hist},
@@ -371,7 +378,9 @@ const std::vector<Section>& sections() {
        true},
       // RFC 4022's MIB; the rest of the TCP counters go to TcpExt, as
       // Linux splits /proc/net/snmp from /proc/net/netstat.
-      {"Tcp", "tcp", "tcp",
+      {"Tcp",
+       "tcp",
+       "tcp",
        {{"active_opens", "{} active connection openings"},
         {"passive_opens", "{} passive connection openings"},
         {"attempt_fails", "{} failed connection attempts"},
@@ -383,14 +392,18 @@ const std::vector<Section>& sections() {
         {"in_errs", "{} bad segments received"},
         {"out_rsts", "{} resets sent"}},
        false},
-      {"Udp", "udp", "udp",
+      {"Udp",
+       "udp",
+       "udp",
        {{"in_datagrams", "{} packets received"},
         {"no_ports", "{} packets to unknown port received"},
         {"in_errors", "{} packet receive errors"},
         {"out_datagrams", "{} packets sent"},
         {"rcvbuf_errors", "{} receive buffer errors"}},
        true},
-      {"TcpExt", "tcp", "tcp",
+      {"TcpExt",
+       "tcp",
+       "tcp",
        {{"delayed_acks", "{} delayed acks sent"},
         {"listen_overflows", "{} times the listen queue of a socket overflowed"},
         {"sack_recoveries", "{} times recovered from packet loss by selective acknowledgements"},
@@ -442,7 +455,8 @@ std::string stats(const NetstatSnapshot& snap, const NetstatOptions& o) {
         case Shape::out_hist: {
           if (*v == 0) break;
           bool& titled = l.shape == Shape::in_hist ? in_title : out_title;
-          if (!titled) out += l.shape == Shape::in_hist ? "    ICMP input histogram:\n" : "    ICMP output histogram:\n";
+          if (!titled)
+            out += l.shape == Shape::in_hist ? "    ICMP input histogram:\n" : "    ICMP output histogram:\n";
           titled = true;
           out += "        " + fmt::format(fmt::runtime(l.format), *v) + "\n";
           break;
@@ -477,7 +491,8 @@ NetstatSnapshot parse_netstat_snapshot(const json& j) {
   if (!j.is_object()) fail("snapshot", fmt::format("expected an object, got {}", j.type_name()));
   const std::string schema = string_at(j, "", "schema");
   if (schema != kNetstatSchema && schema != kNetstatSchemaV2)
-    fail("schema", fmt::format("'{}' is not {} or {} (the schemas this weft reads)", schema, kNetstatSchema, kNetstatSchemaV2));
+    fail("schema",
+         fmt::format("'{}' is not {} or {} (the schemas this weft reads)", schema, kNetstatSchema, kNetstatSchemaV2));
   const bool v2 = schema == kNetstatSchemaV2;
 
   NetstatSnapshot snap;

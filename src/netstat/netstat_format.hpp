@@ -108,8 +108,8 @@ struct NetstatCounterGroup {
 struct NetstatSnapshot {
   std::string schema;  // "weft-netstat/1" or "weft-netstat/2"
   NetstatHost host;
-  std::vector<NetstatSocket> sockets;            // in the daemon's order
-  std::vector<NetstatCounterGroup> counters;     // groups and names sorted by name
+  std::vector<NetstatSocket> sockets;         // in the daemon's order
+  std::vector<NetstatCounterGroup> counters;  // groups and names sorted by name
 };
 
 // Checks `j` against its schema ("weft-netstat/1" or "weft-netstat/2")
@@ -138,11 +138,10 @@ std::string format_table(const nlohmann::json& snapshot, const NetstatOptions& o
 // followed by one line of its internals, indented 8 spaces, after `ss -ti`:
 //   rto:201 rtt:1.2/0.3 mss:1432 cwnd:10 (14320 bytes) ssthresh:inf
 //   snd_wnd:65535 rcv_wnd:262144 retrans:0 bytes_sent:0 bytes_received:0 sack ts wscale:7,7
-// (one line; "bytes_acked:N" after bytes_sent when the snapshot has it). Times in milliseconds; cwnd and ssthresh in segments of
-// `mss` (rounded down; "-" when mss is 0) with the bytes weft keeps in
-// parentheses; ssthresh "inf" while it is still the initial 0x7fffffff;
-// windows and byte counts in bytes; "sack"/"ts" only when negotiated.
-// Throws NetstatSnapshotError.
+// (one line; "bytes_acked:N" after bytes_sent when the snapshot has it). Times in milliseconds; cwnd and ssthresh in
+// segments of `mss` (rounded down; "-" when mss is 0) with the bytes weft keeps in parentheses; ssthresh "inf" while it
+// is still the initial 0x7fffffff; windows and byte counts in bytes; "sack"/"ts" only when negotiated. Throws
+// NetstatSnapshotError.
 std::string format_info(const nlohmann::json& snapshot, const NetstatOptions& o);
 
 // The counters, `netstat -s` style: sections "Ip:", "Icmp:", "Tcp:",

@@ -53,8 +53,8 @@ Result<std::vector<SockDiagTcp>> dump(int family) {
   msg.nlh.nlmsg_seq = 1;
   msg.req.sdiag_family = static_cast<std::uint8_t>(family);
   msg.req.sdiag_protocol = IPPROTO_TCP;
-  msg.req.idiag_states = ~0u;                         // every state, TIME_WAIT and SYN_RECV included
-  msg.req.idiag_ext = 1u << (INET_DIAG_INFO - 1);     // struct tcp_info
+  msg.req.idiag_states = ~0u;                      // every state, TIME_WAIT and SYN_RECV included
+  msg.req.idiag_ext = 1u << (INET_DIAG_INFO - 1);  // struct tcp_info
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   if (::sendto(s.fd, &msg, sizeof(msg), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel)) < 0)
@@ -103,8 +103,7 @@ Result<std::vector<SockDiagTcp>> dump(int family) {
           rtattr ra;
           std::memcpy(&ra, body + a, sizeof(ra));
           if (ra.rta_len < sizeof(rtattr) || a + ra.rta_len > body_len) break;
-          if (ra.rta_type == INET_DIAG_INFO)
-            t.info.assign(body + a + RTA_LENGTH(0), body + a + ra.rta_len);
+          if (ra.rta_type == INET_DIAG_INFO) t.info.assign(body + a + RTA_LENGTH(0), body + a + ra.rta_len);
           a += RTA_ALIGN(ra.rta_len);
         }
         out.push_back(std::move(t));

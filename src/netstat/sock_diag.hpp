@@ -16,7 +16,7 @@ namespace weft {
 struct SockDiagTcp {
   bool ipv6 = false;  // from the AF_INET6 dump (IPv4-mapped addresses included)
   std::uint64_t inode = 0;
-  unsigned state = 0;  // kernel TCP state code
+  unsigned state = 0;                         // kernel TCP state code
   std::string local_address, remote_address;  // inet_ntop text, as parse_proc_net() gives it
   std::uint16_t local_port = 0, remote_port = 0;
   std::vector<std::uint8_t> info;  // the INET_DIAG_INFO payload; empty when the kernel sent none (TIME_WAIT)

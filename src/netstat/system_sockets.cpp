@@ -129,19 +129,18 @@ struct MibName {
 // are the ones net-tools itself phrases (its statistics.c tables).
 const std::vector<MibName>& mib_names(std::string_view section) {
   static const std::vector<MibName> ip = {
-      {"InReceives", "in_receives"},     {"InAddrErrors", "in_not_for_us"},  {"InUnknownProtos", "in_unknown_protocol"},
-      {"InDelivers", "in_delivered"},    {"OutRequests", "out_requests"},    {"OutNoRoutes", "out_no_route"},
+      {"InReceives", "in_receives"},      {"InAddrErrors", "in_not_for_us"}, {"InUnknownProtos", "in_unknown_protocol"},
+      {"InDelivers", "in_delivered"},     {"OutRequests", "out_requests"},   {"OutNoRoutes", "out_no_route"},
       {"ReasmTimeout", "frag.timed_out"}, {"ReasmReqds", "in_fragments"},    {"ReasmOKs", "reassembled"},
       {"FragCreates", "out_fragments"}};
-  static const std::vector<MibName> icmp = {
-      {"InMsgs", "in_msgs"},
-      {"InErrors", "in_errors"},
-      {"InDestUnreachs", "in_dest_unreachable"},
-      {"InEchos", "in_echo_requests"},
-      {"InEchoReps", "in_echo_replies"},
-      {"OutDestUnreachs", "out_dest_unreachable"},
-      {"OutEchos", "out_echo_requests"},
-      {"OutEchoReps", "out_echo_replies"}};
+  static const std::vector<MibName> icmp = {{"InMsgs", "in_msgs"},
+                                            {"InErrors", "in_errors"},
+                                            {"InDestUnreachs", "in_dest_unreachable"},
+                                            {"InEchos", "in_echo_requests"},
+                                            {"InEchoReps", "in_echo_replies"},
+                                            {"OutDestUnreachs", "out_dest_unreachable"},
+                                            {"OutEchos", "out_echo_requests"},
+                                            {"OutEchoReps", "out_echo_replies"}};
   static const std::vector<MibName> tcp = {
       {"ActiveOpens", "active_opens"}, {"PassiveOpens", "passive_opens"}, {"AttemptFails", "attempt_fails"},
       {"EstabResets", "estab_resets"}, {"CurrEstab", "curr_estab"},       {"InSegs", "in_segs"},
@@ -152,12 +151,10 @@ const std::vector<MibName>& mib_names(std::string_view section) {
                                            {"InErrors", "in_errors"},
                                            {"OutDatagrams", "out_datagrams"},
                                            {"RcvbufErrors", "rcvbuf_errors"}};
-  static const std::vector<MibName> tcpext = {{"DelayedACKs", "delayed_acks"},
-                                              {"ListenOverflows", "listen_overflows"},
-                                              {"TCPSackRecovery", "sack_recoveries"},
-                                              {"TCPRenoRecovery", "newreno_recoveries"},
-                                              {"TCPFastRetrans", "fast_retransmits"},
-                                              {"TCPAbortOnTimeout", "timeouts"}};
+  static const std::vector<MibName> tcpext = {
+      {"DelayedACKs", "delayed_acks"},        {"ListenOverflows", "listen_overflows"},
+      {"TCPSackRecovery", "sack_recoveries"}, {"TCPRenoRecovery", "newreno_recoveries"},
+      {"TCPFastRetrans", "fast_retransmits"}, {"TCPAbortOnTimeout", "timeouts"}};
   static const std::vector<MibName> none;
   if (section == "Ip") return ip;
   if (section == "Icmp") return icmp;
@@ -213,10 +210,14 @@ void add_mib_pairs(std::string_view text, json& groups) {
 
 const char* proc_net_proto(ProcNetTable t) {
   switch (t) {
-    case ProcNetTable::tcp: return "tcp";
-    case ProcNetTable::tcp6: return "tcp6";
-    case ProcNetTable::udp: return "udp";
-    case ProcNetTable::udp6: return "udp6";
+    case ProcNetTable::tcp:
+      return "tcp";
+    case ProcNetTable::tcp6:
+      return "tcp6";
+    case ProcNetTable::udp:
+      return "udp";
+    case ProcNetTable::udp6:
+      return "udp6";
   }
   return "?";
 }
@@ -252,9 +253,9 @@ std::optional<std::string> netstat_state_name(ProcNetTable table, unsigned code)
     if (code == 7) return std::string();
     return std::nullopt;
   }
-  static constexpr std::array<const char*, 12> kNames = {
-      nullptr,     "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
-      "TIME_WAIT", "CLOSE",       "CLOSE_WAIT", "LAST_ACK", "LISTEN",  "CLOSING"};
+  static constexpr std::array<const char*, 12> kNames = {nullptr,      "ESTABLISHED", "SYN_SENT",  "SYN_RECV",
+                                                         "FIN_WAIT1",  "FIN_WAIT2",   "TIME_WAIT", "CLOSE",
+                                                         "CLOSE_WAIT", "LAST_ACK",    "LISTEN",    "CLOSING"};
   if (code == 0 || code >= kNames.size()) return std::nullopt;
   return std::string(kNames[code]);
 }
@@ -429,8 +430,8 @@ SystemRead read_system_snapshot(const SystemReadOptions& o) {
     }
     auto parsed = parse_proc_net(*text, t);
     if (parsed.malformed)
-      out.warnings.push_back(fmt::format("{}: {} malformed line{} skipped", path, parsed.malformed,
-                                         parsed.malformed == 1 ? "" : "s"));
+      out.warnings.push_back(
+          fmt::format("{}: {} malformed line{} skipped", path, parsed.malformed, parsed.malformed == 1 ? "" : "s"));
     for (auto& s : parsed.sockets) in.sockets.push_back(std::move(s));
   }
 
@@ -441,10 +442,10 @@ SystemRead read_system_snapshot(const SystemReadOptions& o) {
     if (!owners.error.empty()) {
       out.warnings.push_back(fmt::format("no PID/Program names: {}", owners.error));
     } else if (owners.denied) {
-      out.warnings.push_back(fmt::format(
-          "not all processes could be identified: no permission to read the descriptors of {} process{}, "
-          "whose sockets show '-' (only root sees them all)",
-          owners.denied, owners.denied == 1 ? "" : "es"));
+      out.warnings.push_back(
+          fmt::format("not all processes could be identified: no permission to read the descriptors of {} process{}, "
+                      "whose sockets show '-' (only root sees them all)",
+                      owners.denied, owners.denied == 1 ? "" : "es"));
     }
   }
 

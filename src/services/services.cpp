@@ -10,11 +10,16 @@ std::optional<ServiceSet> ServiceSet::parse(std::string_view list, std::string* 
     auto comma = list.find(',');
     std::string_view name = list.substr(0, comma);
     list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
-    if (name == "echo") s.echo = true;
-    else if (name == "discard") s.discard = true;
-    else if (name == "daytime") s.daytime = true;
-    else if (name == "chargen") s.chargen = true;
-    else if (name == "all") s.echo = s.discard = s.daytime = s.chargen = true;
+    if (name == "echo")
+      s.echo = true;
+    else if (name == "discard")
+      s.discard = true;
+    else if (name == "daytime")
+      s.daytime = true;
+    else if (name == "chargen")
+      s.chargen = true;
+    else if (name == "all")
+      s.echo = s.discard = s.daytime = s.chargen = true;
     else if (name == "none" || name.empty()) {
     } else {
       if (error) *error = fmt::format("unknown service '{}' (echo, discard, daytime, chargen, all, none)", name);
@@ -32,7 +37,7 @@ Result<std::unique_ptr<UdpServices>> UdpServices::start(Stack& stack, ServiceSet
     SocketId id = stack.udp().open();
     if (auto st = stack.udp().bind(id, Endpoint{Ipv4Addr::any(), Port{s.port}}); !st) {
       (void)stack.udp().close(id);  // closing a socket just opened cannot fail
-      return st.error();  // ~UdpServices closes the ones already open
+      return st.error();            // ~UdpServices closes the ones already open
     }
     svc->sockets_.emplace_back(id, s.kind);
   }
@@ -85,8 +90,11 @@ bool UdpServices::on_readable(SocketId id, Instant now) {
     std::span<const std::uint8_t> reply;
     std::string text;
     switch (kind) {
-      case Service::echo: reply = std::span<const std::uint8_t>(buf_).first(r->len); break;
-      case Service::discard: continue;
+      case Service::echo:
+        reply = std::span<const std::uint8_t>(buf_).first(r->len);
+        break;
+      case Service::discard:
+        continue;
       case Service::daytime:
         text = daytime_text_ ? daytime_text_() : std::string{};
         text += "\r\n";

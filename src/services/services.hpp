@@ -24,19 +24,24 @@ struct ServiceInfo {
   std::uint16_t port;
   const char* name;
 };
-inline constexpr ServiceInfo kServices[] = {
-    {Service::echo, 7, "echo"}, {Service::discard, 9, "discard"},
-    {Service::daytime, 13, "daytime"}, {Service::chargen, 19, "chargen"}};
+inline constexpr ServiceInfo kServices[] = {{Service::echo, 7, "echo"},
+                                            {Service::discard, 9, "discard"},
+                                            {Service::daytime, 13, "daytime"},
+                                            {Service::chargen, 19, "chargen"}};
 
 struct ServiceSet {
   bool echo = false, discard = false, daytime = false, chargen = false;
   bool any() const { return echo || discard || daytime || chargen; }
   bool has(Service s) const {
     switch (s) {
-      case Service::echo: return echo;
-      case Service::discard: return discard;
-      case Service::daytime: return daytime;
-      case Service::chargen: return chargen;
+      case Service::echo:
+        return echo;
+      case Service::discard:
+        return discard;
+      case Service::daytime:
+        return daytime;
+      case Service::chargen:
+        return chargen;
     }
     return false;
   }
@@ -93,6 +98,5 @@ class UdpServices {
   ChargenStream chargen_;
   ServiceCounters counters_;
 };
-
 
 }  // namespace weft

@@ -53,7 +53,7 @@ Result<std::unique_ptr<TcpServices>> TcpServices::start(Stack& stack, ServiceSet
     if (st) st = tcp.listen(id, kBacklog);
     if (!st) {
       (void)tcp.close(id, Instant{});  // a socket just opened: close cannot fail
-      return st.error();  // ~TcpServices closes the listeners already open
+      return st.error();               // ~TcpServices closes the listeners already open
     }
     svc->listeners_.emplace_back(id, s.kind);
   }
@@ -63,7 +63,7 @@ Result<std::unique_ptr<TcpServices>> TcpServices::start(Stack& stack, ServiceSet
 TcpServices::~TcpServices() {
   // The host is going away: connections end with RST (no one will finish
   // a graceful close), listeners close.
-  for (auto& [id, c] : conns_) (void)tcp().abort(id, last_now_);  // our own connections: abort cannot fail
+  for (auto& [id, c] : conns_) (void)tcp().abort(id, last_now_);         // our own connections: abort cannot fail
   for (auto& [id, kind] : listeners_) (void)tcp().close(id, last_now_);  // our own listeners: close cannot fail
 }
 
@@ -102,10 +102,14 @@ void TcpServices::accept_all(SocketId listener, Service kind, Instant now) {
 
 bool TcpServices::serve(SocketId id, Conn& c, Instant now) {
   switch (c.kind) {
-    case Service::echo: return serve_echo(id, c, now);
-    case Service::discard: return serve_discard(id, c, now);
-    case Service::daytime: return serve_daytime(id, c, now);
-    case Service::chargen: return serve_chargen(id, c, now);
+    case Service::echo:
+      return serve_echo(id, c, now);
+    case Service::discard:
+      return serve_discard(id, c, now);
+    case Service::daytime:
+      return serve_daytime(id, c, now);
+    case Service::chargen:
+      return serve_chargen(id, c, now);
   }
   return true;
 }
@@ -189,9 +193,14 @@ bool TcpServices::serve_echo(SocketId id, Conn& c, Instant now) {
 // RFC 863: "simply throw away any data it receives."
 bool TcpServices::serve_discard(SocketId id, Conn& c, Instant now) {
   switch (drain_input(id, c, now)) {
-    case Input::more: return true;
-    case Input::eof: finish(id, c, false, now); return false;
-    case Input::error: finish(id, c, true, now); return false;
+    case Input::more:
+      return true;
+    case Input::eof:
+      finish(id, c, false, now);
+      return false;
+    case Input::error:
+      finish(id, c, true, now);
+      return false;
   }
   return true;
 }
@@ -205,7 +214,8 @@ bool TcpServices::serve_daytime(SocketId id, Conn& c, Instant now) {
     return false;
   }
   while (c.out_off < c.out.size()) {
-    auto rest = std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(c.out.data()), c.out.size()).subspan(c.out_off);
+    auto rest = std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(c.out.data()), c.out.size())
+                    .subspan(c.out_off);
     auto s = tcp().send(id, rest, now);
     if (!s) {
       if (would_block(s.error())) return true;
@@ -225,9 +235,14 @@ bool TcpServices::serve_daytime(SocketId id, Conn& c, Instant now) {
 bool TcpServices::serve_chargen(SocketId id, Conn& c, Instant now) {
   TcpServiceCounters& k = ctr(c.kind);
   switch (drain_input(id, c, now)) {
-    case Input::more: break;
-    case Input::eof: finish(id, c, false, now); return false;
-    case Input::error: finish(id, c, true, now); return false;
+    case Input::more:
+      break;
+    case Input::eof:
+      finish(id, c, false, now);
+      return false;
+    case Input::error:
+      finish(id, c, true, now);
+      return false;
   }
   for (;;) {
     const std::size_t off = static_cast<std::size_t>(c.chargen_pos % kChargenPeriod);

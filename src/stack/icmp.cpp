@@ -57,8 +57,8 @@ void Stack::icmp_input(Ipv4Addr src, Ipv4Addr dst, std::uint8_t ttl, std::span<c
       if (qproto == static_cast<std::uint8_t>(IpProto::tcp) && is_local_address(qsrc)) {
         // RFC 1122 §4.2.3.9: port and protocol unreachable are hard errors
         // (they abort a connection attempt); the others are soft.
-        const bool hard = v->code() == wire::icmp_code::port_unreachable ||
-                          v->code() == wire::icmp_code::protocol_unreachable;
+        const bool hard =
+            v->code() == wire::icmp_code::port_unreachable || v->code() == wire::icmp_code::protocol_unreachable;
         const std::errc err = hard ? std::errc::connection_refused
                                    : (v->code() == 0 ? std::errc::network_unreachable : std::errc::host_unreachable);
         tcp_.icmp_error(qlocal, qremote, SeqNum{load_be32(&q[ihl + 4])}, err, hard, now);

@@ -49,11 +49,21 @@ void Stack::input(std::span<const std::uint8_t> packet, Instant now, bool from_l
   auto v = wire::Ipv4View::parse(packet);
   if (!v) {
     switch (v.error()) {
-      case wire::ParseError::bad_header_len: ++ip_.in_bad_header_len; break;
-      case wire::ParseError::bad_total_len: ++ip_.in_bad_total_len; break;
-      case wire::ParseError::bad_checksum: ++ip_.in_bad_checksum; break;
-      case wire::ParseError::bad_version: ++ip_.in_unsupported; break;
-      default: ++ip_.in_truncated; break;
+      case wire::ParseError::bad_header_len:
+        ++ip_.in_bad_header_len;
+        break;
+      case wire::ParseError::bad_total_len:
+        ++ip_.in_bad_total_len;
+        break;
+      case wire::ParseError::bad_checksum:
+        ++ip_.in_bad_checksum;
+        break;
+      case wire::ParseError::bad_version:
+        ++ip_.in_unsupported;
+        break;
+      default:
+        ++ip_.in_truncated;
+        break;
     }
     return;
   }
@@ -72,8 +82,8 @@ void Stack::input(std::span<const std::uint8_t> packet, Instant now, bool from_l
   }
   if (v->is_fragment()) {
     ++ip_.in_fragments;
-    auto whole = reasm_.add(ip::FragmentInfo{ip::FragmentKey{src, dst, v->protocol(), v->ident()},
-                                             v->frag_offset(), v->more_fragments(), v->payload()},
+    auto whole = reasm_.add(ip::FragmentInfo{ip::FragmentKey{src, dst, v->protocol(), v->ident()}, v->frag_offset(),
+                                             v->more_fragments(), v->payload()},
                             now);
     if (!whole) return;
     ++ip_.reassembled;

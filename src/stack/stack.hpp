@@ -14,11 +14,11 @@
 #include <span>
 
 #include "base/counters.hpp"
+#include "base/packet.hpp"
 #include "base/rng.hpp"
 #include "base/time.hpp"
-#include "ip/reassembly.hpp"
 #include "ip/ip_sender.hpp"
-#include "base/packet.hpp"
+#include "ip/reassembly.hpp"
 #include "tcp/tcp.hpp"
 #include "udp/udp.hpp"
 #include "wire/ipv4.hpp"
@@ -30,7 +30,7 @@ struct StackConfig {
   Ipv4Cidr address;                 // the host's one address and its prefix
   std::optional<Ipv4Addr> gateway;  // next hop for destinations outside the prefix
   std::size_t mtu = 1500;
-  std::uint64_t seed = 0;           // secrets (ephemeral ports, IP ident) derive from it
+  std::uint64_t seed = 0;  // secrets (ephemeral ports, IP ident) derive from it
   std::uint16_t ephemeral_lo = 49152;
   std::uint16_t ephemeral_hi = 65535;
   ip::ReassemblyConfig reassembly{};
@@ -46,24 +46,24 @@ struct StackConfig {
 };
 
 struct IpCounters {
-  std::uint64_t in_receives = 0;       // every packet from the link, valid or not
-  std::uint64_t in_delivered = 0;      // handed to ICMP/UDP/TCP
-  std::uint64_t in_unsupported = 0;    // not IPv4 (IPv6, garbage version)
+  std::uint64_t in_receives = 0;     // every packet from the link, valid or not
+  std::uint64_t in_delivered = 0;    // handed to ICMP/UDP/TCP
+  std::uint64_t in_unsupported = 0;  // not IPv4 (IPv6, garbage version)
   std::uint64_t in_truncated = 0;
   std::uint64_t in_bad_header_len = 0;
   std::uint64_t in_bad_total_len = 0;
   std::uint64_t in_bad_checksum = 0;
-  std::uint64_t in_not_for_us = 0;     // we are a host, not a router
-  std::uint64_t in_martian = 0;        // 127/8 or our own source from the link
+  std::uint64_t in_not_for_us = 0;  // we are a host, not a router
+  std::uint64_t in_martian = 0;     // 127/8 or our own source from the link
   std::uint64_t in_unknown_protocol = 0;
   std::uint64_t in_fragments = 0;
   std::uint64_t reassembled = 0;
-  std::uint64_t out_requests = 0;      // datagrams the transports asked to send
-  std::uint64_t out_transmits = 0;     // packets handed to the link
-  std::uint64_t out_fragments = 0;     // fragments created
+  std::uint64_t out_requests = 0;   // datagrams the transports asked to send
+  std::uint64_t out_transmits = 0;  // packets handed to the link
+  std::uint64_t out_fragments = 0;  // fragments created
   std::uint64_t out_no_route = 0;
   std::uint64_t out_too_big = 0;
-  std::uint64_t loopback = 0;          // datagrams delivered inside the host
+  std::uint64_t loopback = 0;  // datagrams delivered inside the host
   template <class F>
   void visit(F&& f) const {
     f("in_receives", in_receives);
@@ -89,7 +89,7 @@ struct IpCounters {
 
 struct IcmpCounters {
   std::uint64_t in_msgs = 0;
-  std::uint64_t in_errors = 0;          // truncated or bad checksum
+  std::uint64_t in_errors = 0;  // truncated or bad checksum
   std::uint64_t in_echo_requests = 0;
   std::uint64_t in_echo_replies = 0;
   std::uint64_t in_dest_unreachable = 0;
@@ -158,8 +158,8 @@ class Stack final : private IpSender {
 
   // Sends an ICMP echo request from this host (weft ping).
   // Errors: ENETUNREACH, EMSGSIZE (payload over 65507 bytes).
-  Status send_echo_request(Ipv4Addr dst, std::uint16_t ident, std::uint16_t seq,
-                           std::span<const std::uint8_t> payload, Instant now);
+  Status send_echo_request(Ipv4Addr dst, std::uint16_t ident, std::uint16_t seq, std::span<const std::uint8_t> payload,
+                           Instant now);
   void set_on_echo_reply(std::function<void(const EchoReply&)> f) { on_echo_reply_ = std::move(f); }
 
   const StackConfig& config() const { return cfg_; }
@@ -182,7 +182,8 @@ class Stack final : private IpSender {
 
   void input(std::span<const std::uint8_t> packet, Instant now, bool from_loopback);
   void deliver(Ipv4Addr src, Ipv4Addr dst, std::uint8_t protocol, std::uint8_t ttl,
-               std::span<const std::uint8_t> ip_header, std::span<const std::uint8_t> payload, Instant now, std::uint8_t ecn = 0);
+               std::span<const std::uint8_t> ip_header, std::span<const std::uint8_t> payload, Instant now,
+               std::uint8_t ecn = 0);
   // Sends the datagram in `buf` (header `h` already emitted in front) as
   // fragments of at most `mtu` bytes, each with `h`'s fields.
   void transmit_fragments(PacketBuf&& buf, wire::Ipv4Repr h, std::size_t mtu);
@@ -191,8 +192,8 @@ class Stack final : private IpSender {
   void icmp_input(Ipv4Addr src, Ipv4Addr dst, std::uint8_t ttl, std::span<const std::uint8_t> message, Instant now);
   // Sends destination unreachable about the datagram whose header and
   // payload are given, if RFC 1122 §3.2.2 allows and the rate limit has a token.
-  void send_dest_unreachable(std::uint8_t code, Ipv4Addr original_src, Ipv4Addr original_dst,
-                             std::uint8_t protocol, std::span<const std::uint8_t> ip_header, std::span<const std::uint8_t> payload,
+  void send_dest_unreachable(std::uint8_t code, Ipv4Addr original_src, Ipv4Addr original_dst, std::uint8_t protocol,
+                             std::span<const std::uint8_t> ip_header, std::span<const std::uint8_t> payload,
                              Instant now);
   bool take_icmp_token(Instant now);
 

@@ -4,12 +4,10 @@
 // offset = seq - SND.UNA to (re)transmit, and consume()s what the peer
 // acknowledges. The front of the ring is SND.UNA: bytes stay until they
 // leave the "sent but unacknowledged" part of the send sequence space
-// (RFC 9293 §3.3.1), since any of them may have to be sent again. Receive side: in-order and out-of-order segment text is
-// parked with write_at() at offset = seq - RCV.NXT, commit() makes it
-// readable once it is contiguous (RFC 9293 §3.10.7.4 "seventh, process the
-// segment text"), and the application read()s it. The reassembler
-// (reassembly.hpp) only tracks which offsets are filled; the bytes live here,
-// so out-of-order data costs no allocation and no second copy.
+// (RFC 9293 §3.3.1), since any of them may have to be sent again. Receive side: in-order and out-of-order segment text
+// is parked with write_at() at offset = seq - RCV.NXT, commit() makes it readable once it is contiguous (RFC 9293
+// §3.10.7.4 "seventh, process the segment text"), and the application read()s it. The reassembler (reassembly.hpp) only
+// tracks which offsets are filled; the bytes live here, so out-of-order data costs no allocation and no second copy.
 //
 // Capacity is a limit, not an allocation. Storage is allocated when bytes
 // first need it and doubles as they need more (from kMinAlloc up to the
@@ -116,8 +114,8 @@ class ByteRing {
   std::unique_ptr<std::uint8_t[]> buf_;
   std::size_t cap_ = 0;    // the limit: what free() counts from
   std::size_t alloc_ = 0;  // the storage: the ring's modulus
-  std::size_t head_ = 0;  // physical index of the first readable byte
-  std::size_t len_ = 0;   // readable bytes
+  std::size_t head_ = 0;   // physical index of the first readable byte
+  std::size_t len_ = 0;    // readable bytes
 };
 
 }  // namespace weft::tcp

@@ -41,7 +41,8 @@ class NewReno final : public CongestionControl {
       cwnd_ = std::max(cwnd_, smss_);
   }
 
-  void on_ack(std::uint32_t bytes_acked, std::uint32_t flight_size_before, Instant /*now: NewReno is not time-based*/) override {
+  void on_ack(std::uint32_t bytes_acked, std::uint32_t flight_size_before,
+              Instant /*now: NewReno is not time-based*/) override {
     started_ = true;
     if (bytes_acked == 0) return;
 

@@ -17,8 +17,7 @@ namespace flag = wire::tcp_flag;
 
 // ------------------------------------------------------------ demux
 
-void TcpLayer::input(Ipv4Addr src, Ipv4Addr dst, std::span<const std::uint8_t> segment, Instant now,
-                     std::uint8_t ecn) {
+void TcpLayer::input(Ipv4Addr src, Ipv4Addr dst, std::span<const std::uint8_t> segment, Instant now, std::uint8_t ecn) {
   const Entry entry(*this);
   in_ecn_ = ecn & 3;
   auto v = wire::TcpView::parse(segment, src, dst, !ip_.checksum_offload());

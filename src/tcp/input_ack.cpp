@@ -83,7 +83,8 @@ bool TcpLayer::process_ack(Tcb& t, const wire::TcpView& seg, Instant now) {
       // A smaller SO_SNDBUF set while more was queued: the storage follows
       // once what is left fits (set_sndbuf).
       const std::size_t limit = snd_limit(t);
-      if (t.data->snd.capacity() > limit && t.data->snd.size() <= limit) (void)t.data->snd.resize(limit);  // cannot fail: size() <= limit was checked
+      if (t.data->snd.capacity() > limit && t.data->snd.size() <= limit)
+        (void)t.data->snd.resize(limit);  // cannot fail: size() <= limit was checked
     }
     t.snd_una = ack;
     if (t.snd_nxt < t.snd_una) t.snd_nxt = t.snd_una;
@@ -102,7 +103,8 @@ bool TcpLayer::process_ack(Tcb& t, const wire::TcpView& seg, Instant now) {
         } else {
           // Partial acknowledgment: retransmit the first unacknowledged
           // segment, deflate cwnd by the amount acked, add back one SMSS.
-          (void)transmit(t, t.snd_una, t.mss, now);  // the byte count: the RTO covers a retransmission that could not go
+          (void)transmit(t, t.snd_una, t.mss,
+                         now);  // the byte count: the RTO covers a retransmission that could not go
           const std::uint32_t cwnd = t.cc->cwnd();
           t.cc->set_cwnd((cwnd > acked ? cwnd - acked : 0) + (acked >= t.mss ? t.mss : 0));
           arm_rtx(t, now);  // RFC 6582: reset the timer on the first partial ACK
@@ -254,8 +256,8 @@ void TcpLayer::limited_transmit(Tcb& t, Instant now) {
   const std::uint32_t len = std::min(avail, t.mss);
   if (len < t.mss && !t.opt.nodelay && !t.fin_queued) return;
   const std::uint32_t flight = t.flight_size();
-  if (flight + len > t.snd_wnd) return;                  // the receiver's window
-  if (flight + len > t.cc->cwnd() + 2 * t.mss) return;   // cwnd + 2*SMSS
+  if (flight + len > t.snd_wnd) return;                 // the receiver's window
+  if (flight + len > t.cc->cwnd() + 2 * t.mss) return;  // cwnd + 2*SMSS
   t.limited_sent += transmit(t, t.snd_nxt, len, now);
 }
 

@@ -14,8 +14,8 @@ namespace flag = wire::tcp_flag;
 void TcpLayer::apply_syn_options(Tcb& t, const wire::TcpOptions& o) {
   // RFC 9293 §3.7.1: send MSS is the peer's MSS option (536 without one),
   // never more than our own path allows.
-  t.mss_base = std::min<std::uint32_t>(o.mss ? std::max<std::uint32_t>(*o.mss, tcp::kMinPeerMss) : tcp::kDefaultMss,
-                                       t.rcv_mss);
+  t.mss_base =
+      std::min<std::uint32_t>(o.mss ? std::max<std::uint32_t>(*o.mss, tcp::kMinPeerMss) : tcp::kDefaultMss, t.rcv_mss);
   // RFC 7323 §2.2: both sides must send window scale for either to use it.
   t.wscale_ok = cfg_.window_scaling && o.window_scale.has_value();
   if (t.wscale_ok) {
@@ -43,8 +43,7 @@ void TcpLayer::hold_syn_text(Tcb& t, const wire::TcpView& seg) {
   // effect in the eighth step once the text before it is in, so the
   // reader gets the text, then end of stream. Only when all the text was
   // kept: otherwise the peer's retransmission brings both.
-  if (seg.has(flag::fin) && n == p.size())
-    t.data->ooo.hold_fin(seg.seq() + 1 + static_cast<std::uint32_t>(n));
+  if (seg.has(flag::fin) && n == p.size()) t.data->ooo.hold_fin(seg.seq() + 1 + static_cast<std::uint32_t>(n));
 }
 
 // RFC 9293 §3.10.7.3: SYN-SENT.

@@ -11,8 +11,7 @@ namespace weft {
 
 using tcp::TcpState;
 
-void TcpLayer::process_text(Tcb& t, SeqNum seq, std::span<const std::uint8_t> payload, bool dsack_noted,
-                            Instant now) {
+void TcpLayer::process_text(Tcb& t, SeqNum seq, std::span<const std::uint8_t> payload, bool dsack_noted, Instant now) {
   auto& d = *t.data;
   // Quick-ACK, as Linux does (tcp_event_data_recv, tcp_incr_quickack): the
   // first data of a connection, or the first after it was idle for longer

@@ -116,7 +116,6 @@ Result<TcpRecv> TcpLayer::recv(SocketId id, std::span<std::uint8_t> buf, Instant
   return TcpRecv{consumed(*t, n, now)};
 }
 
-
 Result<TcpRecv> TcpLayer::consume(SocketId id, std::size_t n, Instant now) {
   const Entry entry(*this);
   Tcb* t = user(id);

@@ -22,8 +22,7 @@ std::uint16_t TcpLayer::window_to_advertise(Tcb& t) {
     const SeqNum edge = t.rcv_nxt + static_cast<std::uint32_t>(rcv_space(t));
     // RFC 9293 §3.8.6.2.2: keep the right edge fixed until it can move by
     // min(RCV.BUFF / 2, Eff.snd.MSS), so the peer is never offered a sliver.
-    const std::uint32_t threshold =
-        std::min<std::uint32_t>(static_cast<std::uint32_t>(t.rcv_buf / 2), t.rcv_mss);
+    const std::uint32_t threshold = std::min<std::uint32_t>(static_cast<std::uint32_t>(t.rcv_buf / 2), t.rcv_mss);
     if (edge > t.rcv_adv && seq_len(t.rcv_adv, edge) >= threshold) want = seq_len(t.rcv_nxt, edge);
     if (edge > t.rcv_free_edge) t.rcv_free_edge = edge;
   }
@@ -65,7 +64,8 @@ void TcpLayer::send_raw(const FourTuple& tuple, const wire::TcpRepr& r, std::spa
   ++counters_.out_segs;
   if (r.flags.has(flag::rst)) ++counters_.out_rsts;
   // Don't-fragment on every segment: the MSS keeps segments within the MTU.
-  (void)ip_.send_ip(std::move(b), IpSendParams{tuple.local.addr, tuple.remote.addr, IpProto::tcp, true}, now);  // a RST or reply with no connection behind it: nobody to tell (the IP layer counts the drop)
+  (void)ip_.send_ip(std::move(b), IpSendParams{tuple.local.addr, tuple.remote.addr, IpProto::tcp, true},
+                    now);  // a RST or reply with no connection behind it: nobody to tell (the IP layer counts the drop)
 }
 
 void TcpLayer::send_segment(Tcb& t, SeqNum seq, wire::TcpFlags flags, std::size_t data_len, Instant now) {
@@ -101,7 +101,8 @@ void TcpLayer::send_segment(Tcb& t, SeqNum seq, wire::TcpFlags flags, std::size_
     r.options.mss = static_cast<std::uint16_t>(std::min<std::uint32_t>(t.rcv_mss, 0xffff));  // the option's 16 bits
     if (offer ? cfg_.window_scaling : t.wscale_ok) r.options.window_scale = t.rcv_wscale;
     r.options.sack_permitted = offer ? cfg_.sack : t.sack_ok;
-    if (offer ? cfg_.timestamps : t.ts_ok) r.options.timestamps = wire::TcpTimestamps{TsVal{ts_now(t, now)}, t.ts_recent};
+    if (offer ? cfg_.timestamps : t.ts_ok)
+      r.options.timestamps = wire::TcpTimestamps{TsVal{ts_now(t, now)}, t.ts_recent};
   } else {
     if (t.ts_ok) r.options.timestamps = wire::TcpTimestamps{TsVal{ts_now(t, now)}, t.ts_recent};
     // SACK blocks only as far as they fit beside the data within the MSS:
@@ -109,8 +110,9 @@ void TcpLayer::send_segment(Tcb& t, SeqNum seq, wire::TcpFlags flags, std::size_
     using wire::TcpOptions;
     const std::size_t used = data_len + (t.ts_ok ? TcpOptions::timestamps_len : 0);
     const std::size_t room = t.mss_base > used ? t.mss_base - used : 0;
-    const std::size_t fit =
-        room >= TcpOptions::sack_len(1) ? std::min<std::size_t>((room - TcpOptions::sack_len(0)) / 8, t.ts_ok ? 3 : 4) : 0;
+    const std::size_t fit = room >= TcpOptions::sack_len(1)
+                                ? std::min<std::size_t>((room - TcpOptions::sack_len(0)) / 8, t.ts_ok ? 3 : 4)
+                                : 0;
     if (t.sack_ok && t.data && fit > 0 && flags.has(flag::ack) && !flags.has(flag::rst)) {
       std::array<tcp::SackRange, 4> blocks;
       if (t.data->ooo.dsack_pending()) ++counters_.dsacks_sent;  // sack_blocks() sends it now (fit > 0)
@@ -167,9 +169,7 @@ void TcpLayer::send_probe(Tcb& t, Instant now) {
   send_segment(t, t.snd_una - 1, flag::ack, 0, now);
 }
 
-void TcpLayer::send_rst_for(Tcb& t, Instant now) {
-  send_segment(t, t.snd_max, flag::rst | flag::ack, 0, now);
-}
+void TcpLayer::send_rst_for(Tcb& t, Instant now) { send_segment(t, t.snd_max, flag::rst | flag::ack, 0, now); }
 
 void TcpLayer::send_reset_reply(Ipv4Addr src, Ipv4Addr dst, const wire::TcpView& seg, Instant now) {
   // RFC 9293 §3.10.7.1: never answer a RST with a RST.
@@ -185,8 +185,8 @@ void TcpLayer::send_reset_reply(Ipv4Addr src, Ipv4Addr dst, const wire::TcpView&
     r.flags = flag::rst;
   } else {
     // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
-    const std::uint32_t len = static_cast<std::uint32_t>(seg.payload().size()) + (seg.has(flag::syn) ? 1 : 0) +
-                              (seg.has(flag::fin) ? 1 : 0);
+    const std::uint32_t len =
+        static_cast<std::uint32_t>(seg.payload().size()) + (seg.has(flag::syn) ? 1 : 0) + (seg.has(flag::fin) ? 1 : 0);
     r.seq = SeqNum{0};
     r.ack = seg.seq() + len;
     r.flags = flag::rst | flag::ack;
@@ -281,9 +281,7 @@ void TcpLayer::output(Tcb& t, Instant now, Push mode) {
   // flight to bring an ACK: the persist timer probes (RFC 9293 §3.8.6.1).
   // Not for a partial segment only the cork holds: the window is open,
   // and the cork's own ceiling sends it.
-  const bool window_holds =
-      t.snd_nxt < t.data_end() &&
-      t.usable_window() < std::min(t.snd_avail(), t.mss);
+  const bool window_holds = t.snd_nxt < t.data_end() && t.usable_window() < std::min(t.snd_avail(), t.mss);
   if (can_send && t.snd_nxt == t.snd_una && t.snd_una == t.snd_max && t.snd_nxt < t.data_end() &&
       (window_holds || !corked)) {
     if (!t.persist_at) {
@@ -355,8 +353,7 @@ void TcpLayer::maybe_window_update(Tcb& t, Instant now) {
   if (edge > old_adv && seq_len(old_adv, edge) >= threshold) {
     // Send when the advertised window was small: less than 2 segments left.
     const std::uint32_t left = seq_len_or_zero(t.rcv_nxt, old_adv);
-    if (left < 2 * t.rcv_mss || seq_len(old_adv, edge) >= buf / 2)
-      send_ack(t, now);
+    if (left < 2 * t.rcv_mss || seq_len(old_adv, edge) >= buf / 2) send_ack(t, now);
   }
 }
 

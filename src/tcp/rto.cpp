@@ -49,10 +49,10 @@ void RtoEstimator::on_sample(Duration rtt) {
 }
 
 Duration RtoEstimator::base_rto() const {
-  Duration r = cfg_.initial;  // §2.1
+  Duration r = cfg_.initial;                                        // §2.1
   if (srtt_) r = *srtt_ + std::max(cfg_.granularity, k * rttvar_);  // §2.2 / §2.3
-  if (syn_timeout_floor_) r = std::max(r, syn_timeout_rto);           // §5.7
-  return std::clamp(r, cfg_.min, cfg_.max);                           // §2.4, §2.5
+  if (syn_timeout_floor_) r = std::max(r, syn_timeout_rto);         // §5.7
+  return std::clamp(r, cfg_.min, cfg_.max);                         // §2.4, §2.5
 }
 
 Duration RtoEstimator::rto() const {

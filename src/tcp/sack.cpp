@@ -120,7 +120,7 @@ std::uint32_t SackScoreboard::pipe(SeqNum snd_una, SeqNum snd_nxt, SeqNum high_r
   // for every octet, so IsLost() is constant across the hole.
   std::uint64_t pipe = 0;
   auto account = [&](SeqNum a, SeqNum b) {
-    if (!lost(above(a), smss)) pipe += seq_len(a, b);             // (a) not lost: still in flight
+    if (!lost(above(a), smss)) pipe += seq_len(a, b);                  // (a) not lost: still in flight
     if (a <= high_rxt) pipe += seq_len(a, std::min(b, high_rxt + 1));  // (b) retransmitted: in flight again
   };
   SeqNum cur = snd_una;
@@ -169,8 +169,8 @@ std::optional<SackRange> SackScoreboard::next_unsacked_seg(SeqNum snd_una, SeqNu
   return SackRange{hole->left, hole->left + std::min(smss, hole->length())};
 }
 
-std::optional<SackRange> SackScoreboard::next_seg(SeqNum snd_una, SeqNum snd_nxt, SeqNum high_rxt,
-                                                  std::uint32_t smss, [[maybe_unused]] SeqNum recovery_point) const {
+std::optional<SackRange> SackScoreboard::next_seg(SeqNum snd_una, SeqNum snd_nxt, SeqNum high_rxt, std::uint32_t smss,
+                                                  [[maybe_unused]] SeqNum recovery_point) const {
   if (auto s = next_lost_seg(snd_una, snd_nxt, high_rxt, smss)) return s;
   return next_unsacked_seg(snd_una, snd_nxt, high_rxt, smss);
 }

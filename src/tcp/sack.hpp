@@ -75,11 +75,9 @@ class SackScoreboard {
                                     SeqNum recovery_point) const;
   // Rule (1) alone: the first unSACKed octet above high_rxt and below the
   // highest SACKed octet for which IsLost() holds.
-  std::optional<SackRange> next_lost_seg(SeqNum snd_una, SeqNum snd_nxt, SeqNum high_rxt,
-                                         std::uint32_t smss) const;
+  std::optional<SackRange> next_lost_seg(SeqNum snd_una, SeqNum snd_nxt, SeqNum high_rxt, std::uint32_t smss) const;
   // Rule (3) alone: as rule (1) without requiring IsLost().
-  std::optional<SackRange> next_unsacked_seg(SeqNum snd_una, SeqNum snd_nxt, SeqNum high_rxt,
-                                             std::uint32_t smss) const;
+  std::optional<SackRange> next_unsacked_seg(SeqNum snd_una, SeqNum snd_nxt, SeqNum high_rxt, std::uint32_t smss) const;
   // Rule (4), the rescue retransmission: when HighACK > RescueRxt (or
   // RescueRxt is undefined: nullopt), up to smss octets ending with the
   // highest unSACKed octet below snd_nxt. The caller then sets RescueRxt =

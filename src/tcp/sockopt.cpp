@@ -24,17 +24,28 @@ constexpr std::errc kNoOption = std::errc::no_protocol_option;
 // The number Linux gives each state in tcpi_state (include/net/tcp_states.h).
 std::uint8_t linux_state(TcpState s) {
   switch (s) {
-    case TcpState::established: return 1;
-    case TcpState::syn_sent: return 2;
-    case TcpState::syn_received: return 3;
-    case TcpState::fin_wait_1: return 4;
-    case TcpState::fin_wait_2: return 5;
-    case TcpState::time_wait: return 6;
-    case TcpState::closed: return 7;
-    case TcpState::close_wait: return 8;
-    case TcpState::last_ack: return 9;
-    case TcpState::listen: return 10;
-    case TcpState::closing: return 11;
+    case TcpState::established:
+      return 1;
+    case TcpState::syn_sent:
+      return 2;
+    case TcpState::syn_received:
+      return 3;
+    case TcpState::fin_wait_1:
+      return 4;
+    case TcpState::fin_wait_2:
+      return 5;
+    case TcpState::time_wait:
+      return 6;
+    case TcpState::closed:
+      return 7;
+    case TcpState::close_wait:
+      return 8;
+    case TcpState::last_ack:
+      return 9;
+    case TcpState::listen:
+      return 10;
+    case TcpState::closing:
+      return 11;
   }
   return 7;
 }
@@ -64,15 +75,19 @@ Status set_socket_option(TcpLayer& tcp, SocketId s, int name, int v, Instant now
   const auto o = tcp.options(s);
   if (!o) return std::errc::bad_file_descriptor;
   switch (name) {
-    case SO_SNDBUF: return tcp.set_sndbuf(s, buffer_request(v, kWmemMax));
-    case SO_RCVBUF: return tcp.set_rcvbuf(s, buffer_request(v, kRmemMax));
+    case SO_SNDBUF:
+      return tcp.set_sndbuf(s, buffer_request(v, kWmemMax));
+    case SO_RCVBUF:
+      return tcp.set_rcvbuf(s, buffer_request(v, kRmemMax));
     case SO_KEEPALIVE: {
       SocketOptions n = *o;
       n.keepalive = v != 0;
       return keepalive(tcp, s, n, now);
     }
-    case SO_REUSEADDR: return tcp.set_reuse_addr(s, v != 0);
-    default: return kNoOption;
+    case SO_REUSEADDR:
+      return tcp.set_reuse_addr(s, v != 0);
+    default:
+      return kNoOption;
   }
 }
 
@@ -80,8 +95,10 @@ Status set_tcp_option(TcpLayer& tcp, SocketId s, int name, int v, Instant now) {
   const auto o = tcp.options(s);
   if (!o) return std::errc::bad_file_descriptor;
   switch (name) {
-    case TCP_NODELAY: return tcp.set_nodelay(s, v != 0, now);
-    case TCP_CORK: return tcp.set_cork(s, v != 0, now);
+    case TCP_NODELAY:
+      return tcp.set_nodelay(s, v != 0, now);
+    case TCP_CORK:
+      return tcp.set_cork(s, v != 0, now);
     case TCP_MAXSEG:
       // 0 clears it; otherwise TCP_MIN_MSS .. MAX_TCP_WINDOW.
       if (v < 0) return std::errc::invalid_argument;
@@ -113,8 +130,10 @@ Status set_tcp_option(TcpLayer& tcp, SocketId s, int name, int v, Instant now) {
     case TCP_INQ:
       if (v < 0 || v > 1) return std::errc::invalid_argument;
       return tcp.set_inq(s, v != 0);
-    case kWeftTcpEcn: return tcp.set_ecn(s, v != 0);
-    default: return kNoOption;
+    case kWeftTcpEcn:
+      return tcp.set_ecn(s, v != 0);
+    default:
+      return kNoOption;
   }
 }
 
@@ -128,15 +147,24 @@ Result<int> get_socket_option(TcpLayer& tcp, SocketId s, int name) {
       const auto e = tcp.take_error(s);
       return e ? static_cast<int>(*e) : 0;
     }
-    case SO_SNDBUF: return o->sndbuf ? buffer_report(o->sndbuf, kSockMinSndbuf) : clamp_int(cfg.sndbuf);
-    case SO_RCVBUF: return o->rcvbuf ? buffer_report(o->rcvbuf, kSockMinRcvbuf) : clamp_int(cfg.rcvbuf);
-    case SO_KEEPALIVE: return o->keepalive ? 1 : 0;
-    case SO_REUSEADDR: return o->reuse_addr ? 1 : 0;
-    case SO_TYPE: return SOCK_STREAM;
-    case SO_DOMAIN: return AF_INET;
-    case SO_PROTOCOL: return IPPROTO_TCP;
-    case SO_ACCEPTCONN: return i->state == TcpState::listen ? 1 : 0;
-    default: return kNoOption;
+    case SO_SNDBUF:
+      return o->sndbuf ? buffer_report(o->sndbuf, kSockMinSndbuf) : clamp_int(cfg.sndbuf);
+    case SO_RCVBUF:
+      return o->rcvbuf ? buffer_report(o->rcvbuf, kSockMinRcvbuf) : clamp_int(cfg.rcvbuf);
+    case SO_KEEPALIVE:
+      return o->keepalive ? 1 : 0;
+    case SO_REUSEADDR:
+      return o->reuse_addr ? 1 : 0;
+    case SO_TYPE:
+      return SOCK_STREAM;
+    case SO_DOMAIN:
+      return AF_INET;
+    case SO_PROTOCOL:
+      return IPPROTO_TCP;
+    case SO_ACCEPTCONN:
+      return i->state == TcpState::listen ? 1 : 0;
+    default:
+      return kNoOption;
   }
 }
 
@@ -146,25 +174,34 @@ Result<int> get_tcp_option(TcpLayer& tcp, SocketId s, int name) {
   if (!o || !i) return std::errc::bad_file_descriptor;
   const TcpConfig& cfg = tcp.config();
   switch (name) {
-    case TCP_NODELAY: return o->nodelay ? 1 : 0;
-    case TCP_CORK: return o->cork ? 1 : 0;
+    case TCP_NODELAY:
+      return o->nodelay ? 1 : 0;
+    case TCP_CORK:
+      return o->cork ? 1 : 0;
     case TCP_MAXSEG:
       // The user's value while closed or listening, else the MSS in use
       // (tp->mss_cache; 536 before a connection, TCP_MSS_DEFAULT).
       if (o->user_mss && (i->state == TcpState::closed || i->state == TcpState::listen))
         return static_cast<int>(o->user_mss);
       return static_cast<int>(i->mss);
-    case TCP_KEEPIDLE: return static_cast<int>(seconds(o->keep_idle > Duration::zero() ? o->keep_idle : cfg.keep_idle));
+    case TCP_KEEPIDLE:
+      return static_cast<int>(seconds(o->keep_idle > Duration::zero() ? o->keep_idle : cfg.keep_idle));
     case TCP_KEEPINTVL:
       return static_cast<int>(seconds(o->keep_interval > Duration::zero() ? o->keep_interval : cfg.keep_interval));
-    case TCP_KEEPCNT: return static_cast<int>(o->keep_count ? o->keep_count : cfg.keep_count);
+    case TCP_KEEPCNT:
+      return static_cast<int>(o->keep_count ? o->keep_count : cfg.keep_count);
     case TCP_USER_TIMEOUT:
       return static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(o->user_timeout).count());
-    case TCP_SYNCNT: return static_cast<int>(o->syn_retries ? o->syn_retries : cfg.syn_retries);
-    case TCP_NOTSENT_LOWAT: return static_cast<int>(o->notsent_lowat);
-    case TCP_INQ: return o->inq ? 1 : 0;
-    case kWeftTcpEcn: return o->ecn.value_or(cfg.ecn) ? 1 : 0;
-    default: return kNoOption;
+    case TCP_SYNCNT:
+      return static_cast<int>(o->syn_retries ? o->syn_retries : cfg.syn_retries);
+    case TCP_NOTSENT_LOWAT:
+      return static_cast<int>(o->notsent_lowat);
+    case TCP_INQ:
+      return o->inq ? 1 : 0;
+    case kWeftTcpEcn:
+      return o->ecn.value_or(cfg.ecn) ? 1 : 0;
+    default:
+      return kNoOption;
   }
 }
 

@@ -22,17 +22,28 @@ enum class TcpState : std::uint8_t {
 
 constexpr const char* state_name(TcpState s) {
   switch (s) {
-    case TcpState::closed: return "CLOSE";
-    case TcpState::listen: return "LISTEN";
-    case TcpState::syn_sent: return "SYN_SENT";
-    case TcpState::syn_received: return "SYN_RECV";
-    case TcpState::established: return "ESTABLISHED";
-    case TcpState::fin_wait_1: return "FIN_WAIT1";
-    case TcpState::fin_wait_2: return "FIN_WAIT2";
-    case TcpState::close_wait: return "CLOSE_WAIT";
-    case TcpState::closing: return "CLOSING";
-    case TcpState::last_ack: return "LAST_ACK";
-    case TcpState::time_wait: return "TIME_WAIT";
+    case TcpState::closed:
+      return "CLOSE";
+    case TcpState::listen:
+      return "LISTEN";
+    case TcpState::syn_sent:
+      return "SYN_SENT";
+    case TcpState::syn_received:
+      return "SYN_RECV";
+    case TcpState::established:
+      return "ESTABLISHED";
+    case TcpState::fin_wait_1:
+      return "FIN_WAIT1";
+    case TcpState::fin_wait_2:
+      return "FIN_WAIT2";
+    case TcpState::close_wait:
+      return "CLOSE_WAIT";
+    case TcpState::closing:
+      return "CLOSING";
+    case TcpState::last_ack:
+      return "LAST_ACK";
+    case TcpState::time_wait:
+      return "TIME_WAIT";
   }
   return "?";
 }

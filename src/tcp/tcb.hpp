@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "base/time.hpp"
-#include "transport/socket_id.hpp"
 #include "tcp/byte_ring.hpp"
 #include "tcp/congestion.hpp"
 #include "tcp/constants.hpp"
@@ -24,6 +23,7 @@
 #include "tcp/rto.hpp"
 #include "tcp/sack.hpp"
 #include "tcp/state.hpp"
+#include "transport/socket_id.hpp"
 #include "wire/types.hpp"
 
 namespace weft::tcp {
@@ -38,13 +38,13 @@ struct SocketOptions {
   unsigned keep_count = 0;
   std::optional<Duration> linger;  // SO_LINGER; linger 0 = close sends RST
   bool reuse_addr = false;
-  Duration user_timeout{0};  // TCP_USER_TIMEOUT; 0 = use the retry count
-  unsigned syn_retries = 0;  // TCP_SYNCNT; 0 = the layer's default
-  std::optional<bool> ecn;   // request ECN on an active open; unset: TcpConfig::ecn
-  bool cork = false;         // TCP_CORK: hold partial segments
+  Duration user_timeout{0};         // TCP_USER_TIMEOUT; 0 = use the retry count
+  unsigned syn_retries = 0;         // TCP_SYNCNT; 0 = the layer's default
+  std::optional<bool> ecn;          // request ECN on an active open; unset: TcpConfig::ecn
+  bool cork = false;                // TCP_CORK: hold partial segments
   std::uint32_t notsent_lowat = 0;  // TCP_NOTSENT_LOWAT; 0 = no mark
-  bool inq = false;          // TCP_INQ: recvmsg reports the bytes left
-  std::uint32_t user_mss = 0;  // TCP_MAXSEG as set; 0 = from the MTU
+  bool inq = false;                 // TCP_INQ: recvmsg reports the bytes left
+  std::uint32_t user_mss = 0;       // TCP_MAXSEG as set; 0 = from the MTU
 };
 
 enum class Recovery : std::uint8_t { none, newreno, sack };
@@ -52,10 +52,10 @@ enum class Recovery : std::uint8_t { none, newreno, sack };
 struct Tcb {
   struct Data {
     Data(std::size_t sndbuf, std::size_t rcvbuf) : snd(sndbuf), rcv(rcvbuf) {}
-    ByteRing snd;      // front byte has sequence number snd_buf_seq
-    ByteRing rcv;      // front readable byte; rcv_nxt is past the readable end
-    OutOfOrder ooo;    // received ranges above rcv_nxt
-    SackScoreboard sb; // sender's view of the peer's SACKed ranges
+    ByteRing snd;                        // front byte has sequence number snd_buf_seq
+    ByteRing rcv;                        // front readable byte; rcv_nxt is past the readable end
+    OutOfOrder ooo;                      // received ranges above rcv_nxt
+    SackScoreboard sb;                   // sender's view of the peer's SACKed ranges
     std::vector<std::uint8_t> syn_text;  // text that came on the SYN, until ESTABLISHED (RFC 9293 §3.10.7.2)
   };
 
@@ -78,15 +78,15 @@ struct Tcb {
 
   // --- send sequence space (RFC 9293 §3.3.1)
   SeqNum iss{}, snd_una{}, snd_nxt{}, snd_max{};  // snd_max: highest sequence sent + 1
-  std::uint32_t snd_wnd = 0;   // scaled
+  std::uint32_t snd_wnd = 0;                      // scaled
   SeqNum snd_wl1{}, snd_wl2{};
   std::uint32_t max_snd_wnd = 0;
   std::uint8_t snd_wscale = 0;
-  SeqNum snd_buf_seq{};        // sequence number of the send ring's first byte
-  bool fin_queued = false;     // user has closed the sending side
+  SeqNum snd_buf_seq{};     // sequence number of the send ring's first byte
+  bool fin_queued = false;  // user has closed the sending side
   // --- receive sequence space
   SeqNum irs{}, rcv_nxt{};
-  SeqNum rcv_adv{};            // right edge of the window last advertised
+  SeqNum rcv_adv{};  // right edge of the window last advertised
   std::uint8_t rcv_wscale = 0;
   // The receive buffer's size: what is offered to the peer (rcv_space()).
   // The ring's capacity may exceed it: the advertised right edge never
@@ -98,7 +98,7 @@ struct Tcb {
   // RCV.NXT + free space when a window was last offered (window updates
   // after reads are measured from it; see maybe_window_update).
   SeqNum rcv_free_edge{};
-  bool fin_received = false;   // the peer's FIN was processed: end of stream
+  bool fin_received = false;  // the peer's FIN was processed: end of stream
 
   // --- negotiated options
   std::uint32_t mss = kDefaultMss;       // effective send MSS: data bytes per segment (RFC 9293 §3.7.1)
@@ -114,44 +114,44 @@ struct Tcb {
   bool ece_pending = false;
   bool cwr_pending = false;
   SeqNum ecn_recover{};
-  TsVal ts_recent{};                    // TS.Recent (RFC 7323 §4.3)
+  TsVal ts_recent{};  // TS.Recent (RFC 7323 §4.3)
   std::uint32_t ts_offset = 0;
   SeqNum last_ack_sent{};
 
   // --- timers (absolute deadlines; the earliest is in the layer's heap)
-  std::optional<Instant> rtx_at;        // retransmission (also SYN, SYN-ACK)
+  std::optional<Instant> rtx_at;  // retransmission (also SYN, SYN-ACK)
   std::optional<Instant> delack_at;
   std::optional<Instant> persist_at;
   std::optional<Instant> keepalive_at;
   std::optional<Instant> timewait_at;
-  std::optional<Instant> cork_at;       // held partial segment goes out (TCP_CORK / MSG_MORE ceiling)
+  std::optional<Instant> cork_at;  // held partial segment goes out (TCP_CORK / MSG_MORE ceiling)
   unsigned persist_backoff = 0;
   unsigned keep_probes = 0;
-  Instant last_rcv{};                   // when a segment last arrived
-  Instant last_progress{};              // when snd_una last advanced (or sending began)
+  Instant last_rcv{};       // when a segment last arrived
+  Instant last_progress{};  // when snd_una last advanced (or sending began)
 
   // --- RTT and loss recovery
   RtoEstimator rto;
   std::unique_ptr<CongestionControl> cc;
-  std::optional<SeqNum> rtt_seq;        // Karn timing when no timestamps
+  std::optional<SeqNum> rtt_seq;  // Karn timing when no timestamps
   Instant rtt_start{};
   Recovery recovery = Recovery::none;
-  SeqNum recover{};                     // RFC 6582 "recover"; RFC 6675 RecoveryPoint + 1 (from the ISS)
-  SeqNum high_rxt{};                    // RFC 6675 HighRxt (inclusive)
+  SeqNum recover{};   // RFC 6582 "recover"; RFC 6675 RecoveryPoint + 1 (from the ISS)
+  SeqNum high_rxt{};  // RFC 6675 HighRxt (inclusive)
   std::optional<SeqNum> rescue_rxt;
   unsigned dupacks = 0;
-  std::uint32_t limited_sent = 0;       // bytes Limited Transmit sent on this run of duplicate ACKs (RFC 3042)
-  unsigned rtx_count = 0;               // RTOs since the last forward progress (RFC 9293 §3.8.3 R2)
+  std::uint32_t limited_sent = 0;  // bytes Limited Transmit sent on this run of duplicate ACKs (RFC 3042)
+  unsigned rtx_count = 0;          // RTOs since the last forward progress (RFC 9293 §3.8.3 R2)
   Instant syn_sent_at{};
   bool syn_timed_out = false;
-  bool connect_failed = false;          // an active open ended in CLOSED (refused, timed out): connect() may start anew
+  bool connect_failed = false;  // an active open ended in CLOSED (refused, timed out): connect() may start anew
 
   // --- receiver ACK policy
   bool ack_now = false;
-  std::uint32_t unacked_bytes = 0;      // in-order bytes received since the last ACK
-  unsigned quick_acks = 0;              // in-order data segments still to ACK at once (Linux's quick-ACK)
-  std::optional<Instant> last_data_rcv; // when data last arrived (none yet: nullopt)
-  bool interactive = false;             // the host answers data with data at once (Linux's pingpong)
+  std::uint32_t unacked_bytes = 0;       // in-order bytes received since the last ACK
+  unsigned quick_acks = 0;               // in-order data segments still to ACK at once (Linux's quick-ACK)
+  std::optional<Instant> last_data_rcv;  // when data last arrived (none yet: nullopt)
+  bool interactive = false;              // the host answers data with data at once (Linux's pingpong)
 
   // --- RFC 5961 challenge ACK rate limit
   Instant challenge_window{};
@@ -159,18 +159,18 @@ struct Tcb {
 
   // --- user side
   bool rd_shut = false;
-  bool user_closed = false;             // close() was called: orphan, freed when done
+  bool user_closed = false;  // close() was called: orphan, freed when done
   // Ended and out of every table (TcpLayer::retire): no lookup finds it,
   // and it is freed when the outermost TcpLayer entry point returns, so a
   // Tcb& held across connection_done() stays valid until then.
   bool retired = false;
-  bool reset = false;                   // connection was reset (ECONNRESET)
+  bool reset = false;                      // connection was reset (ECONNRESET)
   std::optional<std::errc> pending_error;  // SO_ERROR
   std::optional<std::errc> soft_error;     // last ICMP soft error or send error; cleared by an ACK of new data
 
   // --- statistics (struct tcp_info)
   std::uint64_t retransmits = 0, bytes_in = 0, bytes_out = 0;
-  std::uint64_t bytes_acked = 0;        // data bytes the peer acknowledged (tcpi_bytes_acked)
+  std::uint64_t bytes_acked = 0;  // data bytes the peer acknowledged (tcpi_bytes_acked)
 
   std::unique_ptr<Data> data;
 

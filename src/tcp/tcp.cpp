@@ -106,10 +106,10 @@ SeqNum TcpLayer::make_isn(const FourTuple& tuple, Instant now) const {
   // M a timer ticking every 4 microseconds.
   const std::uint32_t la = tuple.local.addr.value(), ra = tuple.remote.addr.value();
   const std::uint16_t lp = tuple.local.port.value(), rp = tuple.remote.port.value();
-  const std::array<std::uint8_t, 12> b{
-      std::uint8_t(la >> 24), std::uint8_t(la >> 16), std::uint8_t(la >> 8), std::uint8_t(la),
-      std::uint8_t(lp >> 8),  std::uint8_t(lp),       std::uint8_t(ra >> 24), std::uint8_t(ra >> 16),
-      std::uint8_t(ra >> 8),  std::uint8_t(ra),       std::uint8_t(rp >> 8),  std::uint8_t(rp)};
+  const std::array<std::uint8_t, 12> b{std::uint8_t(la >> 24), std::uint8_t(la >> 16), std::uint8_t(la >> 8),
+                                       std::uint8_t(la),       std::uint8_t(lp >> 8),  std::uint8_t(lp),
+                                       std::uint8_t(ra >> 24), std::uint8_t(ra >> 16), std::uint8_t(ra >> 8),
+                                       std::uint8_t(ra),       std::uint8_t(rp >> 8),  std::uint8_t(rp)};
   const auto f = static_cast<std::uint32_t>(siphash24(derive(secret_, 0x5a), b));
   const auto m = static_cast<std::uint32_t>(now.time_since_epoch().count() / 4000);
   return SeqNum{f + m};
@@ -118,7 +118,8 @@ SeqNum TcpLayer::make_isn(const FourTuple& tuple, Instant now) const {
 std::uint32_t TcpLayer::ts_now(const Tcb& t, Instant now) const {
   // A 1 ms timestamp clock (RFC 7323 §5.4 allows 1 ms to 1 s per tick),
   // offset per connection so that TSval says nothing about uptime.
-  return static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count()) +
+  return static_cast<std::uint32_t>(
+             std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count()) +
          t.ts_offset;
 }
 
@@ -141,11 +142,18 @@ void TcpLayer::init_connection(Tcb& t, Instant now) {
   if (t.opt.user_mss) t.rcv_mss = std::min(t.rcv_mss, t.opt.user_mss);
   t.mss = std::min<std::uint32_t>(tcp::kDefaultMss, t.rcv_mss);
   t.cc = tcp::make_newreno(t.mss);
-  const std::array<std::uint8_t, 12> b{std::uint8_t(t.tuple.local.addr.value()), std::uint8_t(t.tuple.remote.addr.value()),
-                                       std::uint8_t(t.tuple.local.port.value()), std::uint8_t(t.tuple.remote.port.value() >> 8),
-                                       std::uint8_t(t.tuple.remote.addr.value() >> 8), std::uint8_t(t.tuple.remote.addr.value() >> 16),
-                                       std::uint8_t(t.tuple.remote.addr.value() >> 24), std::uint8_t(t.tuple.local.port.value() >> 8),
-                                       std::uint8_t(t.tuple.remote.port.value()), 0, 0, 0};
+  const std::array<std::uint8_t, 12> b{std::uint8_t(t.tuple.local.addr.value()),
+                                       std::uint8_t(t.tuple.remote.addr.value()),
+                                       std::uint8_t(t.tuple.local.port.value()),
+                                       std::uint8_t(t.tuple.remote.port.value() >> 8),
+                                       std::uint8_t(t.tuple.remote.addr.value() >> 8),
+                                       std::uint8_t(t.tuple.remote.addr.value() >> 16),
+                                       std::uint8_t(t.tuple.remote.addr.value() >> 24),
+                                       std::uint8_t(t.tuple.local.port.value() >> 8),
+                                       std::uint8_t(t.tuple.remote.port.value()),
+                                       0,
+                                       0,
+                                       0};
   t.ts_offset = static_cast<std::uint32_t>(siphash24(derive(secret_, 0x71), b));
   t.last_rcv = now;
   t.last_progress = now;
@@ -248,19 +256,24 @@ Status TcpLayer::connect(SocketId id, Endpoint remote, Instant now) {
     *t = std::move(fresh);
   }
   switch (t->state) {
-    case TcpState::closed: break;
-    case TcpState::listen: return std::errc::invalid_argument;
+    case TcpState::closed:
+      break;
+    case TcpState::listen:
+      return std::errc::invalid_argument;
     case TcpState::syn_sent:
-    case TcpState::syn_received: return std::errc::connection_already_in_progress;
+    case TcpState::syn_received:
+      return std::errc::connection_already_in_progress;
     case TcpState::established:
     case TcpState::fin_wait_1:
     case TcpState::fin_wait_2:
     case TcpState::close_wait:
     case TcpState::closing:
     case TcpState::last_ack:
-    case TcpState::time_wait: return std::errc::already_connected;
+    case TcpState::time_wait:
+      return std::errc::already_connected;
   }
-  if (!t->tuple.remote.port.is_zero() || t->reset) return std::errc::invalid_argument;  // a finished connection is not reused
+  if (!t->tuple.remote.port.is_zero() || t->reset)
+    return std::errc::invalid_argument;  // a finished connection is not reused
   // No route: refused now, as Linux's ip_route_connect does, not 127 s of
   // SYN retransmissions later as a timeout.
   if (!ip_.has_route(remote.addr)) return std::errc::network_unreachable;
@@ -392,7 +405,8 @@ Status TcpLayer::close(SocketId id, Instant now) {
   t->rd_shut = true;
   if (!t->fin_queued) {
     t->user_closed = false;  // let shutdown() run its checks
-    (void)shutdown(id, Shutdown::write, now);  // only fails when nothing may be sent (not synchronized): then there is no FIN to queue
+    (void)shutdown(id, Shutdown::write,
+                   now);  // only fails when nothing may be sent (not synchronized): then there is no FIN to queue
     t->user_closed = true;
   }
   rearm(*t);
@@ -451,8 +465,9 @@ Status TcpLayer::set_sndbuf(SocketId id, std::size_t bytes) {
   // queued fits, else process_ack() finishes it as the queue drains
   // (snd_room() counts against the new size meanwhile).
   const std::size_t limit = snd_limit(*t);
-  if (t->data && t->data->snd.capacity() != limit && t->data->snd.size() <= limit) (void)t->data->snd.resize(limit);  // cannot fail: size() <= limit was checked
-  notify(*t);  // writability may have changed either way
+  if (t->data && t->data->snd.capacity() != limit && t->data->snd.size() <= limit)
+    (void)t->data->snd.resize(limit);  // cannot fail: size() <= limit was checked
+  notify(*t);                          // writability may have changed either way
   return ok_status();
 }
 Status TcpLayer::set_nodelay(SocketId id, bool on, Instant now) {
@@ -571,7 +586,8 @@ std::uint32_t TcpLayer::events(SocketId id) const {
   if ((t->data && !t->data->rcv.empty()) || t->fin_received || t->rd_shut || t->reset) ev |= tcp_event::readable;
   if ((t->state == TcpState::established || t->state == TcpState::close_wait) && !t->fin_queued && snd_room(*t) > 0)
     ev |= tcp_event::writable;
-  if (t->reset || (t->state == TcpState::closed && !t->tuple.remote.port.is_zero())) ev |= tcp_event::hup | tcp_event::writable;
+  if (t->reset || (t->state == TcpState::closed && !t->tuple.remote.port.is_zero()))
+    ev |= tcp_event::hup | tcp_event::writable;
   if (t->fin_received && t->fin_queued) ev |= tcp_event::hup;
   return ev;
 }
@@ -611,8 +627,7 @@ std::optional<TcpInfo> TcpLayer::info(SocketId id) const {
   i.mss = t->mss;
   i.rcv_mss = t->rcv_mss;
   i.user_mss = t->opt.user_mss;
-  if (t->state != TcpState::listen && t->state != TcpState::closed)
-    i.in_flight = t->flight_size();
+  if (t->state != TcpState::listen && t->state != TcpState::closed) i.in_flight = t->flight_size();
   i.rto_backoffs = t->rto.backoffs();
   i.consecutive_rtos = t->rtx_count;
   i.probes = t->persist_backoff + t->keep_probes;

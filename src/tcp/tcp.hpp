@@ -29,32 +29,32 @@
 #include "base/result.hpp"
 #include "base/siphash.hpp"
 #include "base/time.hpp"
-#include "transport/demux.hpp"
+#include "base/timer_heap.hpp"
 #include "ip/ip_sender.hpp"
+#include "tcp/tcb.hpp"
+#include "transport/demux.hpp"
 #include "transport/ports.hpp"
 #include "transport/socket_id.hpp"
-#include "base/timer_heap.hpp"
-#include "tcp/tcb.hpp"
 #include "wire/tcp.hpp"
 #include "wire/types.hpp"
 
 namespace weft {
 
 struct TcpConfig {
-  std::size_t rcvbuf = 256 * 1024;     // default receive buffer per connection
-  std::size_t sndbuf = 256 * 1024;     // default send buffer per connection
-  Duration msl = 30s;                  // TIME-WAIT lasts 2*MSL
-  Duration delayed_ack = 40ms;         // at most 200 ms (RFC 1122 §4.2.3.2)
+  std::size_t rcvbuf = 256 * 1024;  // default receive buffer per connection
+  std::size_t sndbuf = 256 * 1024;  // default send buffer per connection
+  Duration msl = 30s;               // TIME-WAIT lasts 2*MSL
+  Duration delayed_ack = 40ms;      // at most 200 ms (RFC 1122 §4.2.3.2)
   tcp::RtoConfig rto{};
-  unsigned retries2 = 15;              // Linux tcp_retries2: RTOs before giving up
-  unsigned syn_retries = 6;            // Linux tcp_syn_retries
-  unsigned synack_retries = 5;         // Linux tcp_synack_retries
+  unsigned retries2 = 15;       // Linux tcp_retries2: RTOs before giving up
+  unsigned syn_retries = 6;     // Linux tcp_syn_retries
+  unsigned synack_retries = 5;  // Linux tcp_synack_retries
   Duration keep_idle = 7200s, keep_interval = 75s;
   unsigned keep_count = 9;
-  Duration persist_max = 60s;          // cap of the persist timer backoff
-  bool sack = true;                    // offer SACK-permitted (RFC 2018)
-  bool timestamps = true;              // offer timestamps (RFC 7323)
-  bool window_scaling = true;          // offer window scaling (RFC 7323)
+  Duration persist_max = 60s;  // cap of the persist timer backoff
+  bool sack = true;            // offer SACK-permitted (RFC 2018)
+  bool timestamps = true;      // offer timestamps (RFC 7323)
+  bool window_scaling = true;  // offer window scaling (RFC 7323)
   // Request ECN (RFC 3168) on active opens. A peer's request is always
   // accepted: Linux's default (net.ipv4.tcp_ecn = 2) accepts and does not
   // request. A socket may choose otherwise (set_ecn).
@@ -70,24 +70,24 @@ struct TcpConfig {
 };
 
 struct TcpCounters {
-  std::uint64_t active_opens = 0;    // connect() sent a SYN
-  std::uint64_t passive_opens = 0;   // a listener created a connection from a SYN
-  std::uint64_t attempt_fails = 0;   // SYN-SENT/SYN-RECEIVED -> CLOSED (RST, timeout)
-  std::uint64_t estab_resets = 0;    // ESTABLISHED/CLOSE-WAIT -> CLOSED by RST
-  std::uint64_t curr_estab = 0;      // (gauge) in ESTABLISHED or CLOSE-WAIT
+  std::uint64_t active_opens = 0;   // connect() sent a SYN
+  std::uint64_t passive_opens = 0;  // a listener created a connection from a SYN
+  std::uint64_t attempt_fails = 0;  // SYN-SENT/SYN-RECEIVED -> CLOSED (RST, timeout)
+  std::uint64_t estab_resets = 0;   // ESTABLISHED/CLOSE-WAIT -> CLOSED by RST
+  std::uint64_t curr_estab = 0;     // (gauge) in ESTABLISHED or CLOSE-WAIT
   std::uint64_t in_segs = 0;
   std::uint64_t out_segs = 0;
   std::uint64_t retrans_segs = 0;
-  std::uint64_t in_errs = 0;         // malformed segments
+  std::uint64_t in_errs = 0;  // malformed segments
   std::uint64_t bad_checksum = 0;
   std::uint64_t out_rsts = 0;
   std::uint64_t no_socket = 0;       // matched no connection or listener
   std::uint64_t challenge_acks = 0;  // RFC 5961
   std::uint64_t challenge_limited = 0;
-  std::uint64_t paws_rejected = 0;   // RFC 7323 §5
-  std::uint64_t ooo_dropped = 0;     // out-of-order segment without room
+  std::uint64_t paws_rejected = 0;  // RFC 7323 §5
+  std::uint64_t ooo_dropped = 0;    // out-of-order segment without room
   std::uint64_t listen_overflows = 0;
-  std::uint64_t timeouts = 0;        // connections aborted by timeout
+  std::uint64_t timeouts = 0;  // connections aborted by timeout
   std::uint64_t fast_retransmits = 0;
   std::uint64_t rto_expired = 0;
   std::uint64_t sack_recoveries = 0;
@@ -141,18 +141,18 @@ struct TcpInfo {
   tcp::TcpState state = tcp::TcpState::closed;
   Endpoint local{};
   std::optional<Endpoint> remote;
-  std::size_t recv_queue = 0;   // bytes received, not read (LISTEN: connections in the accept queue)
-  std::size_t send_queue = 0;   // bytes queued, not acknowledged (LISTEN: the backlog)
-  std::size_t unsent = 0;       // of send_queue, bytes never sent (tcpi_notsent_bytes)
-  std::size_t in_flight = 0;    // sequence space sent, not acknowledged
+  std::size_t recv_queue = 0;  // bytes received, not read (LISTEN: connections in the accept queue)
+  std::size_t send_queue = 0;  // bytes queued, not acknowledged (LISTEN: the backlog)
+  std::size_t unsent = 0;      // of send_queue, bytes never sent (tcpi_notsent_bytes)
+  std::size_t in_flight = 0;   // sequence space sent, not acknowledged
   Duration srtt{0}, rttvar{0}, rto{0};
   std::uint32_t cwnd = 0, ssthresh = 0, snd_wnd = 0, rcv_wnd = 0, mss = 0;
-  std::uint32_t rcv_mss = 0;    // the MSS announced (what the peer's segments may carry)
-  std::uint32_t user_mss = 0;   // TCP_MAXSEG as set (0: none)
-  unsigned rto_backoffs = 0;    // RTO doublings now in force (tcpi_backoff)
+  std::uint32_t rcv_mss = 0;      // the MSS announced (what the peer's segments may carry)
+  std::uint32_t user_mss = 0;     // TCP_MAXSEG as set (0: none)
+  unsigned rto_backoffs = 0;      // RTO doublings now in force (tcpi_backoff)
   unsigned consecutive_rtos = 0;  // timeouts since the last progress (tcpi_retransmits)
-  unsigned probes = 0;          // unanswered zero-window or keepalive probes (tcpi_probes)
-  bool in_recovery = false;     // fast recovery (NewReno or SACK) in progress
+  unsigned probes = 0;            // unanswered zero-window or keepalive probes (tcpi_probes)
+  bool in_recovery = false;       // fast recovery (NewReno or SACK) in progress
   std::uint64_t retransmits = 0, bytes_in = 0, bytes_out = 0, bytes_acked = 0;
   bool sack = false, timestamps = false;
   bool ecn = false;  // negotiated (RFC 3168)
@@ -550,8 +550,8 @@ class TcpLayer {
   std::vector<std::unique_ptr<Tcb>> sockets_;  // by slot (socket_slot(id))
   SocketIds ids_;
   std::size_t live_ = 0;
-  int depth_ = 0;                     // Entry nesting
-  std::vector<SocketId> graveyard_;   // retired, freed by reclaim() in retirement order
+  int depth_ = 0;                             // Entry nesting
+  std::vector<SocketId> graveyard_;           // retired, freed by reclaim() in retirement order
   std::function<void(SocketId)> on_reclaim_;  // tests only (TcpTestAccess): called as each TCB is freed
   TcpCounters counters_;
   std::function<void(SocketId)> on_event_;

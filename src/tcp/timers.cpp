@@ -142,7 +142,7 @@ void TcpLayer::on_rtx_timeout(Tcb& t, Instant now) {
   t.recovery = Recovery::none;
   t.dupacks = 0;
   t.limited_sent = 0;
-  t.recover = t.snd_max;  // RFC 6582 §4: no fast retransmit for data sent before the timeout
+  t.recover = t.snd_max;        // RFC 6582 §4: no fast retransmit for data sent before the timeout
   t.data->sb.reset(t.snd_una);  // forgetting SACK information is always safe
   t.rtt_seq.reset();
   t.snd_nxt = t.snd_una;
@@ -156,7 +156,8 @@ void TcpLayer::on_persist(Tcb& t, Instant now) {
   const std::uint32_t avail = t.snd_avail();
   if (usable > 0) {
     // RFC 9293 §3.8.6.2.1's override timeout: send what the window allows.
-    (void)transmit(t, t.snd_nxt, std::min({usable, avail, t.mss}), now);  // the byte count: a probe that sends nothing is tried again at the next expiry
+    (void)transmit(t, t.snd_nxt, std::min({usable, avail, t.mss}),
+                   now);  // the byte count: a probe that sends nothing is tried again at the next expiry
     return;
   }
   ++counters_.persist_probes;

@@ -10,8 +10,8 @@
 #include <bit>
 #include <cassert>
 #include <cstddef>
-#include <new>
 #include <cstdint>
+#include <new>
 #include <span>
 #include <type_traits>
 #include <utility>
@@ -72,11 +72,11 @@ struct SlotAllocator {
 
   T* allocate(std::size_t n) {
     const std::size_t bytes = n * sizeof(T);
-    void* p = ::operator new(bytes, std::align_val_t{alignment(bytes)});
+    void* p = ::operator new (bytes, std::align_val_t{alignment(bytes)});
     if (bytes >= kHugePage) ::madvise(p, bytes, MADV_HUGEPAGE);
     return static_cast<T*>(p);
   }
-  void deallocate(T* p, std::size_t n) { ::operator delete(p, std::align_val_t{alignment(n * sizeof(T))}); }
+  void deallocate(T* p, std::size_t n) { ::operator delete (p, std::align_val_t{alignment(n * sizeof(T))}); }
   friend bool operator==(const SlotAllocator&, const SlotAllocator&) { return true; }
 
  private:
@@ -307,15 +307,14 @@ class ConnectionIndex {
   };
   static_assert(!std::is_same_v<Value, std::uint32_t> || sizeof(Bucket) == 64,
                 "a bucket of 4-byte values is one cache line");
-  static constexpr std::size_t kMinSlots = 16;               // 4 buckets
+  static constexpr std::size_t kMinSlots = 16;              // 4 buckets
   static constexpr std::size_t kLoadNum = 1, kLoadDen = 2;  // the maximum load, of slots
 
   static bool is_reserved(std::uint64_t k0, std::uint32_t k1) { return (k0 | k1) == 0; }
 
   std::size_t bucket_mask() const { return buckets_.size() - 1; }
   std::size_t bucket_index(const Slot* s) const {
-    return static_cast<std::size_t>(reinterpret_cast<const char*>(s) -
-                                    reinterpret_cast<const char*>(buckets_.data())) /
+    return static_cast<std::size_t>(reinterpret_cast<const char*>(s) - reinterpret_cast<const char*>(buckets_.data())) /
            sizeof(Bucket);
   }
 

@@ -24,9 +24,16 @@ std::uint64_t keyed(const SipKey& key, std::uint8_t tag, Ipv4Addr local, Endpoin
   const std::uint32_t l = local.value(), r = remote.addr.value();
   const std::uint16_t p = remote.port.value();
   const std::array<std::uint8_t, 11> msg{tag,
-                                         std::uint8_t(l >> 24), std::uint8_t(l >> 16), std::uint8_t(l >> 8), std::uint8_t(l),
-                                         std::uint8_t(r >> 24), std::uint8_t(r >> 16), std::uint8_t(r >> 8), std::uint8_t(r),
-                                         std::uint8_t(p >> 8), std::uint8_t(p)};
+                                         std::uint8_t(l >> 24),
+                                         std::uint8_t(l >> 16),
+                                         std::uint8_t(l >> 8),
+                                         std::uint8_t(l),
+                                         std::uint8_t(r >> 24),
+                                         std::uint8_t(r >> 16),
+                                         std::uint8_t(r >> 8),
+                                         std::uint8_t(r),
+                                         std::uint8_t(p >> 8),
+                                         std::uint8_t(p)};
   return siphash24(key, msg);
 }
 
@@ -41,9 +48,7 @@ std::uint64_t keyed_draw(const SipKey& key, Ipv4Addr local, std::uint64_t n) {
 }  // namespace
 
 PortTable::PortTable(PortTableConfig cfg)
-    : cfg_(cfg),
-      num_ephemeral_(std::uint32_t{cfg.ephemeral_hi} - cfg.ephemeral_lo + 1),
-      perturb_(kPerturbEntries, 0) {
+    : cfg_(cfg), num_ephemeral_(std::uint32_t{cfg.ephemeral_hi} - cfg.ephemeral_lo + 1), perturb_(kPerturbEntries, 0) {
   assert(cfg.ephemeral_lo >= 1 && cfg.ephemeral_lo <= cfg.ephemeral_hi);
 }
 

@@ -16,8 +16,10 @@ Status set_socket_option(UdpLayer& udp, std::optional<SocketId> s, int name, int
       if (value <= 0) return std::errc::invalid_argument;
       if (!s) return std::errc::bad_file_descriptor;
       return udp.set_recv_buffer(*s, static_cast<std::size_t>(value));
-    case SO_SNDBUF: return ok_status();  // datagrams are not buffered for sending
-    default: return std::errc::no_protocol_option;
+    case SO_SNDBUF:
+      return ok_status();  // datagrams are not buffered for sending
+    default:
+      return std::errc::no_protocol_option;
   }
 }
 

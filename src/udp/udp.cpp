@@ -217,9 +217,15 @@ bool UdpLayer::input(Ipv4Addr src, Ipv4Addr dst, std::span<const std::uint8_t> s
   if (!v) {
     ++counters_.in_errors;
     switch (v.error()) {
-      case wire::ParseError::bad_checksum: ++counters_.bad_checksum; break;
-      case wire::ParseError::bad_length: ++counters_.bad_length; break;
-      default: ++counters_.truncated; break;
+      case wire::ParseError::bad_checksum:
+        ++counters_.bad_checksum;
+        break;
+      case wire::ParseError::bad_length:
+        ++counters_.bad_length;
+        break;
+      default:
+        ++counters_.truncated;
+        break;
     }
     return true;
   }

@@ -18,11 +18,11 @@
 #include <span>
 #include <vector>
 
+#include "base/packet.hpp"
 #include "base/result.hpp"
 #include "base/time.hpp"
-#include "transport/demux.hpp"
 #include "ip/ip_sender.hpp"
-#include "base/packet.hpp"
+#include "transport/demux.hpp"
 #include "transport/ports.hpp"
 #include "transport/socket_id.hpp"
 #include "wire/types.hpp"
@@ -30,9 +30,9 @@
 namespace weft {
 
 struct UdpCounters {
-  std::uint64_t in_datagrams = 0;   // delivered to a socket
-  std::uint64_t no_ports = 0;       // no socket for the destination port
-  std::uint64_t in_errors = 0;      // malformed (see the reasons below)
+  std::uint64_t in_datagrams = 0;  // delivered to a socket
+  std::uint64_t no_ports = 0;      // no socket for the destination port
+  std::uint64_t in_errors = 0;     // malformed (see the reasons below)
   std::uint64_t bad_checksum = 0;
   std::uint64_t bad_length = 0;
   std::uint64_t truncated = 0;
@@ -57,7 +57,7 @@ struct UdpRecv {
   std::size_t len = 0;       // bytes copied into the caller's buffer
   std::size_t full_len = 0;  // the datagram's length (> len: truncated, MSG_TRUNC)
   Endpoint from;
-  Ipv4Addr to;               // the destination address it was sent to
+  Ipv4Addr to;  // the destination address it was sent to
 };
 
 // A UDP socket's options as set (the setters below); src/udp/sockopt.hpp
@@ -144,9 +144,9 @@ class UdpLayer {
   };
   struct Socket {
     bool in_use = false;
-    SocketId id = 0;                        // with the slot's generation
-    std::optional<Endpoint> bound;          // as given to the port table
-    std::optional<FourTuple> connected;     // with the concrete local address
+    SocketId id = 0;                     // with the slot's generation
+    std::optional<Endpoint> bound;       // as given to the port table
+    std::optional<FourTuple> connected;  // with the concrete local address
     bool reuse_addr = false;
     bool dont_fragment = false;
     std::size_t rcvbuf = kDefaultRcvBuf;

@@ -60,7 +60,8 @@ std::uint32_t checksum_add(std::span<const std::uint8_t> data, std::uint32_t sum
   }
   std::uint64_t acc = add_carry(add_carry(a0, a1), add_carry(a2, a3));
   std::uint16_t folded = fold64(acc);
-  if constexpr (std::endian::native == std::endian::little) folded = static_cast<std::uint16_t>((folded << 8) | (folded >> 8));
+  if constexpr (std::endian::native == std::endian::little)
+    folded = static_cast<std::uint16_t>((folded << 8) | (folded >> 8));
 
   // Add into the caller's running sum, keeping it within 32 bits.
   std::uint64_t total = std::uint64_t{sum} + folded;

@@ -14,9 +14,7 @@ Parsed<IcmpView> IcmpView::parse(std::span<const std::uint8_t> icmp_bytes) {
   return IcmpView{icmp_bytes};
 }
 
-IcmpRepr IcmpRepr::from(const IcmpView& v) {
-  return {v.type(), v.code(), v.rest_of_header(), v.payload().size()};
-}
+IcmpRepr IcmpRepr::from(const IcmpView& v) { return {v.type(), v.code(), v.rest_of_header(), v.payload().size()}; }
 
 IcmpRepr IcmpRepr::echo_reply(std::uint16_t ident, std::uint16_t seq, std::size_t payload_len) {
   return {icmp_type::echo_reply, 0, (std::uint32_t{ident} << 16) | seq, payload_len};

@@ -49,9 +49,8 @@ void Ipv4Repr::emit(std::span<std::uint8_t> buf) const {
   p[1] = dscp_ecn;
   store_be16(p + 2, static_cast<std::uint16_t>(header_len + payload_len));
   store_be16(p + 4, ident);
-  const std::uint16_t flags_frag = static_cast<std::uint16_t>((dont_fragment ? 0x4000u : 0u) |
-                                                              (more_fragments ? 0x2000u : 0u) |
-                                                              ((frag_offset >> 3) & 0x1fffu));
+  const std::uint16_t flags_frag = static_cast<std::uint16_t>(
+      (dont_fragment ? 0x4000u : 0u) | (more_fragments ? 0x2000u : 0u) | ((frag_offset >> 3) & 0x1fffu));
   store_be16(p + 6, flags_frag);
   p[8] = ttl;
   p[9] = protocol;

@@ -51,7 +51,7 @@ class Ipv4View {
   std::uint8_t version() const { return bytes_[0] >> 4; }
   std::size_t header_len() const { return std::size_t{bytes_[0] & 0x0fu} * 4; }
   std::uint8_t dscp_ecn() const { return bytes_[1]; }  // RFC 2474 / RFC 3168 byte
-  std::uint8_t ecn() const { return bytes_[1] & 3; }    // RFC 3168 §5: the low two bits
+  std::uint8_t ecn() const { return bytes_[1] & 3; }   // RFC 3168 §5: the low two bits
   std::uint16_t total_len() const { return load_be16(&bytes_[2]); }
   std::uint16_t ident() const { return load_be16(&bytes_[4]); }
   bool dont_fragment() const { return (bytes_[6] & 0x40) != 0; }
@@ -68,7 +68,9 @@ class Ipv4View {
   Ipv4Addr dst() const { return Ipv4Addr{load_be32(&bytes_[16])}; }
 
   std::span<const std::uint8_t> header() const { return bytes_.first(header_len()); }
-  std::span<const std::uint8_t> options() const { return bytes_.subspan(min_header_len, header_len() - min_header_len); }
+  std::span<const std::uint8_t> options() const {
+    return bytes_.subspan(min_header_len, header_len() - min_header_len);
+  }
   std::span<const std::uint8_t> payload() const { return bytes_.subspan(header_len()); }
   // The whole datagram, to the total length.
   std::span<const std::uint8_t> bytes() const { return bytes_; }
@@ -93,7 +95,6 @@ struct Ipv4Repr {
   // The header a parsed datagram carries (options dropped), e.g. to build a
   // reply or to check a round trip.
   static Ipv4Repr from(const Ipv4View& v);
-
 
   // Writes the 20-byte header, checksum included, into buf[0..20).
   // Requires buf.size() >= 20, payload_len <= 65515 and frag_offset % 8 == 0

@@ -90,9 +90,11 @@ namespace {
 std::size_t fixed_emit_len(const TcpOptions& o) {
   std::size_t len = 0;
   if (o.mss) len += 4;
-  if (o.timestamps) len += TcpOptions::timestamps_len;  // [NOP NOP | SACK-permitted] TS
-  else if (o.sack_permitted) len += 4;  // NOP NOP SACK-permitted
-  if (o.window_scale) len += 4;         // NOP WS
+  if (o.timestamps)
+    len += TcpOptions::timestamps_len;  // [NOP NOP | SACK-permitted] TS
+  else if (o.sack_permitted)
+    len += 4;                    // NOP NOP SACK-permitted
+  if (o.window_scale) len += 4;  // NOP WS
   return len;
 }
 
@@ -209,7 +211,8 @@ void TcpRepr::emit(std::span<std::uint8_t> segment, Ipv4Addr src, Ipv4Addr dst, 
   options.emit(segment.subspan(TcpView::min_header_len, hlen - TcpView::min_header_len));
   if (!compute_checksum) return;
   const auto tcp_len = static_cast<std::uint16_t>(hlen + payload_len);
-  store_be16(p + 16, checksum_fold(checksum_add(segment.first(tcp_len), pseudo_header_sum(src, dst, IpProto::tcp, tcp_len))));
+  store_be16(p + 16,
+             checksum_fold(checksum_add(segment.first(tcp_len), pseudo_header_sum(src, dst, IpProto::tcp, tcp_len))));
 }
 
 }  // namespace weft::wire

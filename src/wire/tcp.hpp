@@ -52,8 +52,14 @@ class TcpFlags {
 
   friend constexpr TcpFlags operator|(TcpFlags a, TcpFlags b) { return TcpFlags{std::uint8_t(a.v_ | b.v_)}; }
   friend constexpr TcpFlags operator&(TcpFlags a, TcpFlags b) { return TcpFlags{std::uint8_t(a.v_ & b.v_)}; }
-  constexpr TcpFlags& operator|=(TcpFlags f) { v_ |= f.v_; return *this; }
-  constexpr TcpFlags& operator&=(TcpFlags f) { v_ &= f.v_; return *this; }
+  constexpr TcpFlags& operator|=(TcpFlags f) {
+    v_ |= f.v_;
+    return *this;
+  }
+  constexpr TcpFlags& operator&=(TcpFlags f) {
+    v_ &= f.v_;
+    return *this;
+  }
   friend constexpr bool operator==(TcpFlags, TcpFlags) = default;
 
   // The set flags by name in header order, "SYN|ACK"; "none" when empty.

@@ -102,7 +102,10 @@ class SeqNum {
 
   constexpr SeqNum operator+(std::uint32_t n) const { return SeqNum{v_ + n}; }
   constexpr SeqNum operator-(std::uint32_t n) const { return SeqNum{v_ - n}; }
-  constexpr SeqNum& operator+=(std::uint32_t n) { v_ += n; return *this; }
+  constexpr SeqNum& operator+=(std::uint32_t n) {
+    v_ += n;
+    return *this;
+  }
   // Signed distance a - b; meaningful when |a - b| < 2^31.
   friend constexpr std::int32_t operator-(SeqNum a, SeqNum b) { return static_cast<std::int32_t>(a.v_ - b.v_); }
   friend constexpr bool operator==(SeqNum a, SeqNum b) { return a.v_ == b.v_; }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -16,16 +17,15 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <dirent.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <csignal>
-#include <fstream>
-#include <set>
-#include <iterator>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <set>
 #include <thread>
 #include <vector>
 

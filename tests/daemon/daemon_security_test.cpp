@@ -62,7 +62,7 @@ std::string start_error(const std::string& run, const std::string& name = "h") {
 }
 
 mode_t mode_of(const std::string& p) {
-  struct stat st{};
+  struct stat st {};
   EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
   return st.st_mode & 07777;
 }
@@ -77,7 +77,7 @@ TEST(RuntimeDir, AGoodDirectoryGetsAHostDirectoryClosedToOthersAndRemovedAtExit)
     LoneDaemon d(run, "h");
     EXPECT_EQ(mode_of(run + "/h"), 0700u);
     EXPECT_EQ(mode_of(run + "/h/control.sock"), 0600u);
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(::lstat((run + "/h/control.sock").c_str(), &st), 0);
     EXPECT_TRUE(S_ISSOCK(st.st_mode));
   }
@@ -90,7 +90,7 @@ TEST(RuntimeDir, SocketGroupGivesTheGroupTheDirectoryAndTheSocket) {
   Scratch t;
   const std::string run = t.path + "/run";
   LoneDaemon d(run, "g", 65534);
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::lstat((run + "/g").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 02750u);
   EXPECT_EQ(st.st_gid, 65534u);
@@ -129,7 +129,8 @@ TEST(RuntimeDir, AHostDirectoryMadeByAnotherUserIsRefused) {
   ASSERT_EQ(::mkdir(run.c_str(), 0755), 0);
   ASSERT_EQ(::mkdir((run + "/h").c_str(), 0777), 0);
   ASSERT_EQ(::chown((run + "/h").c_str(), 65534, 65534), 0);
-  EXPECT_EQ(start_error(run), "host directory " + run + "/h: is owned by uid 65534 (mode 0755), not by this daemon's root");
+  EXPECT_EQ(start_error(run),
+            "host directory " + run + "/h: is owned by uid 65534 (mode 0755), not by this daemon's root");
 }
 
 TEST(RuntimeDir, ARuntimeDirectoryOwnedByAnotherUserIsRefused) {
@@ -138,8 +139,8 @@ TEST(RuntimeDir, ARuntimeDirectoryOwnedByAnotherUserIsRefused) {
   const std::string run = t.path + "/run";
   ASSERT_EQ(::mkdir(run.c_str(), 0755), 0);
   ASSERT_EQ(::chown(run.c_str(), 65534, 65534), 0);
-  EXPECT_EQ(start_error(run),
-            "runtime directory " + run + ": " + run + " is owned by uid 65534 (mode 0755); it must be owned by root or root");
+  EXPECT_EQ(start_error(run), "runtime directory " + run + ": " + run +
+                                  " is owned by uid 65534 (mode 0755); it must be owned by root or root");
   EXPECT_FALSE(fs::exists(run + "/h"));
 }
 
@@ -178,8 +179,9 @@ TEST(RuntimeDir, ASymlinkOnThePathIsFollowedOnlyToASafeDirectoryAndOnlyWhenOurs)
   // A symlink owned by another user points wherever that user likes.
   ASSERT_EQ(::symlink(good.c_str(), (t.path + "/theirs").c_str()), 0);
   ASSERT_EQ(::lchown((t.path + "/theirs").c_str(), 65534, 65534), 0);
-  EXPECT_EQ(start_error(t.path + "/theirs/run"), "runtime directory " + t.path + "/theirs/run: " + t.path +
-                                                     "/theirs is a symlink owned by uid 65534; it must be owned by root or root");
+  EXPECT_EQ(start_error(t.path + "/theirs/run"),
+            "runtime directory " + t.path + "/theirs/run: " + t.path +
+                "/theirs is a symlink owned by uid 65534; it must be owned by root or root");
 }
 
 TEST(RuntimeDir, ARelativeRuntimeDirectoryIsRefused) {
@@ -289,9 +291,7 @@ int raw_setsockopt(int fd, std::uint32_t handle, int level, int name, std::int64
 
 TEST_F(DaemonTest, KeepaliveAndTimeoutOptionsTakeLinuxsRangesAndAnswers) {
   int s = tcp_socket();
-  auto set = [&](int level, int name, int v) {
-    return weft_setsockopt(s, level, name, &v, sizeof v) == 0 ? 0 : errno;
-  };
+  auto set = [&](int level, int name, int v) { return weft_setsockopt(s, level, name, &v, sizeof v) == 0 ? 0 : errno; };
   // include/net/tcp.h: MAX_TCP_KEEPIDLE/KEEPINTVL 32767, MAX_TCP_KEEPCNT 127.
   EXPECT_EQ(set(IPPROTO_TCP, TCP_KEEPIDLE, 40000), EINVAL);
   EXPECT_EQ(set(IPPROTO_TCP, TCP_KEEPIDLE, 32768), EINVAL);
@@ -380,7 +380,9 @@ TEST_F(DaemonTest, TcpOptionsFollowTheSharedRuleAndReadBack) {
 TEST_F(DaemonTest, UdpOptionsReadBackWhatWasSet) {
   int s = weft_socket(AF_INET, SOCK_DGRAM, 0);
   ASSERT_GE(s, 0) << std::strerror(errno);
-  auto set = [&](int fd, int name, int v) { return weft_setsockopt(fd, SOL_SOCKET, name, &v, sizeof v) == 0 ? 0 : errno; };
+  auto set = [&](int fd, int name, int v) {
+    return weft_setsockopt(fd, SOL_SOCKET, name, &v, sizeof v) == 0 ? 0 : errno;
+  };
   auto get = [&](int fd, int name) {
     int v = -1;
     socklen_t l = sizeof v;

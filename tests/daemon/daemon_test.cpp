@@ -204,14 +204,14 @@ TEST_F(DaemonTest, QueuesCountBytesInTheSocketpairs) {
   std::size_t rq = 0, sq = 0;
   EXPECT_TRUE(eventually([&] {
     auto r = sockets_where([&](auto& j) { return j["state"] == "ESTABLISHED" && j["local"]["port"] == 5005; });
-    auto s = sockets_where([&](auto& j) {
-      return j["state"] == "ESTABLISHED" && !j["remote"].is_null() && j["remote"]["port"] == 5005;
-    });
+    auto s = sockets_where(
+        [&](auto& j) { return j["state"] == "ESTABLISHED" && !j["remote"].is_null() && j["remote"]["port"] == 5005; });
     if (r.size() != 1 || s.size() != 1) return false;
     rq = r[0]["recv_q"];
     sq = s[0]["send_q"];
     return rq + sq == total;
-  })) << "Recv-Q " << rq << " + Send-Q " << sq << " != " << total << " bytes written";
+  })) << "Recv-Q "
+      << rq << " + Send-Q " << sq << " != " << total << " bytes written";
   EXPECT_GT(sq, 0u);
   EXPECT_GT(rq, 100000u);
   for (int fd : {c, a, l}) weft_close(fd);
@@ -445,7 +445,6 @@ TEST_F(DaemonTest, ADeadProcessLosesItsSockets) {
   weft_close(l);
 }
 
-
 TEST_F(DaemonTest, GarbageOnTheControlSocketGetsEPROTOAndAClosedConnection) {
   auto errors_before = counter("daemon", "protocol_errors");
   int l = tcp_listen(5009);
@@ -609,7 +608,7 @@ TEST_F(DaemonTest, SigtermEndsEveryClientCallWithAnError) {
   EXPECT_EQ(weft_socket(AF_INET, SOCK_STREAM, 0), -1);
   EXPECT_EQ(errno, ENETDOWN);
   EXPECT_NE(std::string(weft_last_detail()), "");
-  struct stat st{};
+  struct stat st {};
   EXPECT_NE(::stat(control::control_socket_path("t")->c_str(), &st), 0) << "the control socket is removed";
   for (int x : {c, a, l}) weft_close(x);
 }

@@ -14,8 +14,8 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <linux/sockios.h>
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -41,14 +41,15 @@ namespace weft::pd_test {
 using namespace weft;
 namespace flag = wire::tcp_flag;
 
-inline const Ipv4Addr kLocal(192, 168, 0, 1);   // packetdrill's default --local_ip
-inline const Ipv4Addr kRemote(192, 0, 2, 1);    // and --remote_ip
+inline const Ipv4Addr kLocal(192, 168, 0, 1);  // packetdrill's default --local_ip
+inline const Ipv4Addr kRemote(192, 0, 2, 1);   // and --remote_ip
 inline constexpr std::uint16_t kLocalPort = 8080, kRemotePort = 40000;
-inline constexpr std::uint16_t kMss = 1460;         // MTU 1500 - 40
+inline constexpr std::uint16_t kMss = 1460;  // MTU 1500 - 40
 
-inline std::vector<std::uint8_t> ip_tcp(Ipv4Addr src, Ipv4Addr dst, std::uint16_t sport, std::uint16_t dport, std::uint32_t seq,
-                                 std::uint32_t ack, wire::TcpFlags flags, std::string_view payload = {},
-                                 std::optional<std::uint16_t> mss = std::nullopt, std::uint16_t window = 65535) {
+inline std::vector<std::uint8_t> ip_tcp(Ipv4Addr src, Ipv4Addr dst, std::uint16_t sport, std::uint16_t dport,
+                                        std::uint32_t seq, std::uint32_t ack, wire::TcpFlags flags,
+                                        std::string_view payload = {}, std::optional<std::uint16_t> mss = std::nullopt,
+                                        std::uint16_t window = 65535) {
   wire::TcpRepr t;
   t.src_port = Port{sport};
   t.dst_port = Port{dport};
@@ -73,9 +74,10 @@ inline std::vector<std::uint8_t> ip_tcp(Ipv4Addr src, Ipv4Addr dst, std::uint16_
 }
 
 // A segment from the remote peer to the stack.
-inline std::vector<std::uint8_t> in_seg(std::uint32_t seq, std::uint32_t ack, wire::TcpFlags flags, std::string_view payload = {},
-                                 std::optional<std::uint16_t> mss = std::nullopt, std::uint16_t sport = kRemotePort,
-                                 std::uint16_t dport = kLocalPort, Ipv4Addr dst = kLocal) {
+inline std::vector<std::uint8_t> in_seg(std::uint32_t seq, std::uint32_t ack, wire::TcpFlags flags,
+                                        std::string_view payload = {}, std::optional<std::uint16_t> mss = std::nullopt,
+                                        std::uint16_t sport = kRemotePort, std::uint16_t dport = kLocalPort,
+                                        Ipv4Addr dst = kLocal) {
   return ip_tcp(kRemote, dst, sport, dport, seq, ack, flags, payload, mss);
 }
 
@@ -184,7 +186,9 @@ class Pd {
     EXPECT_EQ(len, sizeof v);
     return v;
   }
-  int setint(int fd, int level, int name, int v) { return ifc_.setsockopt(ifc_.userdata, fd, level, name, &v, sizeof v); }
+  int setint(int fd, int level, int name, int v) {
+    return ifc_.setsockopt(ifc_.userdata, fd, level, name, &v, sizeof v);
+  }
   ssize_t write(int fd, std::string_view s) { return ifc_.write(ifc_.userdata, fd, s.data(), s.size()); }
   short poll1(int fd, short events, int timeout = 0) {
     pollfd p{fd, events, 0};

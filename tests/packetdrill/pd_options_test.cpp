@@ -128,11 +128,11 @@ TEST(PacketdrillAdapter, TcpInfoInLinuxLayout) {
   EXPECT_EQ(ti.tcpi_state, TCP_ESTABLISHED);
   EXPECT_EQ(ti.tcpi_snd_mss, kMss);
   EXPECT_EQ(ti.tcpi_rcv_mss, kMss);
-  EXPECT_EQ(ti.tcpi_rto, 200'000u);    // the handshake's RTT (0 in virtual time): the 200 ms floor
-  EXPECT_EQ(ti.tcpi_unacked, 1u);      // one segment in flight
+  EXPECT_EQ(ti.tcpi_rto, 200'000u);  // the handshake's RTT (0 in virtual time): the 200 ms floor
+  EXPECT_EQ(ti.tcpi_unacked, 1u);    // one segment in flight
   EXPECT_EQ(ti.tcpi_retransmits, 0);
   EXPECT_EQ(ti.tcpi_total_retrans, 0u);
-  EXPECT_GE(ti.tcpi_snd_cwnd, 2u);     // segments, not bytes
+  EXPECT_GE(ti.tcpi_snd_cwnd, 2u);                // segments, not bytes
   EXPECT_EQ(ti.tcpi_options & TCPI_OPT_SACK, 0);  // the handshake offered no options
   // Truncated to the caller's length, as Linux: the first byte is the state.
   std::uint8_t first = 0;

@@ -40,7 +40,8 @@ class DropChosenSegments final : public LinkDecorator {
 
   using Link::send;
   bool send(PacketParts parts, Instant now) override {
-    if (auto ip = wire::Ipv4View::parse(contiguous(parts, scratch_)); ip && ip->protocol() == static_cast<std::uint8_t>(IpProto::tcp)) {
+    if (auto ip = wire::Ipv4View::parse(contiguous(parts, scratch_));
+        ip && ip->protocol() == static_cast<std::uint8_t>(IpProto::tcp)) {
       if (auto tcp = wire::TcpView::parse(ip->payload(), ip->src(), ip->dst()); tcp && !tcp->payload().empty()) {
         const std::uint32_t off = tcp->seq().value() - (iss_ + 1);
         const auto len = static_cast<std::uint32_t>(tcp->payload().size());

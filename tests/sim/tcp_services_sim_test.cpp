@@ -40,7 +40,8 @@ std::vector<std::uint8_t> chargen_prefix(std::size_t n) {
   std::vector<std::uint8_t> v;
   v.reserve(n);
   for (std::uint32_t line = 0; v.size() < n; ++line) {
-    for (std::uint32_t c = 0; c < 72 && v.size() < n; ++c) v.push_back(static_cast<std::uint8_t>(' ' + (line + c) % 95));
+    for (std::uint32_t c = 0; c < 72 && v.size() < n; ++c)
+      v.push_back(static_cast<std::uint8_t>(' ' + (line + c) % 95));
     if (v.size() < n) v.push_back('\r');
     if (v.size() < n) v.push_back('\n');
   }
@@ -55,7 +56,7 @@ struct Client {
   std::vector<std::uint8_t> out;
   std::size_t sent = 0;
   bool shut_after_send = true;
-  bool reading = true;   // false: leave received bytes in the socket (backpressure)
+  bool reading = true;  // false: leave received bytes in the socket (backpressure)
   std::size_t read_limit = SIZE_MAX;
   std::vector<std::uint8_t> in;
   bool connected = false, eof = false, shut = false, closed = false;
@@ -190,10 +191,12 @@ TEST(TcpServicesSim, EchoThroughLossAndReordering) {
   // The impairments really happened, and TCP repaired them.
   EXPECT_GT(t.sim.network().counters().lost, 0u);
   EXPECT_GT(t.counter(t.a, "tcp.retrans_segs") + t.counter(t.b, "tcp.retrans_segs"), 0u);
-  std::printf("echo of %zu bytes through 2%% loss took %.1f simulated s; ip.out_too_big A %llu B %llu; rto_expired A %llu B %llu\n",
-              c.out.size(), std::chrono::duration<double>(t.sim.now().time_since_epoch()).count(),
-              (unsigned long long)t.counter(t.a, "ip.out_too_big"), (unsigned long long)t.counter(t.b, "ip.out_too_big"),
-              (unsigned long long)t.counter(t.a, "tcp.rto_expired"), (unsigned long long)t.counter(t.b, "tcp.rto_expired"));
+  std::printf(
+      "echo of %zu bytes through 2%% loss took %.1f simulated s; ip.out_too_big A %llu B %llu; rto_expired A %llu B "
+      "%llu\n",
+      c.out.size(), std::chrono::duration<double>(t.sim.now().time_since_epoch()).count(),
+      (unsigned long long)t.counter(t.a, "ip.out_too_big"), (unsigned long long)t.counter(t.b, "ip.out_too_big"),
+      (unsigned long long)t.counter(t.a, "tcp.rto_expired"), (unsigned long long)t.counter(t.b, "tcp.rto_expired"));
 }
 
 TEST(TcpServicesSim, EchoLetsGoOfAConnectionThePeerResets) {

@@ -8,8 +8,8 @@
 // with pcaps written to /tmp/weft-tcp-seed-<n>-{a,b}.pcap.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 #include <string>
@@ -55,8 +55,8 @@ StackConfig host_config(Ipv4Addr a, std::uint64_t seed) {
   StackConfig c;
   c.address = Ipv4Cidr{a, 24};
   c.seed = seed;
-  c.tcp.msl = 2s;             // TIME-WAIT of 4 s in simulated time
-  c.tcp.retries2 = 40;        // 20% loss must not time the connection out
+  c.tcp.msl = 2s;       // TIME-WAIT of 4 s in simulated time
+  c.tcp.retries2 = 40;  // 20% loss must not time the connection out
   c.tcp.syn_retries = 30;
   c.tcp.synack_retries = 30;
   c.tcp.rto.max = 10s;
@@ -168,14 +168,16 @@ std::string run_seed(std::uint64_t seed, const std::string& pcap_prefix) {
   if (ca.received != kBytes || cb.received != kBytes) return "short transfer";
   if (std::getenv("WEFT_SIM_VERBOSE")) {
     const auto ia = ta.info(ca.id);
-    std::printf("seed %llu: loss %.3f done at %.3f s; A out %llu retrans %llu rto %llu sack_rec %llu; net sent %llu lost %llu\n",
-                static_cast<unsigned long long>(seed), imp.loss, to_micros(sim.now()) / 1e6,
-                static_cast<unsigned long long>(ia ? ia->bytes_out : 0),
-                static_cast<unsigned long long>(ta.counters().retrans_segs),
-                static_cast<unsigned long long>(ta.counters().rto_expired),
-                static_cast<unsigned long long>(ta.counters().sack_recoveries),
-                static_cast<unsigned long long>(sim.network().counters().sent),
-                static_cast<unsigned long long>(sim.network().counters().lost));
+    std::printf(
+        "seed %llu: loss %.3f done at %.3f s; A out %llu retrans %llu rto %llu sack_rec %llu; net sent %llu lost "
+        "%llu\n",
+        static_cast<unsigned long long>(seed), imp.loss, to_micros(sim.now()) / 1e6,
+        static_cast<unsigned long long>(ia ? ia->bytes_out : 0),
+        static_cast<unsigned long long>(ta.counters().retrans_segs),
+        static_cast<unsigned long long>(ta.counters().rto_expired),
+        static_cast<unsigned long long>(ta.counters().sack_recoveries),
+        static_cast<unsigned long long>(sim.network().counters().sent),
+        static_cast<unsigned long long>(sim.network().counters().lost));
   }
   (void)tb.close(lis, sim.now());
   // TIME-WAIT runs out, and so does a last FIN still being retransmitted

@@ -136,7 +136,10 @@ TEST(UdpSim, CorruptedDatagramsAreCaughtByChecksums) {
   std::vector<std::uint8_t> buf(2048);
   hb.set_on_udp_readable([&](SocketId s, Instant) {
     while (auto r = hb.stack().udp().recv_from(s, buf)) {
-      if (decode(std::span<const std::uint8_t>(buf).first(r->len)).intact) ++good; else ++bad;
+      if (decode(std::span<const std::uint8_t>(buf).first(r->len)).intact)
+        ++good;
+      else
+        ++bad;
     }
   });
   for (int sent = 0; sent < kDatagrams;) {
@@ -155,9 +158,9 @@ TEST(UdpSim, CorruptedDatagramsAreCaughtByChecksums) {
   std::uint64_t dropped = 0;
   for (auto& [k, v] : all)
     if (k == "ip.in_bad_checksum" || k == "udp.bad_checksum" || k == "ip.in_bad_total_len" ||
-        k == "ip.in_bad_header_len" || k == "ip.in_unsupported" || k == "ip.in_not_for_us" ||
-        k == "udp.bad_length" || k == "ip.in_truncated" || k == "ip.in_martian" || k == "udp.no_ports" ||
-        k == "ip.in_unknown_protocol" || k == "ip.in_fragments")
+        k == "ip.in_bad_header_len" || k == "ip.in_unsupported" || k == "ip.in_not_for_us" || k == "udp.bad_length" ||
+        k == "ip.in_truncated" || k == "ip.in_martian" || k == "udp.no_ports" || k == "ip.in_unknown_protocol" ||
+        k == "ip.in_fragments")
       dropped += v;
   std::uint64_t no_route = c.no_route;
   EXPECT_EQ(dropped + no_route, c.corrupted);
@@ -186,7 +189,8 @@ TEST(UdpSim, SameSeedSameOutcome) {
       }
     });
     for (std::uint32_t i = 0; i < 2000; ++i) {
-      EXPECT_TRUE(ha.stack().udp().send_to(cli, make_payload(0, 9000, i), Endpoint{Ipv4Addr(192, 0, 2, 2), Port(9000)}, sim.now()));
+      EXPECT_TRUE(ha.stack().udp().send_to(cli, make_payload(0, 9000, i), Endpoint{Ipv4Addr(192, 0, 2, 2), Port(9000)},
+                                           sim.now()));
       if (i % 20 == 0) sim.run_for(100us);
     }
     sim.run_for(1s);

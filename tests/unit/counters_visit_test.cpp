@@ -10,17 +10,17 @@
 
 #include "host/daemon.hpp"
 #include "host/host.hpp"
-#include "services/services.hpp"
-#include "services/tcp_services.hpp"
 #include "ip/reassembly.hpp"
 #include "link/pcap.hpp"
 #include "link/sim.hpp"
 #include "link/trace.hpp"
 #include "link/tun.hpp"
 #include "link/udp_tunnel.hpp"
-#include "transport/ports.hpp"
+#include "services/services.hpp"
+#include "services/tcp_services.hpp"
 #include "stack/stack.hpp"
 #include "tcp/tcp.hpp"
+#include "transport/ports.hpp"
 #include "udp/udp.hpp"
 
 namespace weft {

@@ -31,11 +31,11 @@ SnapshotInput sample() {
   in.link = "udp:127.0.0.1:9000";
   in.pid = 100;
   in.daemon = SnapshotOwner{100, 0, "weft"};
-  in.tcp.push_back(tcp_sock(1, tcp::TcpState::listen, 2, 16));      // a process's listener
-  in.tcp.push_back(tcp_sock(2, tcp::TcpState::established, 10, 20)); // a process's connection
-  in.tcp.push_back(tcp_sock(3, tcp::TcpState::listen, 0, 8));       // a service's listener
-  in.tcp.push_back(tcp_sock(4, tcp::TcpState::time_wait, 0, 0));    // an orphan
-  in.tcp.push_back(tcp_sock(5, tcp::TcpState::established, 0, 0));  // its client gone
+  in.tcp.push_back(tcp_sock(1, tcp::TcpState::listen, 2, 16));        // a process's listener
+  in.tcp.push_back(tcp_sock(2, tcp::TcpState::established, 10, 20));  // a process's connection
+  in.tcp.push_back(tcp_sock(3, tcp::TcpState::listen, 0, 8));         // a service's listener
+  in.tcp.push_back(tcp_sock(4, tcp::TcpState::time_wait, 0, 0));      // an orphan
+  in.tcp.push_back(tcp_sock(5, tcp::TcpState::established, 0, 0));    // its client gone
   in.tcp_pairs[1] = PairView{SnapshotOwner{200, 1000, "srv"}, 3, 0};
   in.tcp_pairs[2] = PairView{SnapshotOwner{201, 1001, "cli"}, 5, 7};
   in.tcp_pairs[5] = PairView{std::nullopt, 1, 1};
@@ -69,8 +69,8 @@ TEST(DaemonSnapshot, ListenerCountsWaitingConnectionsAndShowsBacklogApart) {
   json d = build_snapshot(sample());
   const json& l = sock(d, "tcp", 1);
   EXPECT_EQ(l["state"], "LISTEN");
-  EXPECT_EQ(l["recv_q"], 5);   // 2 in the stack's queue + 3 handed over, not yet accepted
-  EXPECT_EQ(l["send_q"], 0);   // as net-tools netstat shows it
+  EXPECT_EQ(l["recv_q"], 5);  // 2 in the stack's queue + 3 handed over, not yet accepted
+  EXPECT_EQ(l["send_q"], 0);  // as net-tools netstat shows it
   EXPECT_EQ(l["backlog"], 16);
   EXPECT_EQ(l["remote"], nullptr);
   EXPECT_EQ(l["owner"], (json{{"pid", 200}, {"uid", 1000}, {"program", "srv"}}));

@@ -55,8 +55,10 @@ TEST(ConnectionIndex, EveryFieldOfTheTupleCounts) {
   const FourTuple base{a, b};
   ASSERT_TRUE(idx.insert(base, 0));
   const FourTuple variants[] = {
-      {{Ipv4Addr(192, 0, 2, 2), a.port}, b}, {{a.addr, Port(81)}, b},
-      {a, {Ipv4Addr(198, 51, 100, 8), b.port}}, {a, {b.addr, Port(5001)}},
+      {{Ipv4Addr(192, 0, 2, 2), a.port}, b},
+      {{a.addr, Port(81)}, b},
+      {a, {Ipv4Addr(198, 51, 100, 8), b.port}},
+      {a, {b.addr, Port(5001)}},
       {b, a},  // the same pair seen from the other side
   };
   int i = 1;

@@ -32,9 +32,10 @@ struct Chunk {
 
 std::vector<Chunk> split(std::span<const std::uint8_t> payload, std::size_t mtu, std::size_t ihl) {
   std::vector<Chunk> out;
-  const std::size_t n = fragment_payload(payload, mtu, ihl, [&](std::uint16_t off, bool more, std::span<const std::uint8_t> c) {
-    out.push_back({off, more, c});
-  });
+  const std::size_t n =
+      fragment_payload(payload, mtu, ihl, [&](std::uint16_t off, bool more, std::span<const std::uint8_t> c) {
+        out.push_back({off, more, c});
+      });
   EXPECT_EQ(n, out.size());
   return out;
 }
@@ -42,11 +43,11 @@ std::vector<Chunk> split(std::span<const std::uint8_t> payload, std::size_t mtu,
 }  // namespace
 
 TEST(FragmentCount, MatchesTheRfcArithmetic) {
-  EXPECT_EQ(fragment_count(1480, 1500, 20), 1u);    // fits exactly
+  EXPECT_EQ(fragment_count(1480, 1500, 20), 1u);  // fits exactly
   EXPECT_EQ(fragment_count(1481, 1500, 20), 2u);
   EXPECT_EQ(fragment_count(65515, 1500, 20), 45u);  // 44 * 1480 + 395
   EXPECT_EQ(fragment_count(1476, 1500, 24), 1u);
-  EXPECT_EQ(fragment_count(1477, 1500, 24), 2u);    // 1476 rounds down to 1472 per fragment
+  EXPECT_EQ(fragment_count(1477, 1500, 24), 2u);  // 1476 rounds down to 1472 per fragment
   EXPECT_EQ(fragment_count(2944, 1500, 24), 2u);
   EXPECT_EQ(fragment_count(2945, 1500, 24), 3u);
   EXPECT_EQ(fragment_count(65515, 576, 20), 119u);  // 556 -> 552 per fragment
@@ -57,9 +58,9 @@ TEST(FragmentCount, MatchesTheRfcArithmetic) {
 TEST(FragmentCount, ZeroWhenTheDatagramCannotBeSent) {
   EXPECT_EQ(fragment_count(65516, 9000, 20), 0u);  // total length would exceed 65535
   EXPECT_EQ(fragment_count(65476, 65535, 60), 0u);
-  EXPECT_EQ(fragment_count(100, 27, 20), 0u);      // 7 bytes per fragment: not even one unit of 8
-  EXPECT_EQ(fragment_count(100, 10, 20), 0u);      // MTU below the header
-  EXPECT_EQ(fragment_count(7, 27, 20), 1u);        // ...but a payload that fits needs no fragmenting
+  EXPECT_EQ(fragment_count(100, 27, 20), 0u);  // 7 bytes per fragment: not even one unit of 8
+  EXPECT_EQ(fragment_count(100, 10, 20), 0u);  // MTU below the header
+  EXPECT_EQ(fragment_count(7, 27, 20), 1u);    // ...but a payload that fits needs no fragmenting
 }
 
 TEST(FragmentPayload, AFittingPayloadIsEmittedWholeWithoutCopying) {
@@ -98,7 +99,9 @@ TEST(FragmentPayload, ChunksAreAlignedFitTheMtuAndTileThePayload) {
           EXPECT_EQ(c.more, !last);
           EXPECT_LE(c.data.size() + ihl, mtu);
           EXPECT_GT(c.data.size(), 0u);
-          if (!last) { EXPECT_EQ(c.data.size() % 8, 0u); }
+          if (!last) {
+            EXPECT_EQ(c.data.size() % 8, 0u);
+          }
           EXPECT_EQ(c.data.data(), p.data() + at);  // views into the payload
           at += c.data.size();
         }
@@ -127,7 +130,9 @@ TEST(FragmentPayload, RoundTripsThroughTheReassemblerAtCommonMtus) {
         std::optional<std::span<const std::uint8_t>> got;
         for (std::size_t i = 0; i < chunks.size(); ++i) {
           got = r.add(FragmentInfo{k, chunks[i].offset, chunks[i].more, chunks[i].data}, t0);
-          if (i + 1 < chunks.size()) { ASSERT_FALSE(got) << "mtu " << mtu << " size " << size; }
+          if (i + 1 < chunks.size()) {
+            ASSERT_FALSE(got) << "mtu " << mtu << " size " << size;
+          }
         }
         ASSERT_TRUE(got) << "mtu " << mtu << " size " << size << " order " << order;
         ASSERT_EQ(Bytes(got->begin(), got->end()), p) << "mtu " << mtu << " size " << size;

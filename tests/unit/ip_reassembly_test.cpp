@@ -46,7 +46,7 @@ struct Frag {
 // Cuts payload at random multiples of 8 into at most max_pieces fragments,
 // in offset order.
 std::vector<Frag> random_split(Rng& rng, const Bytes& payload, std::size_t max_pieces) {
-  std::vector<std::size_t> cuts;  // interior cut points, multiples of 8
+  std::vector<std::size_t> cuts;                       // interior cut points, multiples of 8
   const std::size_t slots = (payload.size() - 1) / 8;  // cut points 8, 16, ... < size
   const std::size_t want = slots == 0 ? 0 : rng.below(std::min(max_pieces, slots + 1));
   for (std::size_t i = 0; i < want; ++i) cuts.push_back(8 * (1 + rng.below(slots)));
@@ -84,7 +84,9 @@ std::optional<Bytes> feed(Reassembler& r, const FragmentKey& k, const std::vecto
   std::optional<Bytes> last;
   for (std::size_t i = 0; i < frags.size(); ++i) {
     last = add(r, k, frags[i], now);
-    if (i + 1 < frags.size()) { EXPECT_FALSE(last) << "completed early at fragment " << i; }
+    if (i + 1 < frags.size()) {
+      EXPECT_FALSE(last) << "completed early at fragment " << i;
+    }
   }
   return last;
 }
@@ -97,9 +99,9 @@ TEST(Reassembler, CountersListEveryDropReason) {
   collect_counters(r.counters(), "ip.frag.", list);
   std::vector<std::string> names;
   for (auto& [n, v] : list) names.push_back(n);
-  for (const char* want : {"fragments_in", "reassembled", "duplicate", "timed_out", "overlap_drop", "oversize_drop",
-                           "misaligned_drop", "empty_drop", "end_mismatch", "too_many_fragments", "memory_drop",
-                           "table_full"})
+  for (const char* want :
+       {"fragments_in", "reassembled", "duplicate", "timed_out", "overlap_drop", "oversize_drop", "misaligned_drop",
+        "empty_drop", "end_mismatch", "too_many_fragments", "memory_drop", "table_full"})
     EXPECT_NE(std::find(names.begin(), names.end(), std::string("ip.frag.") + want), names.end()) << want;
 }
 
@@ -188,7 +190,9 @@ TEST_P(Overlap, DropsTheWholeDatagramAndCounts) {
   for (std::size_t i = 0; i < frags.size(); ++i) {
     auto& [off, len, more, fill] = frags[i];
     EXPECT_FALSE(add(r, key(7), off, more, data[i]));
-    if (i + 1 < frags.size()) { EXPECT_EQ(r.datagrams(), 1u) << "dropped before the overlap, at " << i; }
+    if (i + 1 < frags.size()) {
+      EXPECT_EQ(r.datagrams(), 1u) << "dropped before the overlap, at " << i;
+    }
   }
   EXPECT_EQ(r.counters().overlap_drop, 1u);
   EXPECT_EQ(r.counters().duplicate, 0u);
@@ -488,7 +492,7 @@ TEST(Reassembler, InterleavedDatagramsAreKeptApartByTheirFullKey) {
   const Ipv4Addr a(192, 0, 2, 1), b(192, 0, 2, 2), c(198, 51, 100, 7);
   // Same ident everywhere except the last: protocol, source and destination
   // each make a different datagram.
-  const std::vector<FragmentKey> keys = {key(42, 17, a, b), key(42, 6, a, b), key(42, 1, a, b),
+  const std::vector<FragmentKey> keys = {key(42, 17, a, b), key(42, 6, a, b),  key(42, 1, a, b),
                                          key(42, 17, c, b), key(42, 17, a, c), key(43, 17, a, b)};
   std::vector<Bytes> payloads;
   for (std::size_t i = 0; i < keys.size(); ++i) payloads.push_back(random_bytes(rng, 2000 + rng.below(6000)));
@@ -579,20 +583,30 @@ TEST(Reassembler, RandomFragmentsNeverCrashAndStayUnderTheCap) {
                                 Ipv4Addr(10, 0, 0, static_cast<std::uint8_t>(rng.below(2))));
       std::uint16_t off;
       switch (rng.below(4)) {
-        case 0: off = static_cast<std::uint16_t>(rng.next()); break;
-        case 1: off = static_cast<std::uint16_t>(8 * rng.below(8192)); break;
-        default: off = static_cast<std::uint16_t>(8 * rng.below(64)); break;
+        case 0:
+          off = static_cast<std::uint16_t>(rng.next());
+          break;
+        case 1:
+          off = static_cast<std::uint16_t>(8 * rng.below(8192));
+          break;
+        default:
+          off = static_cast<std::uint16_t>(8 * rng.below(64));
+          break;
       }
       std::size_t len = rng.chance(0.5) ? 8 * rng.below(1100) : rng.below(9000);
       const Bytes& src = junk[rng.below(junk.size())];
       auto data = std::span<const std::uint8_t>(src).subspan(0, len);
       auto got = r.add(FragmentInfo{k, off, rng.chance(0.7), data}, now);
-      if (got) { ASSERT_LE(got->size(), cfg.max_datagram_bytes); }
+      if (got) {
+        ASSERT_LE(got->size(), cfg.max_datagram_bytes);
+      }
     }
     ASSERT_LE(r.bytes_held(), cfg.max_total_bytes);
     ASSERT_LE(r.datagrams(), cfg.max_datagrams);
     max_held = std::max(max_held, r.bytes_held());
-    if (auto d = r.next_deadline()) { ASSERT_LE(*d, now + cfg.timeout); }
+    if (auto d = r.next_deadline()) {
+      ASSERT_LE(*d, now + cfg.timeout);
+    }
   }
   EXPECT_EQ(r.counters().fragments_in, 100000u);
   EXPECT_GT(genuine_done, 0u);

@@ -17,8 +17,8 @@
 namespace weft::test {
 
 // A 20-byte IPv4 header (no options) followed by `l4`, checksum filled in.
-inline std::vector<std::uint8_t> ipv4(Ipv4Addr src, Ipv4Addr dst, IpProto proto,
-                                      std::span<const std::uint8_t> l4, std::uint16_t id = 1) {
+inline std::vector<std::uint8_t> ipv4(Ipv4Addr src, Ipv4Addr dst, IpProto proto, std::span<const std::uint8_t> l4,
+                                      std::uint16_t id = 1) {
   std::vector<std::uint8_t> p(20 + l4.size());
   p[0] = 0x45;  // version 4, IHL 5
   wire::store_be16(&p[2], static_cast<std::uint16_t>(p.size()));

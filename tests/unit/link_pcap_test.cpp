@@ -72,8 +72,12 @@ std::vector<std::uint8_t> swapped(std::span<const std::uint8_t> p) {
 
 // A seeded two-host run with every impairment, recorded on both hosts.
 void seeded_run(std::uint64_t seed, const std::string& path_a, const std::string& path_b) {
-  SimNetwork net(seed, Impairments{.loss = 0.05, .duplicate = 0.05, .reorder = 0.05, .corrupt = 0.02,
-                                   .delay = std::chrono::milliseconds(7), .jitter = std::chrono::microseconds(1500)});
+  SimNetwork net(seed, Impairments{.loss = 0.05,
+                                   .duplicate = 0.05,
+                                   .reorder = 0.05,
+                                   .corrupt = 0.02,
+                                   .delay = std::chrono::milliseconds(7),
+                                   .jitter = std::chrono::microseconds(1500)});
   auto a = PcapLink::open(net.attach(kA), path_a);
   auto b = PcapLink::open(net.attach(kB), path_b);
   ASSERT_TRUE(a && b);

@@ -43,7 +43,8 @@ std::vector<Delivery> drain(Link& link) {
 
 std::size_t hamming(const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& b) {
   std::size_t bits = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) bits += static_cast<std::size_t>(std::popcount(static_cast<unsigned>(a[i] ^ b[i])));
+  for (std::size_t i = 0; i < a.size(); ++i)
+    bits += static_cast<std::size_t>(std::popcount(static_cast<unsigned>(a[i] ^ b[i])));
   return bits;
 }
 
@@ -114,7 +115,7 @@ TEST(SimNetwork, PacketsOverEitherMtuAreTooBig) {
   SimNetwork net(1);
   SimLink& a = net.attach(kA, 1500);
   SimLink& b = net.attach(kB, 576);
-  EXPECT_FALSE(b.send(numbered(kB, kA, 1, 577), ms(0)));  // over the sender's MTU
+  EXPECT_FALSE(b.send(numbered(kB, kA, 1, 577), ms(0)));   // over the sender's MTU
   EXPECT_FALSE(a.send(numbered(kA, kB, 2, 1000), ms(0)));  // over the receiver's MTU
   EXPECT_TRUE(a.send(numbered(kA, kB, 3, 576), ms(0)));
   EXPECT_EQ(net.counters().too_big, 2u);
@@ -223,7 +224,8 @@ TEST(SimNetwork, CorruptionFlipsExactlyOneBitThatTheChecksumCatches) {
 }
 
 TEST(SimNetwork, ReorderedPacketsAreOvertakenByLaterOnes) {
-  SimNetwork net(5, Impairments{.reorder = 0.1, .delay = std::chrono::milliseconds(1),
+  SimNetwork net(5, Impairments{.reorder = 0.1,
+                                .delay = std::chrono::milliseconds(1),
                                 .reorder_extra_delay = std::chrono::milliseconds(20)});
   Link& a = net.attach(kA);
   Link& b = net.attach(kB);
@@ -301,9 +303,14 @@ TEST(SimNetwork, BandwidthSerializesPacketsAndTheQueueOverflows) {
 }
 
 TEST(SimNetwork, SameSeedSameRunDifferentSeedDifferentRun) {
-  const Impairments imp{.loss = 0.05, .duplicate = 0.05, .reorder = 0.05, .corrupt = 0.05,
-                        .delay = std::chrono::milliseconds(20), .jitter = std::chrono::milliseconds(5),
-                        .reorder_extra_delay = std::chrono::milliseconds(30), .bandwidth_bps = 10'000'000};
+  const Impairments imp{.loss = 0.05,
+                        .duplicate = 0.05,
+                        .reorder = 0.05,
+                        .corrupt = 0.05,
+                        .delay = std::chrono::milliseconds(20),
+                        .jitter = std::chrono::milliseconds(5),
+                        .reorder_extra_delay = std::chrono::milliseconds(30),
+                        .bandwidth_bps = 10'000'000};
   auto run = [&](std::uint64_t seed) {
     SimNetwork net(seed, imp);
     Link& a = net.attach(kA);

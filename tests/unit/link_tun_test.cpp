@@ -84,22 +84,22 @@ ChildResult run_in_netns(const std::function<std::string()>& body) {
 }
 
 // Skips (or fails under CI=true) when the environment cannot run TUN tests.
-#define REQUIRE_TUN()                                                           \
-  do {                                                                          \
-    std::string why = tun_unavailable();                                        \
-    if (!why.empty()) {                                                         \
-      if (in_ci()) FAIL() << "CI=true but TUN test cannot run: " << why;        \
-      GTEST_SKIP() << "TUN test skipped: " << why;                              \
-    }                                                                           \
+#define REQUIRE_TUN()                                                    \
+  do {                                                                   \
+    std::string why = tun_unavailable();                                 \
+    if (!why.empty()) {                                                  \
+      if (in_ci()) FAIL() << "CI=true but TUN test cannot run: " << why; \
+      GTEST_SKIP() << "TUN test skipped: " << why;                       \
+    }                                                                    \
   } while (0)
 
-#define EXPECT_CHILD_OK(r)                                                      \
-  do {                                                                          \
-    if ((r).code == kChildSkip) {                                               \
+#define EXPECT_CHILD_OK(r)                                                       \
+  do {                                                                           \
+    if ((r).code == kChildSkip) {                                                \
       if (in_ci()) FAIL() << "CI=true but child could not run: " << (r).message; \
-      GTEST_SKIP() << (r).message;                                              \
-    }                                                                           \
-    EXPECT_EQ((r).code, 0) << (r).message;                                      \
+      GTEST_SKIP() << (r).message;                                               \
+    }                                                                            \
+    EXPECT_EQ((r).code, 0) << (r).message;                                       \
   } while (0)
 
 bool wait_readable(int fd, int timeout_ms) {
@@ -220,15 +220,15 @@ TEST(TunKernel, SendsHandCraftedUdpThatTheKernelDelivers) {
     ssize_t n = ::recvfrom(s, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fl);
     if (n != static_cast<ssize_t>(sizeof payload) || std::memcmp(buf, payload, sizeof payload) != 0)
       return "wrong payload received";
-    if (ntohl(from.sin_addr.s_addr) != kWeft.value() || ntohs(from.sin_port) != 5555)
-      return "wrong source address";
+    if (ntohl(from.sin_addr.s_addr) != kWeft.value() || ntohs(from.sin_port) != 5555) return "wrong source address";
 
     // The same packet in parts (the IP header split, an empty part, the
     // UDP payload apart): one writev, one packet.
     const std::span<const std::uint8_t> whole(pkt);
     const std::span<const std::uint8_t> parts[] = {whole.first(10), {}, whole.subspan(10, 18), whole.subspan(28)};
     if (!tun->send(PacketParts(parts), Instant{})) return "TunLink::send refused a packet in parts";
-    if (tun->counters().tx_packets != 2 || tun->counters().tx_bytes != 2 * pkt.size()) return "parts not counted as one packet";
+    if (tun->counters().tx_packets != 2 || tun->counters().tx_bytes != 2 * pkt.size())
+      return "parts not counted as one packet";
     if (!wait_readable(s, 3000)) return "the packet sent in parts was not delivered";
     n = ::recvfrom(s, buf, sizeof buf, 0, nullptr, nullptr);
     if (n != static_cast<ssize_t>(sizeof payload) || std::memcmp(buf, payload, sizeof payload) != 0)

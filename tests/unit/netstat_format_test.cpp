@@ -68,14 +68,29 @@ NetstatOptions opts(const std::string& flags) {
   o.hosts_file = "";  // no host names from this machine's /etc/hosts
   for (char c : flags) {
     switch (c) {
-      case 't': o.tcp = true; break;
-      case 'u': o.udp = true; break;
-      case 'l': o.listening = true; break;
-      case 'a': o.all = true; break;
-      case 'n': o.numeric = true; break;
-      case 'p': o.programs = true; break;
-      case 'e': o.extend = true; break;
-      default: ADD_FAILURE() << "unknown flag " << c;
+      case 't':
+        o.tcp = true;
+        break;
+      case 'u':
+        o.udp = true;
+        break;
+      case 'l':
+        o.listening = true;
+        break;
+      case 'a':
+        o.all = true;
+        break;
+      case 'n':
+        o.numeric = true;
+        break;
+      case 'p':
+        o.programs = true;
+        break;
+      case 'e':
+        o.extend = true;
+        break;
+      default:
+        ADD_FAILURE() << "unknown flag " << c;
     }
   }
   return o;
@@ -181,8 +196,8 @@ TEST(NetstatFormat, NamesForPortsWithoutNumeric) {
   // Port names come from the local services database when it has them;
   // addresses stay numeric; port 0 is "*".
   EXPECT_EQ(l[2], pad("tcp        0      0 " + pad("0.0.0.0:" + service(7, "tcp"), 23) + " 0.0.0.0:*", 68) + "LISTEN");
-  EXPECT_EQ(l[5], "udp        0      0 " + pad("192.0.2.10:49152", 23) + " " + pad("192.0.2.1:" + service(80, "udp"), 23) +
-                      " ESTABLISHED");
+  EXPECT_EQ(l[5], "udp        0      0 " + pad("192.0.2.10:49152", 23) + " " +
+                      pad("192.0.2.1:" + service(80, "udp"), 23) + " ESTABLISHED");
   if (getservbyport(htons(7), "tcp")) {
     EXPECT_NE(l[2].find("0.0.0.0:echo "), std::string::npos);
   }
@@ -198,7 +213,8 @@ TEST(NetstatFormat, ProgramsColumn) {
   EXPECT_EQ(l[3], "tcp       12   3400 192.0.2.10:7            192.0.2.20:50123        ESTABLISHED 1234/weft");
   EXPECT_EQ(l[4], "udp        0      0 0.0.0.0:7               0.0.0.0:*                           -");
   // "PID/name" is cut to 19 characters, as net-tools does.
-  EXPECT_EQ(l[5], "udp        0      0 192.0.2.10:49152        192.0.2.1:80            ESTABLISHED 999/resolver-with-a");
+  EXPECT_EQ(l[5],
+            "udp        0      0 192.0.2.10:49152        192.0.2.1:80            ESTABLISHED 999/resolver-with-a");
 }
 
 TEST(NetstatFormat, ProgramNamesCannotForgeLines) {
@@ -212,8 +228,11 @@ TEST(NetstatFormat, ProgramNamesCannotForgeLines) {
 TEST(NetstatFormat, ExtendColumns) {
   auto l = lines(format_table(snapshot(), opts("aenp")));
   ASSERT_EQ(l.size(), 6u);
-  EXPECT_EQ(l[2], "tcp        0      0 0.0.0.0:7               0.0.0.0:*               LISTEN      -          3          -");
-  EXPECT_EQ(l[3], "tcp       12   3400 192.0.2.10:7            192.0.2.20:50123        ESTABLISHED 0          17         1234/weft");
+  EXPECT_EQ(l[2],
+            "tcp        0      0 0.0.0.0:7               0.0.0.0:*               LISTEN      -          3          -");
+  EXPECT_EQ(l[3],
+            "tcp       12   3400 192.0.2.10:7            192.0.2.20:50123        ESTABLISHED 0          17         "
+            "1234/weft");
   // Without -n the user's name, as net-tools (its -n covers users too).
   auto named = lines(format_table(snapshot(), opts("ae")));
   EXPECT_EQ(named[3].substr(80), pad(user0(), 10) + " 17");
@@ -333,7 +352,7 @@ TEST(NetstatFormat, UnconnectedMeansNoPeerHoweverSpelled) {
   json j = snapshot();
   j["sockets"][3]["remote"] = json::parse(R"({"address": "0.0.0.0", "port": 0})");
   j["sockets"][1].erase("remote");
-  j["sockets"][1]["state"] = "CLOSE";  // bound, never connected
+  j["sockets"][1]["state"] = "CLOSE";                       // bound, never connected
   EXPECT_EQ(lines(format_table(j, opts("n"))).size(), 2u);  // nothing connected left
   auto l = lines(format_table(j, opts("ln")));
   ASSERT_EQ(l.size(), 6u);

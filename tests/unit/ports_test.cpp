@@ -39,7 +39,8 @@ Result<Port> bind(PortTable& t, SocketId owner, Ipv4Addr addr, std::uint16_t por
 const auto kAlwaysFree = [](Port) { return true; };
 
 Endpoint random_remote(Rng& rng) {
-  return Endpoint{Ipv4Addr(static_cast<std::uint32_t>(rng.next())), Port(static_cast<std::uint16_t>(1 + rng.below(65535)))};
+  return Endpoint{Ipv4Addr(static_cast<std::uint32_t>(rng.next())),
+                  Port(static_cast<std::uint16_t>(1 + rng.below(65535)))};
 }
 
 // What a well-spread, non-sequential allocator shows over a sample of ports
@@ -178,8 +179,7 @@ TEST(PortTableBind, BindingOfAndForEachReportEveryBinding) {
   ASSERT_TRUE(eph);
   std::map<SocketId, Endpoint> seen;
   t.for_each([&](SocketId s, Endpoint e) { seen.emplace(s, e); });
-  EXPECT_EQ(seen, (std::map<SocketId, Endpoint>{
-                      {1, {kA, Port(80)}}, {2, {kAny, Port(53)}}, {3, {kB, *eph}}}));
+  EXPECT_EQ(seen, (std::map<SocketId, Endpoint>{{1, {kA, Port(80)}}, {2, {kAny, Port(53)}}, {3, {kB, *eph}}}));
   EXPECT_EQ(t.binding_of(2), (Endpoint{kAny, Port(53)}));
   EXPECT_FALSE(t.binding_of(4));
 }
@@ -331,10 +331,14 @@ TEST(PortTableConnect, SkipsPortsThePredicateRejects) {
 TEST(PortTableConnect, EveryPortUnusableIsAddrNotAvail) {
   PortTable t(range(40000, 40009));
   std::multiset<std::uint16_t> asked;
-  auto none = [&](Port p) { asked.insert(p.value()); return false; };
+  auto none = [&](Port p) {
+    asked.insert(p.value());
+    return false;
+  };
   EXPECT_EQ(t.bind_ephemeral_for(1, kA, Endpoint{kB, Port(80)}, none).error(), std::errc::address_not_available);
   // Each port of the range asked exactly once.
-  EXPECT_EQ(asked, (std::multiset<std::uint16_t>{40000, 40001, 40002, 40003, 40004, 40005, 40006, 40007, 40008, 40009}));
+  EXPECT_EQ(asked,
+            (std::multiset<std::uint16_t>{40000, 40001, 40002, 40003, 40004, 40005, 40006, 40007, 40008, 40009}));
   EXPECT_FALSE(t.binding_of(1));
   EXPECT_EQ(t.size(), 0u);
 }
@@ -348,7 +352,7 @@ TEST(PortTableConnect, NeverTakesAPortThatBindHolds) {
   EXPECT_EQ(*t.bind_ephemeral_for(1, kA, Endpoint{kB, Port(80)}, kAlwaysFree), Port(40003));
   ASSERT_TRUE(bind(t, 40003, kB, 40003));  // kB does not overlap kA's connection
   t.release(1);
-  ASSERT_FALSE(bind(t, 2, kAny, 40003));    // kB holds it now
+  ASSERT_FALSE(bind(t, 2, kAny, 40003));  // kB holds it now
   EXPECT_EQ(t.bind_ephemeral_for(1, kA, Endpoint{kB, Port(80)}, kAlwaysFree).value(), Port(40003));
   EXPECT_EQ(t.bind_ephemeral_for(3, kB, Endpoint{kA, Port(80)}, kAlwaysFree).error(), std::errc::address_not_available);
 }

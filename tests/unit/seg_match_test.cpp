@@ -18,8 +18,14 @@ Seg sample() {
 TEST(SegMatch, MatchesWhatItNames) {
   const Seg g = sample();
   EXPECT_SEG(g, {});
-  EXPECT_SEG(g, {.flags = flag::ack | flag::psh, .seq = 1000, .ack = 2000, .window = 512, .len = 10,
-                 .sack = {{{3000, 4000}}}, .tsval = 7, .tsecr = 9});
+  EXPECT_SEG(g, {.flags = flag::ack | flag::psh,
+                 .seq = 1000,
+                 .ack = 2000,
+                 .window = 512,
+                 .len = 10,
+                 .sack = {{{3000, 4000}}},
+                 .tsval = 7,
+                 .tsecr = 9});
 }
 
 TEST(SegMatch, FailsOnEachFieldAndSaysWhich) {
@@ -33,7 +39,8 @@ TEST(SegMatch, FailsOnEachFieldAndSaysWhich) {
   EXPECT_FALSE(seg_matches(g, {.sack = {{{3000, 4001}}}}));
   EXPECT_FALSE(seg_matches(g, {.tsecr = 8}));
   const auto r = seg_matches(g, {.seq = 5, .sack = {{{1, 2}}}});
-  EXPECT_EQ(std::string(r.message()), "[P.] seq 1000 ack 2000 win 512 len 10 sack 3000-4000 ts 7/9: seq 5 wanted, sack 1-2 wanted");
+  EXPECT_EQ(std::string(r.message()),
+            "[P.] seq 1000 ack 2000 win 512 len 10 sack 3000-4000 ts 7/9: seq 5 wanted, sack 1-2 wanted");
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ constexpr auto kBadf = std::errc::bad_file_descriptor;
 std::vector<std::uint8_t> udp_packet(Endpoint from, Endpoint to, std::size_t len) {
   std::vector<std::uint8_t> p(20 + 8 + len, 0x5a);
   wire::UdpRepr{from.port, to.port, static_cast<std::uint16_t>(len)}.emit(std::span<std::uint8_t>(p).subspan(20),
-                                                                           from.addr, to.addr);
+                                                                          from.addr, to.addr);
   wire::Ipv4Repr ip;
   ip.src = from.addr;
   ip.dst = to.addr;

@@ -40,7 +40,8 @@ Conn open_conn(Stack& s, Instant now, Port peer_port, SocketId& listener) {
   auto out = drain(s);
   EXPECT_EQ(out.size(), 1u);
   if (out.empty() || !out[0].has(flag::syn | flag::ack)) {
-    ADD_FAILURE() << "no SYN-ACK for port " << peer_port.value() << ": " << (out.empty() ? "nothing" : describe(out[0]));
+    ADD_FAILURE() << "no SYN-ACK for port " << peer_port.value() << ": "
+                  << (out.empty() ? "nothing" : describe(out[0]));
     c.alive = false;
     return c;
   }
@@ -82,7 +83,8 @@ TEST(StackRobustness, TcpSegmentsAndAListenerAreCountedNeverFatal) {
   for (int i = 0; i < n; ++i) {
     // A segment for the live connection, well formed: offsets near what the
     // host expects and near what it sent, so every arrival step is reached.
-    const std::uint32_t rcv_nxt = kPeerIsn + 1 + static_cast<std::uint32_t>(c.read + tcp.info(c.e.id).value_or(TcpInfo{}).recv_queue);
+    const std::uint32_t rcv_nxt =
+        kPeerIsn + 1 + static_cast<std::uint32_t>(c.read + tcp.info(c.e.id).value_or(TcpInfo{}).recv_queue);
     const std::int64_t dseq = rng.chance(0.5) ? static_cast<std::int64_t>(rng.below(3000)) - 1500
                                               : static_cast<std::int64_t>(rng.below(140000)) - 70000;
     const std::uint32_t seq = rcv_nxt + static_cast<std::uint32_t>(dseq);
@@ -92,7 +94,9 @@ TEST(StackRobustness, TcpSegmentsAndAListenerAreCountedNeverFatal) {
     if (flags.has(flag::rst) && !rng.chance(0.02))  // a live connection, mostly
       flags = wire::TcpFlags{static_cast<std::uint8_t>(flags.value() & ~flag::rst.value())};
     auto h = hdr(seq, ack, flags, static_cast<std::uint16_t>(rng.below(65536)), c.peer_port);
-    if (rng.chance(0.3)) h.options.timestamps = wire::TcpTimestamps{TsVal{static_cast<std::uint32_t>(rng.next())}, TsVal{static_cast<std::uint32_t>(rng.next())}};
+    if (rng.chance(0.3))
+      h.options.timestamps = wire::TcpTimestamps{TsVal{static_cast<std::uint32_t>(rng.next())},
+                                                 TsVal{static_cast<std::uint32_t>(rng.next())}};
     if (rng.chance(0.2)) {
       h.options.sack_count = static_cast<std::uint8_t>(1 + rng.below(3));
       for (int k = 0; k < h.options.sack_count; ++k) {
@@ -101,7 +105,8 @@ TEST(StackRobustness, TcpSegmentsAndAListenerAreCountedNeverFatal) {
       }
     }
     std::vector<std::uint8_t> data(rng.chance(0.6) ? rng.below(1461) : 0);
-    const std::uint64_t off = static_cast<std::uint64_t>(static_cast<std::int64_t>(c.read) + dseq);  // may wrap below 0: those bytes are never delivered
+    const std::uint64_t off = static_cast<std::uint64_t>(static_cast<std::int64_t>(c.read) +
+                                                         dseq);  // may wrap below 0: those bytes are never delivered
     for (std::size_t k = 0; k < data.size(); ++k) data[k] = stream_byte(off + k);
     if (flags.has(flag::rst)) ++rst_in;
     // What the host sends now answers this one segment.
@@ -129,13 +134,15 @@ TEST(StackRobustness, TcpSegmentsAndAListenerAreCountedNeverFatal) {
                           rng.chance(0.8) ? kFloodPort : Port{static_cast<std::uint16_t>(rng.below(200))}),
                       bytes(rng.below(64)));
       if (rng.chance(0.5)) {
-        for (int k = 1 + static_cast<int>(rng.below(3)); k > 0; --k) p[20 + rng.below(p.size() - 20)] ^= static_cast<std::uint8_t>(1u << rng.below(8));
+        for (int k = 1 + static_cast<int>(rng.below(3)); k > 0; --k)
+          p[20 + rng.below(p.size() - 20)] ^= static_cast<std::uint8_t>(1u << rng.below(8));
       } else if (rng.chance(0.3)) {
         p.resize(20 + rng.below(p.size() - 20));
         // The IP header still claims the longer payload: IP drops it as
         // truncated, which is the point of this case too.
       }
-      const bool rst = p.size() > 20 + 13 && wire::TcpFlags{p[20 + 13]}.has(flag::rst);  // as mutated: a flip may pass the checksum
+      const bool rst =
+          p.size() > 20 + 13 && wire::TcpFlags{p[20 + 13]}.has(flag::rst);  // as mutated: a flip may pass the checksum
       s.receive(p, now);
       check_out(rst);
     }
@@ -154,7 +161,8 @@ TEST(StackRobustness, TcpSegmentsAndAListenerAreCountedNeverFatal) {
       } else if (r || r.error() != std::errc::resource_unavailable_try_again) {
         c.alive = false;  // reset, or the end of the peer's stream (a random FIN)
       }
-      if (c.alive && rng.chance(0.05)) (void)tcp.send(c.e.id, bytes(rng.below(3000)), now);  // any outcome is fine: the send buffer may be full
+      if (c.alive && rng.chance(0.05))
+        (void)tcp.send(c.e.id, bytes(rng.below(3000)), now);  // any outcome is fine: the send buffer may be full
     }
     if (!c.alive || !tcp.info(c.e.id) || tcp.info(c.e.id)->state != tcp::TcpState::established) {
       if (tcp.info(c.e.id)) (void)tcp.abort(c.e.id, now);  // ends it whatever state it is in; any error is fine
@@ -163,7 +171,8 @@ TEST(StackRobustness, TcpSegmentsAndAListenerAreCountedNeverFatal) {
       c = open_conn(s, now, Port{static_cast<std::uint16_t>(next_port++)}, listener);
       ++conns;
       ASSERT_TRUE(c.alive);
-      ASSERT_LT(next_port, 65536u) << "connections replaced on most segments: the test no longer reaches a live connection";
+      ASSERT_LT(next_port, 65536u)
+          << "connections replaced on most segments: the test no longer reaches a live connection";
     }
     EXPECT_LE(tcp.pending_accepts(flooded), 8u);
     if (rng.chance(0.01))

@@ -1,7 +1,7 @@
 #include "netstat/system_sockets.hpp"
 
-#include <linux/tcp.h>
 #include <gtest/gtest.h>
+#include <linux/tcp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,7 +51,8 @@ const char* kTcp = R"(  sl  local_address rem_address   st tx_queue rx_queue tr 
   18: 010200C0:D050 020200C0:1F90 01 00001388:00000000 01:00000024 00000001     0        0 2186527 2 0000000021cf69ee 40 0 0 1 -1
 )";
 
-const char* kTcp6 = R"(  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+const char* kTcp6 =
+    R"(  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 00000000000000000000000001000000:DCD7 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2186500 1 0000000023b5818f 100 0 0 10 0
    1: 00000000000000000000000000000000:AF65 00000000000000000000000000000000:0000 0A 00000000:00000001 00:00000000 00000000     0        0 2186509 2 00000000ec862727 100 0 0 10 0
    2: B80D012078563412F0DEBC9A78563412:8209 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2186518 1 00000000060c188b 100 0 0 10 0
@@ -71,13 +72,15 @@ const char* kTcp6 = R"(  sl  local_address                         remote_addres
   16: 00000000000000000000000001000000:D17E 00000000000000000000000001000000:DCD7 05 00000000:00000000 00:00000000 00000000     0        0 2186507 1 00000000b34d649e 20 0 0 11 -1
 )";
 
-const char* kUdp = R"(   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+const char* kUdp =
+    R"(   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
  1949: 0100007F:BDEE 00000000:0000 07 00000000:00000340 00:00000000 00000000     0        0 2186497 2 0000000043d143c1 0
  7993: 00000000:958A 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 2186499 2 000000004a10fb8f 0
 12874: 0100007F:A89B 0100007F:BDEE 01 00000000:00000000 00:00000000 00000000     0        0 2186498 2 0000000093d09a47 0
 )";
 
-const char* kUdp6 = R"(  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+const char* kUdp6 =
+    R"(  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
  5867: 00000000000000000000000001000000:8D3C 00000000000000000000000000000000:0000 07 00000000:00000340 00:00000000 00000000     0        0 2186515 2 0000000001502bab 0
  8385: 00000000000000000000000000000000:D712 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 2186517 2 000000008dc0e2e3 0
 13022: 00000000000000000000000001000000:E92F 00000000000000000000000001000000:8D3C 01 00000000:00000000 00:00000000 00000000     0        0 2186516 2 00000000184aa175 0
@@ -239,7 +242,8 @@ TEST(ProcNet, ParsesUdpQueuesAndStates) {
 }
 
 TEST(ProcNet, MalformedLinesAreCountedAndSkipped) {
-  const std::string good = "   1: 0100007F:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000  0 42 1 x";
+  const std::string good =
+      "   1: 0100007F:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000  0 42 1 x";
   const std::string text = std::string("  sl  local_address ...\n") + good + "\r\n" +
                            "   2: garbage\n"
                            "\n"  // blank lines are no lines
@@ -297,7 +301,8 @@ TEST(SystemSnapshot, DocumentFollowsSchema2) {
   in.tcp_info_by_inode = &info;
   const json j = system_snapshot(in);
   EXPECT_EQ(j["schema"], "weft-netstat/2");
-  EXPECT_EQ(j["host"], json::parse(R"({"name": "system", "kind": "system", "address": "", "link": "Linux 6.18.0", "pid": 0})"));
+  EXPECT_EQ(j["host"],
+            json::parse(R"({"name": "system", "kind": "system", "address": "", "link": "Linux 6.18.0", "pid": 0})"));
   ASSERT_EQ(j["sockets"].size(), 42u);
   json unacked;
   for (const auto& s : j["sockets"])
@@ -356,7 +361,8 @@ TEST(SystemSnapshot, ProgramsColumnAndTcpInfoBySocketWithoutInode) {
   const auto l = lines_of(format_table(j, o));
   ASSERT_EQ(l.size(), 5u);
   EXPECT_EQ(l[2], "tcp6       0      0 ::1:5000                ::1:80                  TIME_WAIT   -");
-  EXPECT_EQ(l[3], "tcp6       0      0 ::1:5001                ::1:80                  ESTABLISHED 1234/a-program-with");
+  EXPECT_EQ(l[3],
+            "tcp6       0      0 ::1:5001                ::1:80                  ESTABLISHED 1234/a-program-with");
   EXPECT_EQ(l[4], "tcp6       0      0 ::1:80                  ::1:5002                ESTABLISHED -");
   EXPECT_FALSE(j["sockets"][1].contains("tcp_info"));
   EXPECT_TRUE(j["sockets"][2].contains("tcp_info"));
@@ -396,8 +402,8 @@ TEST(OwnerScan, FakeProcTree) {
   t.link("200/fd/8", "socket:[notanumber]");
   t.link("300/fd/9", "socket:[888]");  // no cmdline: exited between reads, not named
   t.file("400/cmdline", "no-fd-dir");  // exited: no fd directory
-  t.file("net/tcp", "");                // not a process
-  t.link("self", "100");                // not a number: skipped, not followed
+  t.file("net/tcp", "");               // not a process
+  t.link("self", "100");               // not a number: skipped, not followed
   const OwnerScan s = scan_socket_owners(t.path.string());
   EXPECT_TRUE(s.error.empty()) << s.error;
   EXPECT_EQ(s.denied, 0u);
@@ -537,7 +543,8 @@ TEST(ProcNetCounters, MapsMibNamesToWeftNamesAndKeepsTheRest) {
     o.tcp = true;
     return o;
   }());
-  EXPECT_NE(s.find("Tcp:\n    11 active connection openings\n    12 passive connection openings\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("Tcp:\n    11 active connection openings\n    12 passive connection openings\n"), std::string::npos)
+      << s;
   EXPECT_NE(s.find("    5 delayed acks sent\n"), std::string::npos) << s;
   EXPECT_NE(s.find("    TCPPureAcks: 40\n"), std::string::npos) << s;
 }
@@ -573,7 +580,8 @@ TEST(KernelTcpInfo, FieldsAndUnits) {
 
   // As the formatter shows it: segments as ss counts them.
   NetstatTcpInfo parsed;
-  json snap = json::parse(R"({"schema": "weft-netstat/2", "host": {"name": "system", "address": "", "link": "", "pid": 0},
+  json snap =
+      json::parse(R"({"schema": "weft-netstat/2", "host": {"name": "system", "address": "", "link": "", "pid": 0},
     "sockets": [{"proto": "tcp", "id": 1, "state": "ESTABLISHED", "local": {"address": "192.0.2.1", "port": 1},
                  "remote": {"address": "192.0.2.2", "port": 2}, "recv_q": 0, "send_q": 0, "owner": null}],
     "counters": {}})");
@@ -594,7 +602,7 @@ TEST(KernelTcpInfo, OldAndShortStructs) {
   ti.tcpi_snd_ssthresh = 0x7fffffff;  // TCP_INFINITE_SSTHRESH
   ti.tcpi_rcv_space = 29200;
   ti.tcpi_total_retrans = 1;
-  ti.tcpi_bytes_acked = 99;  // past the end of the short struct below: not read
+  ti.tcpi_bytes_acked = 99;         // past the end of the short struct below: not read
   ti.tcpi_options = TCPI_OPT_SACK;  // no window scaling: wscale 0,0
   ti.tcpi_snd_wscale = 5;
   std::vector<std::uint8_t> raw(offsetof(tcp_info, tcpi_total_retrans) + 4);

@@ -168,7 +168,7 @@ TEST(ByteRing, WriteAtWrapsAndSurvivesTheRingEmptying) {
   ByteRing r(8);
   r.write(bytes(6));
   std::vector<std::uint8_t> six(6);
-  r.read(six);  // empty, head at physical 6
+  r.read(six);                  // empty, head at physical 6
   r.write_at(2, bytes(4, 12));  // offsets 2..5 past the end: physical 0..3
   r.write_at(0, bytes(2, 10));  // physical 6..7
   r.commit(3);
@@ -181,7 +181,7 @@ TEST(ByteRing, ResizeGrowsKeepingWrappedAndParkedBytes) {
   ByteRing r(8);
   r.write(bytes(6));
   r.consume(4);
-  r.write(bytes(4, 6));   // readable 4..9, wrapped
+  r.write(bytes(4, 6));         // readable 4..9, wrapped
   r.write_at(1, bytes(1, 11));  // parked byte after a 1-byte hole
   ASSERT_TRUE(r.resize(32));
   EXPECT_EQ(r.capacity(), 32u);
@@ -335,14 +335,14 @@ TEST(ByteRing, GrowingKeepsWrappedAndParkedBytes) {
   ByteRing r(1 << 20);
   r.write(bytes(3000));
   std::vector<std::uint8_t> sink(2500);
-  r.read(sink);                       // head at 2500 of 4096
-  r.write(bytes(3000, 100));          // readable 500 + 3000 bytes, wrapped
-  r.write_at(100, bytes(200, 7));     // parked after a 100-byte hole, still in 4 KiB
+  r.read(sink);                    // head at 2500 of 4096
+  r.write(bytes(3000, 100));       // readable 500 + 3000 bytes, wrapped
+  r.write_at(100, bytes(200, 7));  // parked after a 100-byte hole, still in 4 KiB
   ASSERT_EQ(r.allocated(), ByteRing::kMinAlloc);
-  r.write_at(20000, bytes(50, 9));    // far past the end: storage grows to 32 KiB
+  r.write_at(20000, bytes(50, 9));  // far past the end: storage grows to 32 KiB
   EXPECT_EQ(r.allocated(), 32u * 1024);
-  r.write_at(0, bytes(100, 200));     // fill the hole
-  r.commit(300);                      // the hole and the parked bytes
+  r.write_at(0, bytes(100, 200));  // fill the hole
+  r.commit(300);                   // the hole and the parked bytes
   std::vector<std::uint8_t> want = bytes(500, static_cast<std::uint8_t>(2500 % 256));
   auto tail = bytes(3000, 100);
   want.insert(want.end(), tail.begin(), tail.end());
@@ -352,7 +352,7 @@ TEST(ByteRing, GrowingKeepsWrappedAndParkedBytes) {
   auto got = read_all(r);
   ASSERT_EQ(got.size(), want.size());
   for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], want[i]) << "byte " << i;
-  r.commit(20050 - 300);              // up to and with the far bytes
+  r.commit(20050 - 300);  // up to and with the far bytes
   std::vector<std::uint8_t> rest = read_all(r);
   ASSERT_EQ(rest.size(), 20050u - 300);
   EXPECT_EQ(std::vector<std::uint8_t>(rest.end() - 50, rest.end()), bytes(50, 9));

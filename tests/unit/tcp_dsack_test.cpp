@@ -23,7 +23,6 @@ const Instant t0 = Instant{} + 1000s;
 // The peer's ISN; with 0xFFFFFF00 the examples' bytes cross 2^32 -> 0.
 const std::uint32_t kIsnValues[] = {0x00001000u, 0x80001000u, 0xFFFFFF00u};
 
-
 wire::TcpOptions sack_permitted(bool timestamps = false) {
   wire::TcpOptions o;
   o.sack_permitted = true;
@@ -138,15 +137,15 @@ TEST_P(Dsack, Rfc2883Example6ReportsTheFirstDuplicateAboveTheAckAndItsBlock) {
   peer.data(2500, 3000);  // reordered
   out = peer.acks_now();
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_SEG(out[0], {.flags = flag::ack,
-                      .ack = peer.at(1000),
-                      .sack = peer.blocks({{2500, 3000}, {1500, 2000}, {3500, 4000}})});
+  EXPECT_SEG(
+      out[0],
+      {.flags = flag::ack, .ack = peer.at(1000), .sack = peer.blocks({{2500, 3000}, {1500, 2000}, {3500, 4000}})});
   peer.data(1500, 3000);  // the retransmission
   out = peer.acks_now();
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_SEG(out[0], {.flags = flag::ack,
-                      .ack = peer.at(1000),
-                      .sack = peer.blocks({{1500, 2000}, {1500, 3000}, {3500, 4000}})});
+  EXPECT_SEG(
+      out[0],
+      {.flags = flag::ack, .ack = peer.at(1000), .sack = peer.blocks({{1500, 2000}, {1500, 3000}, {3500, 4000}})});
 }
 
 // A segment straddling RCV.NXT: its old part is trimmed (RFC 9293
@@ -212,5 +211,6 @@ TEST(TcpData, DuplicateSegmentGetsDsack) {
   auto out = drain(s);
   ASSERT_EQ(out.size(), 1u);
   // RFC 2883: the duplicate, below the cumulative ACK.
-  EXPECT_SEG(out[0], {.flags = flag::ack, .ack = e.peer_nxt + 100, .len = 0, .sack = {{{e.peer_nxt, e.peer_nxt + 100}}}});
+  EXPECT_SEG(out[0],
+             {.flags = flag::ack, .ack = e.peer_nxt + 100, .len = 0, .sack = {{{e.peer_nxt, e.peer_nxt + 100}}}});
 }

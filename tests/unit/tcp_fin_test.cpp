@@ -22,7 +22,6 @@ const Instant t0 = Instant{} + 1000s;
 // data byte is 0xFFFFFFC1, so 100 bytes and a FIN cross 2^32 -> 0.
 const std::uint32_t kSeqValues[] = {0x00001000u, 0x80001000u, 0xFFFFFFC0u};
 
-
 std::string name(std::uint32_t v, bool with_data) { return "seq_" + hex(v) + (with_data ? "_with_data" : "_bare"); }
 
 class TimeWaitFin : public ::testing::TestWithParam<std::tuple<std::uint32_t, bool>> {};

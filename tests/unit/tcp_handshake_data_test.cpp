@@ -21,7 +21,6 @@ const Instant t0 = Instant{} + 1000s;
 // cross 2^32 -> 0.
 const std::uint32_t kSeqValues[] = {0x00001000u, 0x80001000u, 0xFFFFFFC0u};
 
-
 class HandshakeData : public ::testing::TestWithParam<std::uint32_t> {};
 
 }  // namespace

@@ -127,8 +127,8 @@ TEST_P(InPlace, WriteWithSendsAsSendDoes) {
   for (int round = 0; round < 60; ++round) {
     const std::size_t n = 700 + (static_cast<std::size_t>(round) * 2111) % 9000;
     const auto data = bytes(n, static_cast<std::uint8_t>(round));
-    const bool more = round % 5 == 1;                         // MSG_MORE
-    const std::size_t fill = round % 7 == 3 ? n / 2 : n;      // f may fill less than it is offered
+    const bool more = round % 5 == 1;                     // MSG_MORE
+    const std::size_t fill = round % 7 == 3 ? n / 2 : n;  // f may fill less than it is offered
     auto ra = a.tcp().send(ea.id, std::span(data).first(fill), now, more);
     auto rb = b.tcp().write_with(
         eb.id,
@@ -278,7 +278,13 @@ TEST(TcpEndOfStream, IsAFieldNotAZeroLength) {
     ASSERT_TRUE(c);
     EXPECT_TRUE(c->eof);
     bool called = false;
-    auto w = tcp.read_with(e.id, [&](auto, auto) { called = true; return std::size_t{0}; }, now);
+    auto w = tcp.read_with(
+        e.id,
+        [&](auto, auto) {
+          called = true;
+          return std::size_t{0};
+        },
+        now);
     ASSERT_TRUE(w);
     EXPECT_TRUE(w->eof);
     EXPECT_FALSE(called);

@@ -23,9 +23,6 @@ const Instant t0 = Instant{} + 1000s;
 constexpr std::uint32_t kMss = 1460;  // the peer's MSS option; no timestamps
 const std::uint32_t kIssValues[] = {0x00001000u, 0x80001000u, 0xFFFFF000u};
 
-
-
-
 class LimitedTransmit : public ::testing::TestWithParam<std::tuple<std::uint32_t, bool>> {
  protected:
   void SetUp() override {
@@ -99,7 +96,7 @@ TEST_P(LimitedTransmit, NothingWhenTheReceiversWindowIsFull) {
 }
 
 INSTANTIATE_TEST_SUITE_P(IssInBothHalvesAndAcrossTheWrap, LimitedTransmit,
-                         ::testing::Combine(::testing::ValuesIn(kIssValues), ::testing::Bool()),
-                         [](const auto& info) {
-                           return "iss_" + hex(std::get<0>(info.param)) + (std::get<1>(info.param) ? "_sack" : "_no_sack");
+                         ::testing::Combine(::testing::ValuesIn(kIssValues), ::testing::Bool()), [](const auto& info) {
+                           return "iss_" + hex(std::get<0>(info.param)) +
+                                  (std::get<1>(info.param) ? "_sack" : "_no_sack");
                          });

@@ -23,9 +23,6 @@ const Instant t0 = Instant{} + 1000s;
 constexpr std::uint32_t kMss = 1460;  // the peer's MSS option; no timestamps, so all of it is data
 const std::uint32_t kIssValues[] = {0x00001000u, 0x80001000u, 0xFFFFF000u};
 
-
-
-
 // The host's k-th full-sized segment of a transfer starting at `first`.
 struct Segments {
   std::uint32_t first;
@@ -150,14 +147,14 @@ TEST_P(SackRecovery, CumulativeAckWithNewSackShowingLossStartsRecovery) {
   EXPECT_EQ(counter(s, "tcp.sack_recoveries"), 1u);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    IssInBothHalvesAndAcrossTheWrap, SackRecovery,
-    ::testing::Combine(::testing::ValuesIn(kIssValues),
-                       ::testing::Values(DupKind::window_change, DupKind::carries_data)),
-    [](const auto& info) {
-      return "iss_" + hex(std::get<0>(info.param)) +
-             (std::get<1>(info.param) == DupKind::window_change ? "_window_change" : "_carries_data");
-    });
+INSTANTIATE_TEST_SUITE_P(IssInBothHalvesAndAcrossTheWrap, SackRecovery,
+                         ::testing::Combine(::testing::ValuesIn(kIssValues),
+                                            ::testing::Values(DupKind::window_change, DupKind::carries_data)),
+                         [](const auto& info) {
+                           return "iss_" + hex(std::get<0>(info.param)) +
+                                  (std::get<1>(info.param) == DupKind::window_change ? "_window_change"
+                                                                                     : "_carries_data");
+                         });
 
 namespace {
 class NewRenoRecovery : public ::testing::TestWithParam<std::uint32_t> {};

@@ -169,7 +169,7 @@ TEST(TcpMaxseg, CapsTheAnnouncedAndTheSentMss) {
   Stack s(config());
   auto& tcp = s.tcp();
   const SocketId l = tcp.open();
-  EXPECT_EQ(tcp.set_maxseg(l, 87).error(), std::errc::invalid_argument);  // below TCP_MIN_MSS
+  EXPECT_EQ(tcp.set_maxseg(l, 87).error(), std::errc::invalid_argument);     // below TCP_MIN_MSS
   EXPECT_EQ(tcp.set_maxseg(l, 32768).error(), std::errc::invalid_argument);  // above MAX_TCP_WINDOW
   ASSERT_TRUE(tcp.set_maxseg(l, 1000));
   ASSERT_TRUE(tcp.bind(l, {Ipv4Addr::any(), kSrvPort}));

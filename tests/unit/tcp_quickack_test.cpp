@@ -27,7 +27,6 @@ const Instant t0 = Instant{} + 1000s;
 const std::uint32_t kIsnValues[] = {0x00001000u, 0x80001000u, 0xFFFFFF00u};
 constexpr std::uint32_t kLen = 100;  // small segments: the every-second-full-segment rule never applies
 
-
 struct Peer {
   Stack& s;
   Established e;

@@ -411,8 +411,10 @@ TEST(OutOfOrder, MatchesABitmapModelAndReassemblesTheStream) {
       const std::uint8_t* h = held.data();  // raw: this loop dominates under -O0 and ASan
       for (std::size_t k = rcv; k < std::min(kLen, rcv + kWindow); ++k) {  // nothing is held beyond the window
         if (!h[k]) continue;
-        if (!r.empty() && r.back().second == k) ++r.back().second;
-        else r.emplace_back(k, k + 1);
+        if (!r.empty() && r.back().second == k)
+          ++r.back().second;
+        else
+          r.emplace_back(k, k + 1);
       }
       return r;
     };
@@ -426,9 +428,11 @@ TEST(OutOfOrder, MatchesABitmapModelAndReassemblesTheStream) {
         got.insert(got.end(), out.begin(), out.end());
       }
       const std::size_t wnd_end = std::min(kLen, rcv + ring.free());
-      const std::size_t s = rcv - std::min<std::size_t>(rcv, 300) + rng.below(wnd_end - rcv + std::min<std::size_t>(rcv, 300) + 1);
+      const std::size_t s =
+          rcv - std::min<std::size_t>(rcv, 300) + rng.below(wnd_end - rcv + std::min<std::size_t>(rcv, 300) + 1);
       // Short segments too, so that ranges pile up to the limit.
-      std::size_t e = std::min(wnd_end, s + 1 + rng.below(rng.chance(0.15) ? 400 : 24));  // trimmed to the window by the caller
+      std::size_t e =
+          std::min(wnd_end, s + 1 + rng.below(rng.chance(0.15) ? 400 : 24));  // trimmed to the window by the caller
       if (e <= s) continue;
       // Half the time the bytes just past RCV.NXT are "lost": the front hole
       // stays open and ranges pile up behind it, up to the limit.

@@ -22,16 +22,19 @@ namespace {
 const Instant t0 = Instant{} + 1000s;
 const std::uint32_t kSeqValues[] = {0x00001000u, 0x80001000u, 0xFFFFFFF0u};
 
-
 // Linux's tcp_reset(): SYN-SENT ECONNREFUSED; CLOSE-WAIT EPIPE (the peer
 // had closed already; writing is what fails); any other synchronized state
 // ECONNRESET. A connection in TIME-WAIT is done and reports nothing.
 std::optional<std::errc> linux_error(TcpState s) {
   switch (s) {
-    case TcpState::syn_sent: return std::errc::connection_refused;
-    case TcpState::close_wait: return std::errc::broken_pipe;
-    case TcpState::time_wait: return std::nullopt;
-    default: return std::errc::connection_reset;
+    case TcpState::syn_sent:
+      return std::errc::connection_refused;
+    case TcpState::close_wait:
+      return std::errc::broken_pipe;
+    case TcpState::time_wait:
+      return std::nullopt;
+    default:
+      return std::errc::connection_reset;
   }
 }
 
@@ -100,15 +103,16 @@ TEST_P(RstError, RstSetsTheErrorLinuxSets) {
   EXPECT_EQ(tcp.take_error(id), std::nullopt) << "reported once";
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    EveryState, RstError,
-    ::testing::Combine(::testing::Values(TcpState::syn_sent, TcpState::established, TcpState::fin_wait_1,
-                                         TcpState::fin_wait_2, TcpState::close_wait, TcpState::closing,
-                                         TcpState::last_ack, TcpState::time_wait),
-                       ::testing::ValuesIn(kSeqValues)),
-    [](const auto& info) {
-      return std::string(tcp::state_name(std::get<0>(info.param))) + "_seq_" + hex(std::get<1>(info.param));
-    });
+INSTANTIATE_TEST_SUITE_P(EveryState, RstError,
+                         ::testing::Combine(::testing::Values(TcpState::syn_sent, TcpState::established,
+                                                              TcpState::fin_wait_1, TcpState::fin_wait_2,
+                                                              TcpState::close_wait, TcpState::closing,
+                                                              TcpState::last_ack, TcpState::time_wait),
+                                            ::testing::ValuesIn(kSeqValues)),
+                         [](const auto& info) {
+                           return std::string(tcp::state_name(std::get<0>(info.param))) + "_seq_" +
+                                  hex(std::get<1>(info.param));
+                         });
 
 // Linux: a connect() that failed leaves the socket CLOSED, and connect()
 // may be called again; it starts a new handshake (weft answered EINVAL).

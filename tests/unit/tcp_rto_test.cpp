@@ -58,7 +58,7 @@ TEST(RtoEstimator, GranularityBoundsTheVarianceTerm) {
 }
 
 TEST(RtoEstimator, ClampsToTheConfiguredMinimum) {
-  RtoEstimator linux_like;  // min 200 ms
+  RtoEstimator linux_like;    // min 200 ms
   linux_like.on_sample(1ms);  // 1 + 4 * 0.5 = 3 ms
   EXPECT_EQ(linux_like.rto(), 200ms);
 

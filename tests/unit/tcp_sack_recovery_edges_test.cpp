@@ -23,9 +23,6 @@ const Instant t0 = Instant{} + 1000s;
 constexpr std::uint32_t kMss = 1460;
 const std::uint32_t kIssValues[] = {0x00001000u, 0x80001000u, 0xFFFFF000u};
 
-
-
-
 class SackEdges : public ::testing::TestWithParam<std::uint32_t> {
  protected:
   void SetUp() override {

@@ -46,7 +46,7 @@ TEST(SackScoreboard, CountsOnlyNewlySackedBytesAndMerges) {
   SackScoreboard sb;
   sb.reset(sq(1000));
   EXPECT_EQ(ack(sb, 1000, {blk(2000, 3000)}), 1000u);
-  EXPECT_EQ(ack(sb, 1000, {blk(2000, 3000)}), 0u);            // repeated
+  EXPECT_EQ(ack(sb, 1000, {blk(2000, 3000)}), 0u);                     // repeated
   EXPECT_EQ(ack(sb, 1000, {blk(3000, 3500), blk(2000, 3000)}), 500u);  // adjacent: merged
   EXPECT_EQ(sb.range_count(), 1u);
   EXPECT_EQ(ack(sb, 1000, {blk(5000, 6000), blk(2500, 4000)}), 1500u);
@@ -262,7 +262,7 @@ TEST(SackScoreboard, RescueRetransmissionOncePerRecovery) {
   EXPECT_EQ(sb.rescue_seg(sq(1000), sq(6000), kSmss, std::nullopt), seg(4500, 5500));
   const SeqNum rescue_rxt = sq(5999);  // RescueRxt = RecoveryPoint
   EXPECT_EQ(sb.rescue_seg(sq(1000), sq(6000), kSmss, rescue_rxt), std::nullopt);
-  EXPECT_EQ(sb.rescue_seg(sq(6000), sq(6000), kSmss, rescue_rxt), std::nullopt);  // nothing outstanding
+  EXPECT_EQ(sb.rescue_seg(sq(6000), sq(6000), kSmss, rescue_rxt), std::nullopt);     // nothing outstanding
   EXPECT_EQ(sb.rescue_seg(sq(6001), sq(8000), kSmss, rescue_rxt), seg(7000, 8000));  // HighACK 6000 > 5999
   // A small hole bounds it.
   sb.reset(sq(1000));
@@ -321,7 +321,7 @@ TEST(SackScoreboard, MatchesABitmapModel) {
     SackScoreboard sb;
     sb.reset(base);
     std::vector<std::uint8_t> sacked(kWin + 2, 0);
-    std::uint32_t una = 0;  // offset of SND.UNA from base
+    std::uint32_t una = 0;                                                           // offset of SND.UNA from base
     std::vector<std::uint32_t> bytes_above(kWin + 1, 0), ranges_above(kWin + 1, 0);  // recomputed each ACK
 
     for (int step = 0; step < 300; ++step) {
@@ -329,8 +329,10 @@ TEST(SackScoreboard, MatchesABitmapModel) {
       // reordered old ACK), blocks are unions of units above it.
       std::uint32_t cum = una;
       const auto r = rng.below(10);
-      if (r < 3) cum = std::min(kWin, una + kUnit * static_cast<std::uint32_t>(rng.below(4)));
-      else if (r == 3 && una > 0) cum = una - static_cast<std::uint32_t>(rng.below(una + 1));
+      if (r < 3)
+        cum = std::min(kWin, una + kUnit * static_cast<std::uint32_t>(rng.below(4)));
+      else if (r == 3 && una > 0)
+        cum = una - static_cast<std::uint32_t>(rng.below(una + 1));
       std::vector<SackRange> blocks;
       std::vector<std::pair<std::uint32_t, std::uint32_t>> offs;
       const std::uint32_t lo_unit = (std::max(cum, una) + kUnit - 1) / kUnit;

@@ -114,8 +114,8 @@ TEST(TcpOpen, RepeatedSynAckEchoesTheRetransmittedSynsTimestamp) {
   s.receive(packet(syn), t0 + 1s);
   auto again = drain(s);
   ASSERT_EQ(again.size(), 1u);
-  ASSERT_SEG(again[0], {.flags = flag::syn | flag::ack, .seq = first[0].h.seq.value(), .ack = kPeerIsn + 1,
-                        .tsecr = 2000});
+  ASSERT_SEG(again[0],
+             {.flags = flag::syn | flag::ack, .seq = first[0].h.seq.value(), .ack = kPeerIsn + 1, .tsecr = 2000});
 }
 
 TEST(TcpOpen, ActiveOpenCompletesAndIsWritable) {
@@ -291,7 +291,8 @@ TEST(TcpData, OutOfOrderIsAckedAtOnceWithSackThenHoleFilled) {
   s.receive(packet(hdr(e.peer_nxt + 100, e.host_nxt(), flag::ack), d), t0);
   auto out = drain(s);
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_SEG(out[0], {.flags = flag::ack, .ack = e.peer_nxt, .len = 0, .sack = {{{e.peer_nxt + 100, e.peer_nxt + 200}}}});
+  EXPECT_SEG(out[0],
+             {.flags = flag::ack, .ack = e.peer_nxt, .len = 0, .sack = {{{e.peer_nxt + 100, e.peer_nxt + 200}}}});
   s.receive(packet(hdr(e.peer_nxt, e.host_nxt(), flag::ack), d), t0);
   out = drain(s);
   ASSERT_EQ(out.size(), 1u) << "a filled hole is acked at once";

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "stack/stack.hpp"
-#include "wire/ipv4.hpp"
 #include "wire/icmp.hpp"
+#include "wire/ipv4.hpp"
 #include "wire/tcp.hpp"
 
 namespace weft::tcptest {
@@ -91,15 +91,16 @@ struct SegMatch {
 inline std::string describe(const Seg& g) {
   std::ostringstream o;
   o << "[";
-  for (auto [bit, name] : {std::pair{flag::syn, 'S'}, {flag::fin, 'F'}, {flag::rst, 'R'}, {flag::psh, 'P'},
-                           {flag::ack, '.'}})
+  for (auto [bit, name] :
+       {std::pair{flag::syn, 'S'}, {flag::fin, 'F'}, {flag::rst, 'R'}, {flag::psh, 'P'}, {flag::ack, '.'}})
     if (g.h.flags & bit) o << name;
   if (g.h.flags & flag::ece) o << 'E';
   if (g.h.flags & flag::cwr) o << 'W';
   o << "] seq " << g.h.seq.value() << " ack " << g.h.ack.value() << " win " << g.h.window << " len " << g.data.size();
   for (std::size_t i = 0; i < g.h.options.sack_count; ++i)
     o << " sack " << g.h.options.sack[i].left.value() << "-" << g.h.options.sack[i].right.value();
-  if (g.h.options.timestamps) o << " ts " << g.h.options.timestamps->val.value() << "/" << g.h.options.timestamps->ecr.value();
+  if (g.h.options.timestamps)
+    o << " ts " << g.h.options.timestamps->val.value() << "/" << g.h.options.timestamps->ecr.value();
   if (g.ecn) o << " ecn " << int{g.ecn};
   return o.str();
 }
@@ -208,7 +209,7 @@ inline std::uint64_t counter(const Stack& s, const std::string& name) {
 // sequence number is iss+1.
 struct Established {
   SocketId listener = 0, id = 0;
-  std::uint32_t iss = 0;       // the host's ISS
+  std::uint32_t iss = 0;  // the host's ISS
   std::uint32_t peer_nxt = kPeerIsn + 1;
   std::uint32_t host_nxt() const { return iss + 1; }
 };
@@ -231,7 +232,9 @@ inline Established established(Stack& s, Instant now, wire::TcpOptions syn_opts 
   EXPECT_SEG(out[0], {.flags = flag::syn | flag::ack, .ack = peer_isn + 1, .len = 0});
   e.iss = out[0].h.seq.value();
   auto ack = hdr(peer_isn + 1, e.iss + 1, flag::ack);
-  if (syn_opts.timestamps) ack.options.timestamps = wire::TcpTimestamps{syn_opts.timestamps->val + 1, out[0].h.options.timestamps ? out[0].h.options.timestamps->val : TsVal{0}};
+  if (syn_opts.timestamps)
+    ack.options.timestamps = wire::TcpTimestamps{
+        syn_opts.timestamps->val + 1, out[0].h.options.timestamps ? out[0].h.options.timestamps->val : TsVal{0}};
   s.receive(packet(ack), now);
   auto a = tcp.accept(e.listener);
   EXPECT_TRUE(a);

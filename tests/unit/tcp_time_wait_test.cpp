@@ -35,7 +35,6 @@ class TimeWait : public ::testing::TestWithParam<std::uint32_t> {
   }
 };
 
-
 }  // namespace
 
 TEST_P(TimeWait, ABareAckAtRcvNxtGetsNothingAnythingElseAnAck) {

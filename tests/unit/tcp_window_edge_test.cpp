@@ -32,7 +32,6 @@ class WindowEdge : public ::testing::TestWithParam<std::uint32_t> {
   }
 };
 
-
 }  // namespace
 
 // RFC 9293 §3.10.7.4 and RFC 5961 §3.2: a RST outside the window that was
@@ -90,7 +89,8 @@ TEST_P(WindowEdge, DataBeyondTheAdvertisedWindowIsNotStored) {
   s.receive(packet(hdr(e.peer_nxt + 65600, e.host_nxt(), flag::ack), d), t0);
   auto out = drain(s);
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_SEG(out[0], {.flags = flag::ack, .ack = e.peer_nxt, .sack = std::vector<std::pair<std::uint32_t, std::uint32_t>>{}});
+  EXPECT_SEG(out[0],
+             {.flags = flag::ack, .ack = e.peer_nxt, .sack = std::vector<std::pair<std::uint32_t, std::uint32_t>>{}});
   // Inside the window, out of order: stored and SACKed (positive control).
   s.receive(packet(hdr(e.peer_nxt + 1000, e.host_nxt(), flag::ack), d), t0);
   out = drain(s);
@@ -169,7 +169,8 @@ TEST_P(WindowEdge, TsRecentComesOnlyFromAnAcceptableAck) {
   s.receive(packet(bogus, d), t0);
   auto out = drain(s);
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_SEG(out[0], {.flags = flag::ack, .ack = e.peer_nxt, .tsecr = 5001}) << "a challenge ACK, echoing the old TSval";
+  EXPECT_SEG(out[0], {.flags = flag::ack, .ack = e.peer_nxt, .tsecr = 5001})
+      << "a challenge ACK, echoing the old TSval";
   auto good = hdr(e.peer_nxt, e.host_nxt(), flag::ack | flag::psh);
   good.options.timestamps = wire::TcpTimestamps{TsVal{5002u}, TsVal{0u}};
   s.receive(packet(good, d), t0 + 10ms);

@@ -8,7 +8,8 @@ TEST(Ipv4Addr, ParsesDottedQuadAndRejectsGarbage) {
   EXPECT_EQ(Ipv4Addr::parse("192.0.2.1"), Ipv4Addr(192, 0, 2, 1));
   EXPECT_EQ(Ipv4Addr::parse("0.0.0.0"), Ipv4Addr::any());
   EXPECT_EQ(Ipv4Addr(192, 0, 2, 1).to_string(), "192.0.2.1");
-  for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1..2.3", "a.b.c.d", "1.2.3.4 ", "-1.2.3.4", "1234.1.1.1"})
+  for (const char* bad :
+       {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1..2.3", "a.b.c.d", "1.2.3.4 ", "-1.2.3.4", "1234.1.1.1"})
     EXPECT_FALSE(Ipv4Addr::parse(bad)) << bad;
 }
 

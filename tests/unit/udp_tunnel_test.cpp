@@ -78,7 +78,8 @@ struct RawSocket {
   }
 };
 
-std::unique_ptr<UdpTunnelLink> open_link(std::vector<UdpPeer> peers = {}, std::size_t mtu = UdpTunnelLink::kDefaultMtu) {
+std::unique_ptr<UdpTunnelLink> open_link(std::vector<UdpPeer> peers = {},
+                                         std::size_t mtu = UdpTunnelLink::kDefaultMtu) {
   auto l = UdpTunnelLink::open(kAnyLoopbackPort, std::move(peers), mtu);
   EXPECT_TRUE(l) << errc_message(l.error());
   return l ? std::move(l.value()) : nullptr;

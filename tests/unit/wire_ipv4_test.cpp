@@ -57,7 +57,10 @@ TEST(Ipv4, ParsesKnownHeader) {
 }
 
 TEST(Ipv4, EmitsKnownHeaderByteForByte) {
-  Ipv4Repr r{.src = Ipv4Addr(192, 168, 0, 1), .dst = Ipv4Addr(192, 168, 0, 199), .protocol = 17, .payload_len = 95,
+  Ipv4Repr r{.src = Ipv4Addr(192, 168, 0, 1),
+             .dst = Ipv4Addr(192, 168, 0, 199),
+             .protocol = 17,
+             .payload_len = 95,
              .dont_fragment = true};
   std::vector<std::uint8_t> out(20, 0xee);
   r.emit(out);

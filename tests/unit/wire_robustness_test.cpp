@@ -39,7 +39,9 @@ std::uint8_t byte(Rng& rng) { return static_cast<std::uint8_t>(rng.next()); }
 }
 
 std::vector<std::uint8_t> valid_tcp(Rng& rng) {
-  TcpRepr r{.src_port = Port(1234), .dst_port = Port(80), .seq = SeqNum(static_cast<std::uint32_t>(rng.next())),
+  TcpRepr r{.src_port = Port(1234),
+            .dst_port = Port(80),
+            .seq = SeqNum(static_cast<std::uint32_t>(rng.next())),
             .flags = wire::TcpFlags{byte(rng)}};
   if (rng.chance(0.5)) r.options.mss = 1460;
   if (rng.chance(0.5)) r.options.window_scale = 7;
@@ -68,8 +70,11 @@ std::vector<std::uint8_t> valid_icmp(Rng& rng) {
 
 std::vector<std::uint8_t> wrap_ipv4(Rng& rng, const std::vector<std::uint8_t>& inner, IpProto proto) {
   std::vector<std::uint8_t> b(20 + inner.size());
-  Ipv4Repr{.src = kSrc, .dst = kDst, .protocol = static_cast<std::uint8_t>(proto),
-           .payload_len = static_cast<std::uint16_t>(inner.size()), .ident = static_cast<std::uint16_t>(rng.next())}
+  Ipv4Repr{.src = kSrc,
+           .dst = kDst,
+           .protocol = static_cast<std::uint8_t>(proto),
+           .payload_len = static_cast<std::uint16_t>(inner.size()),
+           .ident = static_cast<std::uint16_t>(rng.next())}
       .emit(b);
   std::copy(inner.begin(), inner.end(), b.begin() + 20);
   return b;
@@ -92,8 +97,9 @@ void mutate(Rng& rng, std::vector<std::uint8_t>& b) {
         for (std::size_t k = rng.below(16); k > 0; --k) b.push_back(byte(rng));
         break;
       case 4:  // set a length-ish byte to an edge value
-        if (!b.empty()) b[rng.below(std::min<std::size_t>(b.size(), 40))] = static_cast<std::uint8_t>(
-                            std::array<int, 6>{0, 1, 2, 0xff, 0x45, 0x4f}[rng.below(6)]);
+        if (!b.empty())
+          b[rng.below(std::min<std::size_t>(b.size(), 40))] =
+              static_cast<std::uint8_t>(std::array<int, 6>{0, 1, 2, 0xff, 0x45, 0x4f}[rng.below(6)]);
         break;
     }
   }
@@ -105,8 +111,8 @@ void repair(std::vector<std::uint8_t>& b, int kind) {
   if (kind == 0 && b.size() >= 20) {  // TCP
     b[16] = b[17] = 0;
     if (b.size() <= 0xffff)
-      store_be16(&b[16], checksum_fold(checksum_add(b, pseudo_header_sum(kSrc, kDst, IpProto::tcp,
-                                                                         static_cast<std::uint16_t>(b.size())))));
+      store_be16(&b[16], checksum_fold(checksum_add(
+                             b, pseudo_header_sum(kSrc, kDst, IpProto::tcp, static_cast<std::uint16_t>(b.size())))));
   } else if (kind == 1 && b.size() >= 8) {  // UDP
     const std::size_t len = std::min<std::size_t>(load_be16(&b[4]), b.size());
     b[6] = b[7] = 0;
@@ -153,8 +159,8 @@ void check_icmp(const Parsed<IcmpView>& p, const std::vector<std::uint8_t>& buf)
   const IcmpView& v = *p;
   ASSERT_TRUE(inside(v.payload(), buf));
   ASSERT_TRUE(inside(v.bytes(), buf));
-  (void)v.type(), (void)v.code(), (void)v.checksum(), (void)v.echo_ident(), (void)v.echo_seq(),
-      (void)v.next_hop_mtu(), (void)v.rest_of_header();
+  (void)v.type(), (void)v.code(), (void)v.checksum(), (void)v.echo_ident(), (void)v.echo_seq(), (void)v.next_hop_mtu(),
+      (void)v.rest_of_header();
 }
 
 // Feeds one buffer to every parser, as the stack would and in isolation.
@@ -171,8 +177,8 @@ void feed(const std::vector<std::uint8_t>& buf, Stats& st) {
     ASSERT_TRUE(inside(v.payload(), buf));
     ASSERT_TRUE(inside(v.bytes(), buf));
     ASSERT_EQ(v.bytes().size(), v.total_len());
-    (void)v.dscp_ecn(), (void)v.ident(), (void)v.frag_offset(), (void)v.is_fragment(), (void)v.ttl(),
-        (void)v.src(), (void)v.dst();
+    (void)v.dscp_ecn(), (void)v.ident(), (void)v.frag_offset(), (void)v.is_fragment(), (void)v.ttl(), (void)v.src(),
+        (void)v.dst();
     // The payload as the stack would hand it on.
     if (auto t = TcpView::parse(v.payload(), v.src(), v.dst())) check_tcp(t, buf, v.payload());
     if (auto u = UdpView::parse(v.payload(), v.src(), v.dst())) check_udp(u, buf, v.payload());
@@ -239,6 +245,6 @@ TEST(WireRobustness, HundredThousandRandomAndMutatedBuffersStayInBounds) {
   EXPECT_GT(st.tcp, 2000);
   EXPECT_GT(st.tcp_nocsum, st.tcp);
   EXPECT_GT(st.options, 2000);
-  std::printf("parsed ok: ipv4 %d icmp %d udp %d/%d tcp %d/%d options %d\n", st.ipv4, st.icmp, st.udp,
-              st.udp_nocsum, st.tcp, st.tcp_nocsum, st.options);
+  std::printf("parsed ok: ipv4 %d icmp %d udp %d/%d tcp %d/%d options %d\n", st.ipv4, st.icmp, st.udp, st.udp_nocsum,
+              st.tcp, st.tcp_nocsum, st.options);
 }

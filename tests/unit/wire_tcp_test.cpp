@@ -30,8 +30,8 @@ std::vector<std::uint8_t> segment_with_options(const std::vector<std::uint8_t>& 
   std::vector<std::uint8_t> b(20 + opts.size());
   std::copy(opts.begin(), opts.end(), b.begin() + 20);
   b[12] = static_cast<std::uint8_t>(((20 + opts.size()) / 4) << 4);
-  store_be16(&b[16], checksum_fold(checksum_add(b, pseudo_header_sum(kSrc, kDst, IpProto::tcp,
-                                                                      static_cast<std::uint16_t>(b.size())))));
+  store_be16(&b[16], checksum_fold(checksum_add(
+                         b, pseudo_header_sum(kSrc, kDst, IpProto::tcp, static_cast<std::uint16_t>(b.size())))));
   return b;
 }
 }  // namespace
@@ -106,7 +106,10 @@ TEST(TcpFlags, BitsNamesAndSetOperations) {
 }
 
 TEST(Tcp, EmitsKnownSynByteForByte) {
-  TcpRepr r{.src_port = Port(50000), .dst_port = Port(80), .seq = SeqNum(0x01020304), .flags = tcp_flag::syn,
+  TcpRepr r{.src_port = Port(50000),
+            .dst_port = Port(80),
+            .seq = SeqNum(0x01020304),
+            .flags = tcp_flag::syn,
             .window = 64240};
   r.options.mss = 1460;
   r.options.sack_permitted = true;
@@ -132,9 +135,12 @@ TEST(Tcp, RoundTripsRandomSegments) {
     if (rng.chance(0.5)) r.options.mss = static_cast<std::uint16_t>(rng.next());
     if (rng.chance(0.5)) r.options.window_scale = static_cast<std::uint8_t>(rng.below(15));
     r.options.sack_permitted = rng.chance(0.5);
-    if (rng.chance(0.5)) r.options.timestamps = wire::TcpTimestamps{TsVal{static_cast<std::uint32_t>(rng.next())}, TsVal{static_cast<std::uint32_t>(rng.next())}};
+    if (rng.chance(0.5))
+      r.options.timestamps = wire::TcpTimestamps{TsVal{static_cast<std::uint32_t>(rng.next())},
+                                                 TsVal{static_cast<std::uint32_t>(rng.next())}};
     r.options.sack_count = static_cast<std::uint8_t>(rng.below(5));
-    for (auto& blk : r.options.sack) blk = {SeqNum{static_cast<std::uint32_t>(rng.next())}, SeqNum{static_cast<std::uint32_t>(rng.next())}};
+    for (auto& blk : r.options.sack)
+      blk = {SeqNum{static_cast<std::uint32_t>(rng.next())}, SeqNum{static_cast<std::uint32_t>(rng.next())}};
     // What can be sent is what fits; the rest is dropped by emit (RFC 2018 §3).
     r.options.sack_count = static_cast<std::uint8_t>(r.options.sack_blocks_to_emit());
 
@@ -212,8 +218,8 @@ TEST(TcpOptions, RejectsLengthZeroOneAndOverrun) {
 
 TEST(TcpOptions, RejectsKnownKindsWithTheWrongLength) {
   for (const char* bad : {"02 03 05 01", "02 05 05 b4 00", "03 02 01 01", "03 04 07 00", "04 03 00 01",
-                          "08 09 00 00 00 00 00 00 00 01 01 01", "08 0b 00 00 00 00 00 00 00 00 00 01",
-                          "05 02 01 01", "05 03 00 01", "05 0b 00 00 00 00 00 00 00 00 00 01"}) {
+                          "08 09 00 00 00 00 00 00 00 01 01 01", "08 0b 00 00 00 00 00 00 00 00 00 01", "05 02 01 01",
+                          "05 03 00 01", "05 0b 00 00 00 00 00 00 00 00 00 01"}) {
     auto p = parse_options(bad);
     ASSERT_FALSE(p) << bad;
     EXPECT_EQ(p.error(), ParseError::bad_option) << bad;

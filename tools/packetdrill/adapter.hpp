@@ -61,7 +61,7 @@ struct Fd {
 struct Interest {
   std::uint32_t events = 0;  // as registered, EPOLLET and EPOLLONESHOT included
   epoll_data_t data{};
-  bool disabled = false;     // EPOLLONESHOT after it fired, until EPOLL_CTL_MOD
+  bool disabled = false;  // EPOLLONESHOT after it fired, until EPOLL_CTL_MOD
   // Edge-triggered: the readiness last seen and the events that became
   // ready since (a bit going from clear to set, or more bytes to read:
   // Linux wakes an EPOLLET waiter on every arrival), not yet reported.
@@ -74,8 +74,8 @@ struct Epoll {
 };
 
 struct Waiter {
-  std::uint64_t seen_gen;             // the stack generation of its last attempt
-  std::optional<Instant> deadline;    // poll's timeout
+  std::uint64_t seen_gen;           // the stack generation of its last attempt
+  std::optional<Instant> deadline;  // poll's timeout
 };
 
 struct Sent {
@@ -85,8 +85,7 @@ struct Sent {
 
 class Adapter {
  public:
-  explicit Adapter(const Flags& f)
-      : stack_(stack_config(f)), now_(instant_from_micros(f.start_usecs)) {}
+  explicit Adapter(const Flags& f) : stack_(stack_config(f)), now_(instant_from_micros(f.start_usecs)) {}
 
   // ---- socket calls: each returns the result or -errno.
   int socket(int domain, int type, int protocol);

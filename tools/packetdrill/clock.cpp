@@ -144,5 +144,4 @@ int Adapter::gettimeofday(timeval* tv) {
   return 0;
 }
 
-
 }  // namespace weft::pd

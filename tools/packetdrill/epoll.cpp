@@ -62,7 +62,8 @@ int Adapter::epoll_ctl(int epfd, int op, int fd, epoll_event* ev) {
       if (it == set.end()) return -ENOENT;
       set.erase(it);
       return 0;
-    default: return -EINVAL;
+    default:
+      return -EINVAL;
   }
   track_edges();
   return 0;
@@ -107,6 +108,5 @@ int Adapter::epoll_wait(int epfd, epoll_event* events, int maxevents, int timeou
   };
   return block<int>(lk, deadline, 0, attempt);
 }
-
 
 }  // namespace weft::pd

@@ -59,8 +59,7 @@ struct packetdrill_interface {
   int (*epoll_ctl)(void *userdata, int epfd, int op, int fd, struct epoll_event *event);
   int (*epoll_wait)(void *userdata, int epfd, struct epoll_event *events, int maxevents, int timeout);
   int (*pipe)(void *userdata, int pipefd[2]);
-  int (*splice)(void *userdata, int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, size_t len,
-                unsigned int flags);
+  int (*splice)(void *userdata, int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, size_t len, unsigned int flags);
 };
 
 typedef void (*packetdrill_interface_init_t)(const char *flags, struct packetdrill_interface *ifc);

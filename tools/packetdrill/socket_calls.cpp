@@ -109,8 +109,8 @@ int Adapter::connect(int fd, const sockaddr* addr, socklen_t len) {
 ssize_t Adapter::recv_locked(Lock& lk, int fd, std::span<std::uint8_t> buf, int flags, bool fault) {
   Fd* f = find(fd);
   if (!f) return bad(fd);
-  if (flags & MSG_OOB) return -EINVAL;        // no urgent data is ever kept
-  if (flags & MSG_ERRQUEUE) return -EAGAIN;   // the error queue is always empty
+  if (flags & MSG_OOB) return -EINVAL;       // no urgent data is ever kept
+  if (flags & MSG_ERRQUEUE) return -EAGAIN;  // the error queue is always empty
   if (buf.empty() && !fault) return 0;
   const bool peek = (flags & MSG_PEEK) != 0;
   const bool nonblock = f->nonblock || (flags & MSG_DONTWAIT);
@@ -231,11 +231,18 @@ int Adapter::fcntl(int fd, int cmd, int arg) {
   Fd* f = find_any(fd);
   if (!f) return -EBADF;
   switch (cmd) {
-    case F_GETFL: return O_RDWR | (f->nonblock ? O_NONBLOCK : 0);
-    case F_SETFL: f->nonblock = (arg & O_NONBLOCK) != 0; return 0;
-    case F_GETFD: return f->cloexec ? FD_CLOEXEC : 0;
-    case F_SETFD: f->cloexec = (arg & FD_CLOEXEC) != 0; return 0;
-    default: return -EINVAL;
+    case F_GETFL:
+      return O_RDWR | (f->nonblock ? O_NONBLOCK : 0);
+    case F_SETFL:
+      f->nonblock = (arg & O_NONBLOCK) != 0;
+      return 0;
+    case F_GETFD:
+      return f->cloexec ? FD_CLOEXEC : 0;
+    case F_SETFD:
+      f->cloexec = (arg & FD_CLOEXEC) != 0;
+      return 0;
+    default:
+      return -EINVAL;
   }
 }
 
@@ -264,10 +271,17 @@ int Adapter::shutdown(int fd, int how) {
   if (!f) return bad(fd);
   Shutdown s;
   switch (how) {
-    case SHUT_RD: s = Shutdown::read; break;
-    case SHUT_WR: s = Shutdown::write; break;
-    case SHUT_RDWR: s = Shutdown::both; break;
-    default: return -EINVAL;
+    case SHUT_RD:
+      s = Shutdown::read;
+      break;
+    case SHUT_WR:
+      s = Shutdown::write;
+      break;
+    case SHUT_RDWR:
+      s = Shutdown::both;
+      break;
+    default:
+      return -EINVAL;
   }
   auto st = tcp().shutdown(f->id, s, now_);
   pump();
@@ -313,16 +327,22 @@ int Adapter::ioctl(int fd, unsigned long request, void* arg) {
   // tcp_ioctl(): EINVAL on a listener; 0 while the handshake is under way.
   const auto i = tcp().info(f->id);
   if (!i) return -EBADF;
-  if (i->state == tcp::TcpState::listen &&
-      (request == SIOCINQ || request == SIOCOUTQ || request == SIOCOUTQNSD))
+  if (i->state == tcp::TcpState::listen && (request == SIOCINQ || request == SIOCOUTQ || request == SIOCOUTQNSD))
     return -EINVAL;
   const bool opening = i->state == tcp::TcpState::syn_sent || i->state == tcp::TcpState::syn_received;
   int v;
   switch (request) {
-    case SIOCINQ: v = opening ? 0 : static_cast<int>(tcp().readable(f->id)); break;          // = FIONREAD
-    case SIOCOUTQ: v = opening ? 0 : static_cast<int>(i->send_queue); break;                // not yet acknowledged
-    case SIOCOUTQNSD: v = opening ? 0 : static_cast<int>(i->unsent); break;                  // not yet sent
-    default: return -ENOTTY;  // Linux: -ENOIOCTLCMD from tcp_ioctl
+    case SIOCINQ:
+      v = opening ? 0 : static_cast<int>(tcp().readable(f->id));
+      break;  // = FIONREAD
+    case SIOCOUTQ:
+      v = opening ? 0 : static_cast<int>(i->send_queue);
+      break;  // not yet acknowledged
+    case SIOCOUTQNSD:
+      v = opening ? 0 : static_cast<int>(i->unsent);
+      break;  // not yet sent
+    default:
+      return -ENOTTY;  // Linux: -ENOIOCTLCMD from tcp_ioctl
   }
   if (!arg) return -EFAULT;
   std::memcpy(arg, &v, sizeof v);
@@ -354,8 +374,11 @@ short Adapter::revents(SocketId id) {
       case tcp::TcpState::close_wait:
       case tcp::TcpState::closing:
       case tcp::TcpState::last_ack:
-      case tcp::TcpState::time_wait: m |= POLLRDHUP; break;
-      default: break;
+      case tcp::TcpState::time_wait:
+        m |= POLLRDHUP;
+        break;
+      default:
+        break;
     }
   }
   return m;
@@ -386,6 +409,5 @@ int Adapter::poll(pollfd* fds, nfds_t n, int timeout_ms) {
   };
   return block<int>(lk, deadline, 0, attempt);
 }
-
 
 }  // namespace weft::pd

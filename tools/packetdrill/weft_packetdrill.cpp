@@ -32,8 +32,8 @@
 // concern: clock.cpp, socket_calls.cpp, epoll.cpp; this file holds the
 // trampolines the tool calls and packetdrill_interface_init.
 #include <fcntl.h>
-#include <netinet/tcp.h>
 #include <linux/sockios.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 
 #include <cerrno>
@@ -73,13 +73,9 @@ int pd_bind(void* u, int fd, const sockaddr* a, socklen_t l) { return ret(A(u)->
 int pd_listen(void* u, int fd, int b) { return ret(A(u)->listen(fd, b)); }
 int pd_accept(void* u, int fd, sockaddr* a, socklen_t* l) { return ret(A(u)->accept(fd, a, l)); }
 int pd_connect(void* u, int fd, const sockaddr* a, socklen_t l) { return ret(A(u)->connect(fd, a, l)); }
-ssize_t pd_read(void* u, int fd, void* b, size_t n) {
-  return ret(A(u)->recv(fd, b, n, 0));
-}
+ssize_t pd_read(void* u, int fd, void* b, size_t n) { return ret(A(u)->recv(fd, b, n, 0)); }
 ssize_t pd_readv(void* u, int fd, const iovec* v, int n) { return ret(A(u)->recv_iov(fd, v, n, 0)); }
-ssize_t pd_recv(void* u, int fd, void* b, size_t n, int fl) {
-  return ret(A(u)->recv(fd, b, n, fl));
-}
+ssize_t pd_recv(void* u, int fd, void* b, size_t n, int fl) { return ret(A(u)->recv(fd, b, n, fl)); }
 ssize_t pd_recvfrom(void* u, int fd, void* b, size_t n, int fl, sockaddr*, socklen_t* al) {
   const ssize_t r = ret(A(u)->recv(fd, b, n, fl));
   if (r >= 0 && al) *al = 0;  // TCP reports no source address (as Linux)
@@ -110,13 +106,9 @@ ssize_t pd_recvmsg(void* u, int fd, msghdr* m, int fl) {
   }
   return r;
 }
-ssize_t pd_write(void* u, int fd, const void* b, size_t n) {
-  return ret(A(u)->send(fd, b, n, 0));
-}
+ssize_t pd_write(void* u, int fd, const void* b, size_t n) { return ret(A(u)->send(fd, b, n, 0)); }
 ssize_t pd_writev(void* u, int fd, const iovec* v, int n) { return ret(A(u)->send_iov(fd, v, n, 0)); }
-ssize_t pd_send(void* u, int fd, const void* b, size_t n, int fl) {
-  return ret(A(u)->send(fd, b, n, fl));
-}
+ssize_t pd_send(void* u, int fd, const void* b, size_t n, int fl) { return ret(A(u)->send(fd, b, n, fl)); }
 ssize_t pd_sendto(void* u, int fd, const void* b, size_t n, int fl, const sockaddr*, socklen_t) {
   // A connected TCP socket ignores the address, as Linux does.
   return ret(A(u)->send(fd, b, n, fl));
@@ -150,7 +142,9 @@ int pd_ioctl(void* u, int fd, unsigned long request, ...) {
 }
 int pd_close(void* u, int fd) { return ret(A(u)->close(fd)); }
 int pd_shutdown(void* u, int fd, int how) { return ret(A(u)->shutdown(fd, how)); }
-int pd_getsockopt(void* u, int fd, int lv, int nm, void* v, socklen_t* l) { return ret(A(u)->getsockopt(fd, lv, nm, v, l)); }
+int pd_getsockopt(void* u, int fd, int lv, int nm, void* v, socklen_t* l) {
+  return ret(A(u)->getsockopt(fd, lv, nm, v, l));
+}
 int pd_setsockopt(void* u, int fd, int lv, int nm, const void* v, socklen_t l) {
   return ret(A(u)->setsockopt(fd, lv, nm, v, l));
 }
@@ -164,7 +158,9 @@ int pd_gettimeofday(void* u, timeval* tv, struct timezone* tz) {
 }
 int pd_epoll_create(void* u, int size) { return ret(A(u)->epoll_create(size)); }
 int pd_epoll_ctl(void* u, int epfd, int op, int fd, epoll_event* ev) { return ret(A(u)->epoll_ctl(epfd, op, fd, ev)); }
-int pd_epoll_wait(void* u, int epfd, epoll_event* ev, int max, int t) { return ret(A(u)->epoll_wait(epfd, ev, max, t)); }
+int pd_epoll_wait(void* u, int epfd, epoll_event* ev, int max, int t) {
+  return ret(A(u)->epoll_wait(epfd, ev, max, t));
+}
 int pd_pipe(void*, int*) { return unsupported(); }
 int pd_splice(void*, int, loff_t*, int, loff_t*, size_t, unsigned int) { return unsupported(); }
 
@@ -216,4 +212,3 @@ extern "C" WEFT_PD_EXPORT void packetdrill_interface_init(const char* flags, str
   ifc->pipe = pd_pipe;
   ifc->splice = pd_splice;
 }
-

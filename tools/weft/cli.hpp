@@ -2,8 +2,8 @@
 // on stderr and exit 2; runtime failures print one line and exit 1.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <string>
 

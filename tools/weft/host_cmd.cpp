@@ -47,8 +47,7 @@ constexpr std::size_t kMaxSocketsLimit = 1'000'000;
 // The daemon's side of the host: its control socket, from --name and the
 // runtime-directory rule that clients use too.
 DaemonConfig daemon_config(const HostOptions& o, const std::string& link) {
-  if (o.name.empty() || o.name.find('/') != std::string::npos || o.name.size() > 64 || o.name == "." ||
-      o.name == "..")
+  if (o.name.empty() || o.name.find('/') != std::string::npos || o.name.size() > 64 || o.name == "." || o.name == "..")
     usage_error(fmt::format("--name: '{}' must be 1-64 characters without '/', and not '.' or '..'", o.name));
   if (o.max_sockets == 0 || o.max_sockets > kMaxSocketsLimit)
     usage_error(fmt::format("--max-sockets: {} must be 1-{}", o.max_sockets, kMaxSocketsLimit));
@@ -98,7 +97,8 @@ int run_host(const HostOptions& o) {
     throw std::runtime_error(fmt::format("block signals: {}", errc_message(st.error())));
   auto cidr = Ipv4Cidr::parse(o.addr);
   if (!cidr || cidr->prefix_len == 0 || cidr->prefix_len > 30 || cidr->addr.is_any())
-    usage_error(fmt::format("--addr: '{}' is not an IPv4 address with a prefix length 1-30, like 192.0.2.2/24", o.addr));
+    usage_error(
+        fmt::format("--addr: '{}' is not an IPv4 address with a prefix length 1-30, like 192.0.2.2/24", o.addr));
   if (cidr->addr == cidr->network() || cidr->addr == cidr->directed_broadcast())
     usage_error(fmt::format("--addr: {} is the network or broadcast address of its prefix", o.addr));
   std::string why;
@@ -178,13 +178,22 @@ Command add_host_command(CLI::App& root) {
   app->add_option("--services", o->services, "echo,discard,daytime,chargen | all | none (default none)");
   app->add_option("--pcap", o->pcap, "capture every packet to this pcap file");
   app->add_option("--trace", o->trace, "write one line per packet to this file ('-': stderr)");
-  app->add_option("--name", o->name, "the host's name: its control socket is NAME/control.sock in the runtime directory (default 'default')");
-  app->add_option("--socket-group", o->socket_group, "group given access to the host's directory and control socket (default: the daemon's user alone)");
-  app->add_option("--allow-privileged-uid", o->privileged_uids, "a uid besides 0 that may bind ports below 1024 (repeatable)");
-  app->add_option("--max-sockets", o->max_sockets, "most sockets open at once; the open-file limit is raised to fit (default 4096, or what the limit allows)")
+  app->add_option(
+      "--name", o->name,
+      "the host's name: its control socket is NAME/control.sock in the runtime directory (default 'default')");
+  app->add_option("--socket-group", o->socket_group,
+                  "group given access to the host's directory and control socket (default: the daemon's user alone)");
+  app->add_option("--allow-privileged-uid", o->privileged_uids,
+                  "a uid besides 0 that may bind ports below 1024 (repeatable)");
+  app->add_option(
+         "--max-sockets", o->max_sockets,
+         "most sockets open at once; the open-file limit is raised to fit (default 4096, or what the limit allows)")
       ->each([o](const std::string&) { o->max_sockets_given = true; });
-  app->add_flag("--ecn", o->ecn, "request ECN (RFC 3168) on every active open; a peer's request is accepted either way");
-  app->add_option("--seed", o->seed, "fix the random seed (tests only)")->each([o](const std::string&) { o->seed_given = true; });
+  app->add_flag("--ecn", o->ecn,
+                "request ECN (RFC 3168) on every active open; a peer's request is accepted either way");
+  app->add_option("--seed", o->seed, "fix the random seed (tests only)")->each([o](const std::string&) {
+    o->seed_given = true;
+  });
   return Command{app, [o] { return run_host(*o); }};
 }
 

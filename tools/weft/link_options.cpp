@@ -10,8 +10,10 @@ namespace weft::cli {
 void add_link_options(CLI::App* app, LinkFlags& f) {
   app->add_option("--tun", f.tun, "TUN device name (created if absent)");
   app->add_option("--kernel-addr", f.kernel_addr, "with --tun: address given to the kernel's side of the TUN");
-  app->add_option("--udp-link", f.udp_link, "carry IP in UDP from this local address:port instead of TUN, e.g. 127.0.0.1:9000");
-  app->add_option("--udp-peer", f.udp_peers, "with --udp-link: WEFT_ADDR=IP:PORT, a neighbour's tunnel endpoint (repeatable)")
+  app->add_option("--udp-link", f.udp_link,
+                  "carry IP in UDP from this local address:port instead of TUN, e.g. 127.0.0.1:9000");
+  app->add_option("--udp-peer", f.udp_peers,
+                  "with --udp-link: WEFT_ADDR=IP:PORT, a neighbour's tunnel endpoint (repeatable)")
       ->allow_extra_args(false);
   app->add_option("--mtu", f.mtu, "link MTU in bytes (default 1500 with --tun, 1472 with --udp-link)")
       ->each([&f](const std::string&) { f.mtu_given = true; });
@@ -57,7 +59,8 @@ LinkPlan check_link_flags(const LinkFlags& f, Ipv4Cidr addr, bool gateway_given)
         peer->addr == addr.directed_broadcast())
       usage_error(fmt::format("--udp-peer: {} must be another host address in {}", a, addr.to_string()));
     if (!seen.insert(peer->addr).second) usage_error(fmt::format("--udp-peer: {} is given twice", a));
-    if (peer->udp == plan.udp_local) usage_error(fmt::format("--udp-peer: {} is --udp-link itself", peer->udp.to_string()));
+    if (peer->udp == plan.udp_local)
+      usage_error(fmt::format("--udp-peer: {} is --udp-link itself", peer->udp.to_string()));
     if (peer->udp.addr.is_any() || peer->udp.addr.is_broadcast() || peer->udp.addr.is_multicast())
       usage_error(fmt::format("--udp-peer: {} is not a unicast address to send to", peer->udp.addr.to_string()));
     plan.peers.push_back(*peer);
@@ -91,7 +94,8 @@ HostLink make_tun(const LinkPlan& plan, Ipv4Cidr addr) {
 HostLink make_udp(const LinkPlan& plan) {
   auto udp = UdpTunnelLink::open(plan.udp_local, plan.peers, plan.mtu);
   if (!udp)
-    throw std::runtime_error(fmt::format("open UDP link on {}: {}", plan.udp_local.to_string(), errc_message(udp.error())));
+    throw std::runtime_error(
+        fmt::format("open UDP link on {}: {}", plan.udp_local.to_string(), errc_message(udp.error())));
   const UdpTunnelLink* raw = udp.value().get();
   HostLink out;
   out.where = raw->name();  // the bound address, with the real port

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "cli.hpp"
 #include "base/counters.hpp"
+#include "cli.hpp"
 #include "link/link.hpp"
 #include "link/udp_tunnel.hpp"
 #include "wire/types.hpp"
@@ -43,7 +43,7 @@ struct LinkPlan {
   std::optional<Ipv4Addr> kernel;  // TUN: the kernel's side, also the default gateway
   Endpoint udp_local;
   std::vector<UdpPeer> peers;
-  std::size_t mtu = 0;             // --mtu, or the link's default (TUN 1500, tunnel 1472)
+  std::size_t mtu = 0;  // --mtu, or the link's default (TUN 1500, tunnel 1472)
 };
 // Throws UsageError (exit 2) naming the offending flag.
 LinkPlan check_link_flags(const LinkFlags& f, Ipv4Cidr addr, bool gateway_given);
@@ -51,7 +51,7 @@ LinkPlan check_link_flags(const LinkFlags& f, Ipv4Cidr addr, bool gateway_given)
 // An open link and how the host reports it.
 struct HostLink {
   std::unique_ptr<Link> link;
-  std::string where;                 // for the ready line: "weft0", "udp:127.0.0.1:9000"
+  std::string where;                      // for the ready line: "weft0", "udp:127.0.0.1:9000"
   std::function<CounterList()> counters;  // the link's own counters ("udp_link.*"); may be empty
 };
 // Opens and configures the link (for TUN: creates the device, sets its MTU,

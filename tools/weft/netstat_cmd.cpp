@@ -142,7 +142,8 @@ std::vector<std::pair<std::string, std::string>> control_sockets() {
   std::filesystem::directory_iterator it(*dir, ec);
   if (ec) {
     // No directory yet means no host has ever started here: nothing to list.
-    if (ec != std::errc::no_such_file_or_directory) warn(fmt::format("no weft hosts listed: {}: {}", *dir, ec.message()));
+    if (ec != std::errc::no_such_file_or_directory)
+      warn(fmt::format("no weft hosts listed: {}: {}", *dir, ec.message()));
     return out;
   }
   for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
@@ -153,7 +154,8 @@ std::vector<std::pair<std::string, std::string>> control_sockets() {
     auto sock = p / control::kSocketFile;
     if (!std::filesystem::is_socket(sock, sec)) {
       // Another user's host, in a directory closed to us: said, not failed.
-      if (sec == std::errc::permission_denied) warn(fmt::format("host '{}': not accessible to this user", p.filename().string()));
+      if (sec == std::errc::permission_denied)
+        warn(fmt::format("host '{}': not accessible to this user", p.filename().string()));
       continue;
     }
     out.emplace_back(p.filename().string(), sock.string());
@@ -232,7 +234,7 @@ int run_netstat(const NetstatCliOptions& o) {
   if (!o.continuous) return round() ? 0 : kExitRuntime;
   // No SA_RESTART: SIGINT must cut the one-second sleep short, so that
   // Ctrl-C ends the loop at once and the command exits 0.
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
@@ -251,7 +253,8 @@ int run_netstat(const NetstatCliOptions& o) {
 
 Command add_netstat_command(CLI::App& root) {
   auto o = std::make_shared<NetstatCliOptions>();
-  CLI::App* app = root.add_subcommand("netstat", "a weft host's (or the kernel's) sockets and counters, like net-tools netstat");
+  CLI::App* app =
+      root.add_subcommand("netstat", "a weft host's (or the kernel's) sockets and counters, like net-tools netstat");
   app->add_flag("-t,--tcp", o->view.tcp, "TCP sockets (with neither -t nor -u: both)");
   app->add_flag("-u,--udp", o->view.udp, "UDP sockets");
   app->add_flag("-l,--listening", o->view.listening, "only servers: sockets with no peer");
@@ -260,8 +263,9 @@ Command add_netstat_command(CLI::App& root) {
   app->add_flag("-p,--program,--programs", o->view.programs, "PID/Program name column");
   app->add_flag("-e,--extend", o->view.extend, "User and Inode (weft socket id) columns");
   auto* info = app->add_flag("--info", o->view.info, "TCP internals under each TCP row, like ss -ti");
-  auto* system = app->add_flag("--system", o->system,
-                               "the Linux kernel's own sockets (/proc/net, /proc/PID/fd, sock_diag) instead of a weft host's");
+  auto* system =
+      app->add_flag("--system", o->system,
+                    "the Linux kernel's own sockets (/proc/net, /proc/PID/fd, sock_diag) instead of a weft host's");
   auto* all = app->add_flag("--all-hosts", o->all_hosts,
                             "every weft host in the runtime directory, then the kernel's sockets, one section each");
   auto* stats = app->add_flag("-s,--statistics", o->stats, "counters, like netstat -s (-t/-u: only those protocols)");

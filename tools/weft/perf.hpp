@@ -140,15 +140,16 @@ struct ClientReport {
   Sock id = -1;  // the test connection
   Endpoint local{}, remote{};
   std::vector<Sample> intervals;
-  Sample client;                      // what this side sent or received
-  std::optional<Sample> server;       // the server's Result (not in recv)
+  Sample client;                 // what this side sent or received
+  std::optional<Sample> server;  // the server's Result (not in recv)
 };
 
 class PerfClient final : public Driver {
  public:
   // on_start: the server accepted the test (report().local is known);
   // on_interval: each interval as it ends (for live output).
-  PerfClient(Net& net, ClientConfig cfg, std::function<void()> on_start, std::function<void(const Sample&)> on_interval);
+  PerfClient(Net& net, ClientConfig cfg, std::function<void()> on_start,
+             std::function<void(const Sample&)> on_interval);
   // Opens the test connection. Errors come back through error().
   void start(Instant now);
 
@@ -202,8 +203,8 @@ class PerfClient final : public Driver {
   Instant next_tick_{};
   Sample cur_;
   std::uint64_t bytes_ = 0, txns_ = 0;
-  std::size_t rr_off_ = 0;      // request bytes sent or response bytes received
-  bool rr_reading_ = false;     // waiting for the response
+  std::size_t rr_off_ = 0;   // request bytes sent or response bytes received
+  bool rr_reading_ = false;  // waiting for the response
   std::optional<Txn> txn_;
   std::optional<std::string> error_;
   ClientReport report_;

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <random>
 
@@ -52,11 +52,21 @@ std::optional<std::size_t> parse_len(const std::string& s) {
   std::size_t mult = 1;
   std::string digits = s;
   switch (s.back()) {
-    case 'k': case 'K': mult = 1024; digits.pop_back(); break;
-    case 'm': case 'M': mult = 1024 * 1024; digits.pop_back(); break;
-    default: break;
+    case 'k':
+    case 'K':
+      mult = 1024;
+      digits.pop_back();
+      break;
+    case 'm':
+    case 'M':
+      mult = 1024 * 1024;
+      digits.pop_back();
+      break;
+    default:
+      break;
   }
-  if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
   return static_cast<std::size_t>(std::stoull(digits)) * mult;
 }
 
@@ -84,7 +94,9 @@ std::string fmt_bits(double bps) {
   return sig3(bps) + " bits/sec";
 }
 
-double bits_per_second(const Sample& s) { return s.seconds() > 0 ? 8.0 * static_cast<double>(s.bytes) / s.seconds() : 0; }
+double bits_per_second(const Sample& s) {
+  return s.seconds() > 0 ? 8.0 * static_cast<double>(s.bytes) / s.seconds() : 0;
+}
 double per_second(const Sample& s) { return s.seconds() > 0 ? static_cast<double>(s.transactions) / s.seconds() : 0; }
 // A transaction's mean time, one at a time: the interval over the count.
 std::optional<double> mean_latency_us(const Sample& s) {
@@ -137,9 +149,12 @@ Json sample_json(Mode m, const Sample& s, bool latency = true) {
 std::string test_words(Mode m, std::size_t len) {
   switch (m) {
     case Mode::send:
-    case Mode::recv: return fmt::format("{}-byte writes", len);
-    case Mode::rr: return fmt::format("{}-byte requests and responses", len);
-    case Mode::crr: return fmt::format("a connection per {}-byte request and response", len);
+    case Mode::recv:
+      return fmt::format("{}-byte writes", len);
+    case Mode::rr:
+      return fmt::format("{}-byte requests and responses", len);
+    case Mode::crr:
+      return fmt::format("a connection per {}-byte request and response", len);
   }
   return "";
 }
@@ -149,9 +164,9 @@ struct Plan {
   bool server = false;
   perf::ClientConfig client;
   std::uint16_t port = perf::kDefaultPort;
-  Ipv4Cidr addr{};          // --embedded
+  Ipv4Cidr addr{};  // --embedded
   std::optional<LinkPlan> link;
-  std::string where;        // "weft host 'a'" or "embedded host 192.0.2.10/24 on udp:..."
+  std::string where;  // "weft host 'a'" or "embedded host 192.0.2.10/24 on udp:..."
 };
 
 Plan check(const PerfOptions& o, CLI::App* app) {
@@ -199,7 +214,8 @@ Plan check(const PerfOptions& o, CLI::App* app) {
   if (o.addr.empty()) usage_error("--embedded needs --addr (the in-process host's address), as weft host does");
   auto cidr = Ipv4Cidr::parse(o.addr);
   if (!cidr || cidr->prefix_len == 0 || cidr->prefix_len > 30 || cidr->addr.is_any())
-    usage_error(fmt::format("--addr: '{}' is not an IPv4 address with a prefix length 1-30, like 192.0.2.2/24", o.addr));
+    usage_error(
+        fmt::format("--addr: '{}' is not an IPv4 address with a prefix length 1-30, like 192.0.2.2/24", o.addr));
   if (cidr->addr == cidr->network() || cidr->addr == cidr->directed_broadcast())
     usage_error(fmt::format("--addr: {} is the network or broadcast address of its prefix", o.addr));
   p.addr = *cidr;
@@ -255,7 +271,9 @@ class ClientPrinter {
       j["intervals"] = Json::array();
       for (auto& s : r.intervals) j["intervals"].push_back(sample_json(m, s));
       Json sum;
-      auto opt = [&](const std::optional<Sample>& s, bool latency) { return s ? sample_json(m, *s, latency) : Json(nullptr); };
+      auto opt = [&](const std::optional<Sample>& s, bool latency) {
+        return s ? sample_json(m, *s, latency) : Json(nullptr);
+      };
       if (m == Mode::send) {
         sum["sender"] = sample_json(m, r.client);
         sum["receiver"] = opt(r.server, false);
@@ -336,9 +354,7 @@ class ServerPrinter {
     }
     std::fflush(stdout);
   }
-  void note(const std::string& s) {
-    std::fprintf(stderr, "weft perf: %s\n", s.c_str());
-  }
+  void note(const std::string& s) { std::fprintf(stderr, "weft perf: %s\n", s.c_str()); }
 
  private:
   bool json_;
@@ -386,8 +402,7 @@ int run_daemon(const Plan& p, const PerfOptions& o) {
   out.header();
   perf::PerfClient* cp = nullptr;
   perf::PerfClient client(
-      net, p.client, [&] { out.started(cp->report()); },
-      [&](const Sample& s) { out.interval(cp->report().id, s); });
+      net, p.client, [&] { out.started(cp->report()); }, [&](const Sample& s) { out.interval(cp->report().id, s); });
   cp = &client;
   client.start(monotonic_now());
   if (auto r = net.run(client); !r) throw std::runtime_error(fmt::format("poll: {}", errc_message(r.error())));
@@ -431,8 +446,7 @@ int run_embedded(const Plan& p, const PerfOptions& o) {
   out.header();
   perf::PerfClient* cp = nullptr;
   perf::PerfClient client(
-      net, p.client, [&] { out.started(cp->report()); },
-      [&](const Sample& s) { out.interval(cp->report().id, s); });
+      net, p.client, [&] { out.started(cp->report()); }, [&](const Sample& s) { out.interval(cp->report().id, s); });
   cp = &client;
   client.start(net.now());
   auto r = net.run(client);
@@ -453,11 +467,17 @@ Command add_perf_command(CLI::App& root) {
   app->add_option("-p,--port", o->port, "server port (default 5201)");
   app->add_option("-t,--time", o->time, "client: seconds to run (default 10)");
   app->add_option("-i,--interval", o->interval, "client: seconds between interval lines, 0 for none (default 1)");
-  app->add_option("--mode", o->mode, "client: send (to the server), recv (from it), rr (request/response), crr (a connection each) (default send)");
-  app->add_option("-l,--len", o->len, "client: bytes per write (send, recv; default 128K) or per request and response (rr, crr; default 1)");
-  app->add_flag("--json", o->json, "print one JSON object (server: one line per test) instead of text; fields in docs/perf.md");
+  app->add_option(
+      "--mode", o->mode,
+      "client: send (to the server), recv (from it), rr (request/response), crr (a connection each) (default send)");
+  app->add_option(
+      "-l,--len", o->len,
+      "client: bytes per write (send, recv; default 128K) or per request and response (rr, crr; default 1)");
+  app->add_flag("--json", o->json,
+                "print one JSON object (server: one line per test) instead of text; fields in docs/perf.md");
   app->add_flag("--one-off", o->one_off, "server: exit after one test");
-  app->add_flag("--embedded", o->embedded, "run a weft host inside this process (on --udp-link or --tun) instead of using a daemon");
+  app->add_flag("--embedded", o->embedded,
+                "run a weft host inside this process (on --udp-link or --tun) instead of using a daemon");
   app->add_option("--addr", o->addr, "--embedded: the host's address and prefix, e.g. 192.0.2.10/24");
   add_link_options(app, o->link);
   return Command{app, [o, app] {

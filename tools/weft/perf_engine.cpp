@@ -51,10 +51,14 @@ double seconds_between(Instant a, Instant b) { return std::chrono::duration<doub
 
 const char* mode_name(Mode m) {
   switch (m) {
-    case Mode::send: return "send";
-    case Mode::recv: return "recv";
-    case Mode::rr: return "rr";
-    case Mode::crr: return "crr";
+    case Mode::send:
+      return "send";
+    case Mode::recv:
+      return "recv";
+    case Mode::rr:
+      return "rr";
+    case Mode::crr:
+      return "crr";
   }
   return "?";
 }
@@ -198,7 +202,8 @@ void PerfClient::serve_ctl(Instant now) {
     if (auto l = net_.local_endpoint(ctl_)) report_.local = *l;
     Header h;
     h.kind = static_cast<std::uint8_t>(cfg_.mode);
-    h.duration_ms = static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.duration).count());
+    h.duration_ms =
+        static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.duration).count());
     h.len = static_cast<std::uint32_t>(cfg_.len);
     auto b = encode(h);
     out_.assign(b.begin(), b.end());
@@ -223,9 +228,12 @@ void PerfClient::serve_ctl(Instant now) {
     if (std::memcmp(ack_.data(), kAckMagic, 4) != 0)
       return fail(fmt::format("{}: not a weft perf server", server), now);
     switch (static_cast<AckStatus>(wire::load_be32(ack_.data() + 4))) {
-      case AckStatus::ok: break;
-      case AckStatus::busy: return fail(fmt::format("{}: the server is busy with another test", server), now);
-      default: return fail(fmt::format("{}: the server refused the test (another weft perf version?)", server), now);
+      case AckStatus::ok:
+        break;
+      case AckStatus::busy:
+        return fail(fmt::format("{}: the server is busy with another test", server), now);
+      default:
+        return fail(fmt::format("{}: the server refused the test (another weft perf version?)", server), now);
     }
     start_ = now;
     end_ = now + cfg_.duration;
@@ -240,9 +248,15 @@ void PerfClient::serve_ctl(Instant now) {
   }
   if (st_ == St::running) {
     switch (cfg_.mode) {
-      case Mode::send: run_send(now); break;
-      case Mode::recv: run_recv(now); break;
-      case Mode::rr: run_rr(now); break;
+      case Mode::send:
+        run_send(now);
+        break;
+      case Mode::recv:
+        run_recv(now);
+        break;
+      case Mode::rr:
+        run_rr(now);
+        break;
       case Mode::crr: {
         // The test connection is idle until the end: anything on it means
         // the server gave up.
@@ -279,9 +293,9 @@ void PerfClient::run_send(Instant now) {
   std::uint8_t b[64];
   auto r = net_.recv(ctl_, b);
   if (r || !would_block(r.error()))
-    return fail(fmt::format("{}: {}", cfg_.server.to_string(),
-                            r ? "the server ended the test early" : errc_message(r.error())),
-                now);
+    return fail(
+        fmt::format("{}: {}", cfg_.server.to_string(), r ? "the server ended the test early" : errc_message(r.error())),
+        now);
   while (now < end_) {
     auto s = net_.send(ctl_, buf_);
     if (!s) {
@@ -384,7 +398,8 @@ void PerfClient::serve_txn(Instant now) {
   }
   for (;;) {
     // The response, then the server's end of stream (it closes first).
-    auto want = t.st == Txn::St::response ? std::span<std::uint8_t>(buf_).subspan(t.off) : std::span<std::uint8_t>(buf_).first(1);
+    auto want = t.st == Txn::St::response ? std::span<std::uint8_t>(buf_).subspan(t.off)
+                                          : std::span<std::uint8_t>(buf_).first(1);
     auto r = net_.recv(t.sock, want);
     if (!r) {
       if (would_block(r.error())) return;
@@ -438,7 +453,8 @@ void PerfClient::on_time(Instant now) {
                                 std::chrono::duration_cast<std::chrono::seconds>(kGrace).count()),
                     now);
       return;
-    case St::done: return;
+    case St::done:
+      return;
   }
 }
 
@@ -446,7 +462,8 @@ std::optional<Instant> PerfClient::deadline() const {
   switch (st_) {
     case St::connecting:
     case St::header:
-    case St::ack: return start_ + kGrace;
+    case St::ack:
+      return start_ + kGrace;
     case St::running:
     case St::result: {
       Instant d = end_ + kGrace;
@@ -456,7 +473,8 @@ std::optional<Instant> PerfClient::deadline() const {
       }
       return d;
     }
-    case St::done: return std::nullopt;
+    case St::done:
+      return std::nullopt;
   }
   return std::nullopt;
 }
@@ -626,7 +644,8 @@ void PerfServer::serve(Sock s, Instant now) {
     while (limit > 0) {
       // recv writes `len` bytes at a time, as the client asked (iperf -l).
       const std::size_t most = mode == Mode::recv ? std::min<std::size_t>(c.h.len, payload_.size()) : payload_.size();
-      auto chunk = std::span<const std::uint8_t>(payload_).first(static_cast<std::size_t>(std::min<std::uint64_t>(limit, most)));
+      auto chunk =
+          std::span<const std::uint8_t>(payload_).first(static_cast<std::size_t>(std::min<std::uint64_t>(limit, most)));
       auto r = net_.send(s, chunk);
       if (!r) {
         if (would_block(r.error())) {
@@ -684,7 +703,8 @@ void PerfServer::finish_test(Conn& c, Instant now) {
   ServerResult r;
   r.bytes = c.bytes;
   r.transactions = c.txns;
-  r.elapsed_us = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - c.start).count());
+  r.elapsed_us =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - c.start).count());
   queue(c, encode(r));
   c.close_when_flushed = true;
   end_test(c, now, "");

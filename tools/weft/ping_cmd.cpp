@@ -88,8 +88,8 @@ void print_summary(const std::string& host, const Stats& st, Clock::duration ela
     // iputils' order of operations, which keeps small times exact.
     long long var = (st.tsum2 - st.tsum * st.tsum / total) / total;
     auto mdev = static_cast<long long>(std::sqrt(static_cast<double>(var > 0 ? var : 0)));
-    std::printf("rtt min/avg/max/mdev = %s/%s/%s/%s ms\n", ms3(st.tmin).c_str(), ms3(avg).c_str(),
-                ms3(st.tmax).c_str(), ms3(mdev).c_str());
+    std::printf("rtt min/avg/max/mdev = %s/%s/%s/%s ms\n", ms3(st.tmin).c_str(), ms3(avg).c_str(), ms3(st.tmax).c_str(),
+                ms3(mdev).c_str());
   }
   std::fflush(stdout);
 }

@@ -63,9 +63,10 @@ std::string chargen_block() {
 volatile sig_atomic_t g_stop = 0;
 
 int run_serve(const ServeOptions& o) {
-  static const std::map<std::string, std::pair<Kind, int>> kServices = {
-      {"echo", {Kind::echo, 7}}, {"discard", {Kind::discard, 9}}, {"daytime", {Kind::daytime, 13}},
-      {"chargen", {Kind::chargen, 19}}};
+  static const std::map<std::string, std::pair<Kind, int>> kServices = {{"echo", {Kind::echo, 7}},
+                                                                        {"discard", {Kind::discard, 9}},
+                                                                        {"daytime", {Kind::daytime, 13}},
+                                                                        {"chargen", {Kind::chargen, 19}}};
   auto it = kServices.find(o.service);
   if (it == kServices.end()) usage_error("unknown service '" + o.service + "' (echo, discard, daytime, chargen)");
   Kind kind = it->second.first;
@@ -74,12 +75,13 @@ int run_serve(const ServeOptions& o) {
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(static_cast<std::uint16_t>(port));
-  if (inet_pton(AF_INET, o.addr.c_str(), &sa.sin_addr) != 1) usage_error("--addr: '" + o.addr + "' is not an IPv4 address");
+  if (inet_pton(AF_INET, o.addr.c_str(), &sa.sin_addr) != 1)
+    usage_error("--addr: '" + o.addr + "' is not an IPv4 address");
   std::string where = fmt::format("{}:{}", o.addr, port);
 
   // Handlers before the announcement below: a SIGTERM sent on seeing it is
   // a clean stop, not death by the default action.
-  struct sigaction act{};
+  struct sigaction act {};
   act.sa_handler = [](int) { g_stop = 1; };
   sigaction(SIGINT, &act, nullptr);
   sigaction(SIGTERM, &act, nullptr);
@@ -107,10 +109,17 @@ int run_serve(const ServeOptions& o) {
       }
       std::string reply;
       switch (kind) {
-        case Kind::echo: reply.assign(buf.data(), static_cast<std::size_t>(n)); break;
-        case Kind::discard: continue;
-        case Kind::daytime: reply = daytime_text(); break;
-        case Kind::chargen: reply = chargen.substr(0, 74 * (1 + static_cast<std::size_t>(n) % 7)); break;
+        case Kind::echo:
+          reply.assign(buf.data(), static_cast<std::size_t>(n));
+          break;
+        case Kind::discard:
+          continue;
+        case Kind::daytime:
+          reply = daytime_text();
+          break;
+        case Kind::chargen:
+          reply = chargen.substr(0, 74 * (1 + static_cast<std::size_t>(n) % 7));
+          break;
       }
       weft_sendto(s, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from), fl);
     }

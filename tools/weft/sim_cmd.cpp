@@ -33,7 +33,8 @@ int run_sim(const SimOptions& o) {
   client_cfg.seed = o.seed * 2;
   Host& server = sim.add_host(server_cfg, o.pcap);
   Host& client = sim.add_host(client_cfg);
-  if (auto st = server.start_services(*services, [] { return std::string("Thursday, January 1, 1970 00:00:00-UTC"); }); !st)
+  if (auto st = server.start_services(*services, [] { return std::string("Thursday, January 1, 1970 00:00:00-UTC"); });
+      !st)
     throw std::runtime_error("start services: " + errc_message(st.error()));
 
   struct Job {
@@ -44,8 +45,10 @@ int run_sim(const SimOptions& o) {
     std::string got;
     bool answered = false;
   };
-  const Job kinds[] = {{"echo", 7, "", 0, "", false}, {"daytime", 13, "", 0, "", false},
-                       {"chargen", 19, "", 0, "", false}, {"discard", 9, "into the void", 0, "", false}};
+  const Job kinds[] = {{"echo", 7, "", 0, "", false},
+                       {"daytime", 13, "", 0, "", false},
+                       {"chargen", 19, "", 0, "", false},
+                       {"discard", 9, "into the void", 0, "", false}};
   std::vector<Job> jobs;
   for (int i = 0; i < o.clients; ++i) {
     Job j = kinds[i % 4];
