@@ -139,8 +139,10 @@ for m in send recv crr; do
                  and d["summary"]["receiver"]["bytes"] <= d["summary"]["sender"]["bytes"]
                  and d["summary"]["bits_per_second"] == d["summary"]["receiver"]["bits_per_second"] > 0
                  and all(i["bytes"] > 0 and i["bits_per_second"] > 0 for i in d["intervals"][:2])' ;;
+    # The receiver's seconds end at its last byte, which the server sent
+    # just before its own 2 s ran out: 1.9997 s was seen. A margin, not >= 2.
     recv) check='d["summary"]["sender"] is None and d["summary"]["receiver"]["bytes"] > 0
-                 and d["summary"]["bits_per_second"] > 0 and d["summary"]["receiver"]["seconds"] >= 2
+                 and d["summary"]["bits_per_second"] > 0 and d["summary"]["receiver"]["seconds"] >= 1.9
                  and sum(i["bytes"] for i in d["intervals"]) == d["summary"]["receiver"]["bytes"]' ;;
     crr)  check='d["summary"]["transactions_per_second"] > 0
                  and d["summary"]["server"]["transactions"] == d["summary"]["client"]["transactions"] > 0' ;;
