@@ -181,7 +181,9 @@ TEST(StackRobustness, TcpSegmentsAndAListenerAreCountedNeverFatal) {
   // The loop reached what it is about: bytes delivered and checked, RSTs
   // received, connections replaced, and the host answering.
   EXPECT_GT(bytes_checked, 100000u);
-  EXPECT_GT(rst_in, 10u);
+  // About n / 2000 RSTs are drawn (5% random flags, half with RST, 2% kept):
+  // the bound scales with the reduced run under the sanitizers.
+  EXPECT_GT(rst_in, static_cast<std::uint64_t>(n / 4000));
   EXPECT_GT(conns, 2u);
   EXPECT_GT(emitted, static_cast<std::uint64_t>(n / 2));
   EXPECT_GT(counter(s, "tcp.in_errs"), 0u);
