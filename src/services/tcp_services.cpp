@@ -190,20 +190,22 @@ bool TcpServices::serve_echo(SocketId id, Conn& c, Instant now) {
   }
 }
 
-// RFC 863: "simply throw away any data it receives."
-bool TcpServices::serve_discard(SocketId id, Conn& c, Instant now) {
+bool TcpServices::drain_or_finish(SocketId id, Conn& c, Instant now) {
   switch (drain_input(id, c, now)) {
     case Input::more:
-      return true;
+      return false;
     case Input::eof:
       finish(id, c, false, now);
-      return false;
+      return true;
     case Input::error:
       finish(id, c, true, now);
-      return false;
+      return true;
   }
-  return true;
+  return false;
 }
+
+// RFC 863: "simply throw away any data it receives."
+bool TcpServices::serve_discard(SocketId id, Conn& c, Instant now) { return !drain_or_finish(id, c, now); }
 
 // RFC 867: "send the current date and time as a character string ... and
 // close the connection"; whatever the client sends is thrown away.
@@ -234,16 +236,7 @@ bool TcpServices::serve_daytime(SocketId id, Conn& c, Instant now) {
 // received data is thrown away. Sends only what the send buffer takes.
 bool TcpServices::serve_chargen(SocketId id, Conn& c, Instant now) {
   TcpServiceCounters& k = ctr(c.kind);
-  switch (drain_input(id, c, now)) {
-    case Input::more:
-      break;
-    case Input::eof:
-      finish(id, c, false, now);
-      return false;
-    case Input::error:
-      finish(id, c, true, now);
-      return false;
-  }
+  if (drain_or_finish(id, c, now)) return false;
   for (;;) {
     const std::size_t off = static_cast<std::size_t>(c.chargen_pos % kChargenPeriod);
     auto s = tcp().send(id, std::span<const std::uint8_t>(chargen_table_).subspan(off, kChunk), now);

@@ -95,6 +95,9 @@ class TcpServices {
   enum class Input : std::uint8_t { more, eof, error };
   // Reads and throws away (counting) what is waiting.
   Input drain_input(SocketId id, Conn& c, Instant now);
+  // drain_input(), then finish() at the input's end (cleanly) or on an
+  // error (with a reset). True when the connection was finished.
+  bool drain_or_finish(SocketId id, Conn& c, Instant now);
   // Ends the connection and erases `c`: close (FIN after what is queued),
   // or after an error abort (frees the socket at once).
   void finish(SocketId id, Conn& c, bool error, Instant now);

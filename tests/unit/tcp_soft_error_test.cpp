@@ -16,23 +16,9 @@ using namespace weft::tcptest;
 
 namespace {
 
-// ICMP destination unreachable (code 1, host unreachable: soft for an
-// established connection, RFC 1122 §4.2.3.9) quoting the first 28 bytes of
-// the IP packet `quoted`.
-std::vector<std::uint8_t> host_unreachable(std::span<const std::uint8_t> quoted) {
-  std::vector<std::uint8_t> icmp(8 + 28);
-  std::memcpy(icmp.data() + 8, quoted.data(), 28);
-  wire::IcmpRepr::dest_unreachable(1, 28).emit(icmp);
-  std::vector<std::uint8_t> p(20 + icmp.size());
-  std::memcpy(p.data() + 20, icmp.data(), icmp.size());
-  wire::Ipv4Repr ip;
-  ip.src = kPeer;
-  ip.dst = kHost;
-  ip.protocol = static_cast<std::uint8_t>(IpProto::icmp);
-  ip.payload_len = static_cast<std::uint16_t>(icmp.size());
-  ip.emit(std::span<std::uint8_t>(p).first(20));
-  return p;
-}
+// ICMP host unreachable (code 1): soft for an established connection
+// (RFC 1122 §4.2.3.9).
+std::vector<std::uint8_t> host_unreachable(std::span<const std::uint8_t> quoted) { return icmp_unreachable(1, quoted); }
 
 // Sends 100 bytes on an established connection and returns the IP packet
 // that carried them.

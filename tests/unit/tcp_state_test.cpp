@@ -196,19 +196,7 @@ TEST(TcpOpen, IcmpPortUnreachableRefusesSynSent) {
   ASSERT_TRUE(tcp.connect(c, {kPeer, Port(9)}, t0));
   std::vector<std::uint8_t> sent;
   s.drain([&](std::span<const std::uint8_t> p) { sent.assign(p.begin(), p.end()); });
-  // ICMP port unreachable quoting the SYN.
-  std::vector<std::uint8_t> icmp(8 + 28);
-  std::memcpy(icmp.data() + 8, sent.data(), 28);
-  wire::IcmpRepr::dest_unreachable(3, 28).emit(icmp);
-  wire::Ipv4Repr ip;
-  ip.src = kPeer;
-  ip.dst = kHost;
-  ip.protocol = 1;
-  ip.payload_len = static_cast<std::uint16_t>(icmp.size());
-  std::vector<std::uint8_t> p(20 + icmp.size());
-  ip.emit(std::span<std::uint8_t>(p).first(20));
-  std::memcpy(p.data() + 20, icmp.data(), icmp.size());
-  s.receive(p, t0);
+  s.receive(icmp_unreachable(3, sent), t0);  // port unreachable quoting the SYN
   EXPECT_EQ(tcp.take_error(c), std::errc::connection_refused);
 }
 

@@ -179,6 +179,21 @@ inline std::vector<std::uint8_t> packet(const wire::TcpRepr& h, std::span<const 
   return p;
 }
 
+// ICMP destination unreachable with `code` from the peer, quoting the first
+// 28 bytes (IP header and 8 of TCP) of the IP packet `quoted` the host sent.
+inline std::vector<std::uint8_t> icmp_unreachable(std::uint8_t code, std::span<const std::uint8_t> quoted) {
+  std::vector<std::uint8_t> p(20 + 8 + 28);
+  std::memcpy(p.data() + 20 + 8, quoted.data(), 28);
+  wire::IcmpRepr::dest_unreachable(code, 28).emit(std::span<std::uint8_t>(p).subspan(20));
+  wire::Ipv4Repr ip;
+  ip.src = kPeer;
+  ip.dst = kHost;
+  ip.protocol = static_cast<std::uint8_t>(IpProto::icmp);
+  ip.payload_len = 8 + 28;
+  ip.emit(std::span<std::uint8_t>(p).first(20));
+  return p;
+}
+
 inline wire::TcpRepr hdr(std::uint32_t seq, std::uint32_t ack, wire::TcpFlags flags, std::uint16_t window = 65535,
                          Port from = kPeerPort, Port to = kSrvPort) {
   wire::TcpRepr h;
